@@ -1,0 +1,243 @@
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *meta_get(const st_file *f, const char *prefix, const char *key) {
+  if (prefix && *prefix) {
+    char full[128];
+    snprintf(full, sizeof full, "%s%s", prefix, key);
+    const char *v = st_meta(f, full);
+    if (v) return v;
+  }
+  return st_meta(f, key);
+}
+
+static const st_tensor *find_prefixed(const st_file *f, const char *prefix, const char *name) {
+  char full[160];
+  snprintf(full, sizeof full, "%s%s", prefix ? prefix : "", name);
+  return st_find(f, full);
+}
+
+static reid_status parse_int(const st_file *f, const char *key, const char *text, int lo, int hi,
+                             int *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(text, &end, 10);
+  if (errno || end == text || *end || v < lo || v > hi)
+    return reid_fail(REID_EFORMAT, "%s: metadata %s='%s' is not an integer in [%d, %d]",
+                     st_path(f), key, text, lo, hi);
+  *out = (int)v;
+  return REID_OK;
+}
+
+static reid_status parse_triple(const st_file *f, const char *key, const char *text, float out[3]) {
+  const char *p = text;
+  for (int i = 0; i < 3; i++) {
+    char *end;
+    errno = 0;
+    out[i] = strtof(p, &end);
+    if (errno || end == p) break;
+    p = end;
+    while (*p == ' ') p++;
+    if (i < 2 && *p++ != ',') break;
+    if (i == 2 && *p == '\0') return REID_OK;
+  }
+  return reid_fail(REID_EFORMAT, "%s: metadata %s='%s' is not three comma-separated numbers",
+                   st_path(f), key, text);
+}
+
+reid_status reid_checkpoint_read_config(const st_file *f, const char *prefix,
+                                        reid_model_config *cfg) {
+  reid_model_config_default(cfg);
+  const char *v;
+  if ((v = meta_get(f, prefix, "arch"))) {
+    if (reid_arch_parse(v, &cfg->arch) != REID_OK)
+      return reid_fail(REID_EFORMAT, "%s: metadata arch='%s' is not resnet18, resnet34 or resnet50",
+                       st_path(f), v);
+  } else if (find_prefixed(f, prefix, "layer1.0.conv3.weight")) {
+    cfg->arch = REID_ARCH_RESNET50;
+  } else if (find_prefixed(f, prefix, "layer3.5.conv1.weight")) {
+    cfg->arch = REID_ARCH_RESNET34;
+  } else if (find_prefixed(f, prefix, "layer1.0.conv1.weight")) {
+    cfg->arch = REID_ARCH_RESNET18;
+  } else {
+    return reid_fail(REID_EFORMAT, "%s: no 'arch' metadata and no %slayer1.0.conv1.weight tensor: "
+                     "not a ResNet checkpoint", st_path(f), prefix ? prefix : "");
+  }
+  if ((v = meta_get(f, prefix, "last_stride"))) REID_TRY(parse_int(f, "last_stride", v, 1, 2, &cfg->last_stride));
+  if ((v = meta_get(f, prefix, "input_height"))) REID_TRY(parse_int(f, "input_height", v, 32, 4096, &cfg->input_height));
+  if ((v = meta_get(f, prefix, "input_width"))) REID_TRY(parse_int(f, "input_width", v, 32, 4096, &cfg->input_width));
+  if ((v = meta_get(f, prefix, "embed_dim"))) {
+    int dim = 0;
+    REID_TRY(parse_int(f, "embed_dim", v, 1, INT_MAX, &dim));
+    if (dim != reid_arch_feature_dim(cfg->arch))
+      return reid_fail(REID_EFORMAT, "%s: metadata embed_dim=%d disagrees with %s (%d)", st_path(f),
+                       dim, reid_arch_name(cfg->arch), reid_arch_feature_dim(cfg->arch));
+  }
+  if ((v = meta_get(f, prefix, "bnneck")))
+    REID_TRY(parse_int(f, "bnneck", v, 0, 1, &cfg->bnneck));
+  else
+    cfg->bnneck = find_prefixed(f, prefix, "bottleneck.weight") != NULL;
+  if ((v = meta_get(f, prefix, "embed_after_bn")))
+    REID_TRY(parse_int(f, "embed_after_bn", v, 0, 1, &cfg->embed_after_bn));
+  if ((v = meta_get(f, prefix, "mean"))) REID_TRY(parse_triple(f, "mean", v, cfg->mean));
+  if ((v = meta_get(f, prefix, "std"))) REID_TRY(parse_triple(f, "std", v, cfg->std));
+  const st_tensor *cls = find_prefixed(f, prefix, cfg->bnneck ? "classifier.weight" : "fc.weight");
+  if ((v = meta_get(f, prefix, "num_classes")))
+    REID_TRY(parse_int(f, "num_classes", v, 0, 1000000, &cfg->num_classes));
+  else if (cls && cls->ndim == 2)
+    cfg->num_classes = (int)cls->shape[0];
+  if ((v = meta_get(f, prefix, "task"))) snprintf(cfg->task, sizeof cfg->task, "%s", v);
+  if ((v = meta_get(f, prefix, "description")))
+    snprintf(cfg->description, sizeof cfg->description, "%s", v);
+  reid_status st = reid_model_config_validate(cfg);
+  if (st != REID_OK) return reid_fail_context(REID_EFORMAT, "%s", st_path(f));
+  return REID_OK;
+}
+
+static void format_shape(char *buf, size_t size, int ndim, const int64_t *shape) {
+  size_t used = (size_t)snprintf(buf, size, "[");
+  for (int i = 0; i < ndim && used < size; i++)
+    used += (size_t)snprintf(buf + used, size - used, i ? ",%lld" : "%lld", (long long)shape[i]);
+  if (used < size) snprintf(buf + used, size - used, "]");
+}
+
+static int ends_with(const char *s, const char *suffix) {
+  size_t a = strlen(s), b = strlen(suffix);
+  return a >= b && !strcmp(s + a - b, suffix);
+}
+
+reid_status reid_checkpoint_load_weights(reid_net *net, const st_file *f, const char *prefix) {
+  const reid_model_config *cfg = reid_net_config(net);
+  size_t plen = prefix ? strlen(prefix) : 0;
+  /* tensors the network does not know are an error: a checkpoint of another model */
+  for (size_t i = 0; i < st_count(f); i++) {
+    const char *name = st_tensor_at(f, i)->name;
+    if (plen && strncmp(name, prefix, plen)) continue;
+    const char *local = name + plen;
+    if (ends_with(local, "num_batches_tracked")) continue;
+    if (!strncmp(local, "fc.", 3) && !reid_net_find(net, "fc.weight")) continue;
+    if (!reid_net_find(net, local))
+      return reid_fail(REID_EFORMAT, "%s: unexpected tensor '%s' (not part of a %s%s)", st_path(f),
+                       name, reid_arch_name(cfg->arch), cfg->bnneck ? " with BNNeck" : "");
+  }
+  reid_backend *be = reid_net_backend(net);
+  size_t largest = 0;
+  for (int i = 0; i < reid_net_tensor_count(net); i++)
+    if (reid_net_tensor(net, i)->numel > largest) largest = reid_net_tensor(net, i)->numel;
+  float *host = malloc(sizeof(float) * largest);
+  if (!host) return reid_fail(REID_ENOMEM, "%s: out of memory", st_path(f));
+  reid_status st = REID_OK;
+  for (int i = 0; i < reid_net_tensor_count(net) && st == REID_OK; i++) {
+    const reid_tensor_view *view = reid_net_tensor(net, i);
+    const st_tensor *t = find_prefixed(f, prefix, view->name);
+    if (!t) {
+      st = reid_fail(REID_EFORMAT, "%s: missing tensor '%s%s' (%s%s)", st_path(f), prefix ? prefix : "",
+                     view->name, reid_arch_name(cfg->arch), cfg->bnneck ? " with BNNeck" : "");
+      break;
+    }
+    int same = t->ndim == view->ndim;
+    for (int d = 0; same && d < view->ndim; d++) same = t->shape[d] == view->shape[d];
+    if (!same) {
+      char got[96], want[96];
+      format_shape(got, sizeof got, t->ndim, t->shape);
+      format_shape(want, sizeof want, view->ndim, view->shape);
+      st = reid_fail(REID_EFORMAT, "%s: tensor '%s' has shape %s but %s expects %s", st_path(f),
+                     t->name, got, reid_arch_name(cfg->arch), want);
+      break;
+    }
+    st = st_read_f32(f, t, host, view->numel);
+    if (st == REID_OK)
+      st = be->ops->upload(be, reid_net_tensor_data(net, view), host, sizeof(float) * view->numel);
+  }
+  free(host);
+  return st;
+}
+
+reid_status reid_checkpoint_load(const char *path, const char *prefix, reid_backend *be,
+                                 reid_net **out) {
+  *out = NULL;
+  st_file *f;
+  REID_TRY(st_open(path, &f));
+  reid_model_config cfg;
+  reid_net *net = NULL;
+  reid_status st = reid_checkpoint_read_config(f, prefix, &cfg);
+  if (st == REID_OK) st = reid_net_create(&cfg, be, &net);
+  if (st == REID_OK) st = reid_checkpoint_load_weights(net, f, prefix);
+  st_close(f);
+  if (st != REID_OK) {
+    reid_net_destroy(net);
+    return st;
+  }
+  *out = net;
+  return REID_OK;
+}
+
+reid_status reid_net_download(reid_net *net, float **params_out, float **buffers_out) {
+  reid_backend *be = reid_net_backend(net);
+  size_t np, nb;
+  const float *params = reid_net_params(net, &np), *buffers = reid_net_buffers(net, &nb);
+  float *p = malloc(sizeof(float) * (np ? np : 1)), *b = malloc(sizeof(float) * (nb ? nb : 1));
+  reid_status st = p && b ? REID_OK : reid_fail(REID_ENOMEM, "out of memory");
+  if (st == REID_OK) st = be->ops->download(be, p, params, sizeof(float) * np);
+  if (st == REID_OK) st = be->ops->download(be, b, buffers, sizeof(float) * nb);
+  if (st != REID_OK) {
+    free(p);
+    free(b);
+    return st;
+  }
+  *params_out = p;
+  *buffers_out = b;
+  return REID_OK;
+}
+
+reid_status reid_checkpoint_add(st_writer *w, reid_net *net, const char *prefix, st_dtype dtype) {
+  const reid_model_config *c = reid_net_config(net);
+  const char *pre = prefix ? prefix : "";
+  char key[128], value[256];
+#define PUT(k, ...)                                                            \
+  do {                                                                         \
+    snprintf(key, sizeof key, "%s%s", pre, k);                                 \
+    snprintf(value, sizeof value, __VA_ARGS__);                                \
+    REID_TRY(st_writer_add_meta(w, key, value));                               \
+  } while (0)
+  PUT("arch", "%s", reid_arch_name(c->arch));
+  PUT("last_stride", "%d", c->last_stride);
+  PUT("input_height", "%d", c->input_height);
+  PUT("input_width", "%d", c->input_width);
+  PUT("embed_dim", "%d", reid_arch_feature_dim(c->arch));
+  PUT("bnneck", "%d", c->bnneck);
+  PUT("embed_after_bn", "%d", c->embed_after_bn);
+  PUT("mean", "%.7g,%.7g,%.7g", c->mean[0], c->mean[1], c->mean[2]);
+  PUT("std", "%.7g,%.7g,%.7g", c->std[0], c->std[1], c->std[2]);
+  PUT("num_classes", "%d", c->num_classes);
+  PUT("task", "%s", c->task);
+  PUT("description", "%s", c->description);
+#undef PUT
+  float *params, *buffers;
+  REID_TRY(reid_net_download(net, &params, &buffers));
+  reid_status st = REID_OK;
+  for (int i = 0; i < reid_net_tensor_count(net) && st == REID_OK; i++) {
+    const reid_tensor_view *t = reid_net_tensor(net, i);
+    char name[160];
+    snprintf(name, sizeof name, "%s%s", pre, t->name);
+    const float *data = (t->trainable ? params : buffers) + t->offset;
+    st = st_writer_add_f32(w, name, dtype, t->ndim, t->shape, data);
+  }
+  free(params);
+  free(buffers);
+  return st;
+}
+
+reid_status reid_checkpoint_save(reid_net *net, const char *path, st_dtype dtype) {
+  st_writer *w = st_writer_new();
+  if (!w) return REID_ENOMEM;
+  reid_status st = reid_checkpoint_add(w, net, NULL, dtype);
+  if (st == REID_OK) st = st_writer_save(w, path);
+  st_writer_free(w);
+  return st;
+}

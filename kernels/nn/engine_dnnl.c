@@ -1,0 +1,556 @@
+/* The CPU inference engine on oneDNN.
+ *
+ * The training graph is rewritten into fused operations:
+ *   conv + BN (+ ReLU)                  -> one convolution, BN folded into w and b:
+ *                                          w' = w g / sqrt(v + eps), b' = beta - m g / sqrt(v + eps)
+ *   conv + BN, add(shortcut), ReLU      -> one convolution with post-ops sum + ReLU,
+ *                                          written in place over the shortcut tensor
+ *   max pool, global average pool       -> oneDNN pooling
+ * Activations stay in the layout the convolutions choose (nChw16c for fp32 on
+ * AVX-512) from the input reorder to the pooled feature. Buffers are reused
+ * as soon as a tensor is dead. One plan (primitives + buffers) per batch size. */
+#include "engine_impl.h"
+
+#if HAVE_DNNL
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "dnnl_util.h"
+#include "resnet_graph.h"
+
+#define MAX_PLANS 8
+
+typedef enum fop_kind { FOP_CONV, FOP_MAXPOOL, FOP_GAP } fop_kind;
+
+typedef struct fop {
+  fop_kind kind;
+  int src, dst; /* tensor ids (graph activation indices after aliasing) */
+  int relu, sum;
+  reid_conv2d_desc conv;   /* per sample */
+  reid_pool2d_desc pool;   /* per sample */
+  float *w, *b;            /* folded weights [c_out, c_in, k, k], bias [c_out] */
+} fop;
+
+typedef struct dnnl_plan {
+  int n;
+  unsigned long last_used;
+  dnnl_primitive_t *prims;
+  dnnl_memory_t *weights, *bias;
+  dnnl_memory_desc_t *md; /* per tensor */
+  dnnl_memory_t *mem;     /* per tensor */
+  void **buffers;
+  int n_buffers;
+  dnnl_memory_t in_user, out_user;
+  dnnl_primitive_t in_reorder, out_reorder;
+} dnnl_plan;
+
+typedef struct dnnl_state {
+  dnnl_engine_t engine;
+  dnnl_stream_t stream;
+  dnnl_data_type_t dt;
+  fop *ops;
+  int n_ops;
+  int n_tensors, input, feature, feature_c;
+  int *last_use; /* per tensor: index of the last fop reading it */
+  float *neck_scale, *neck_shift;
+  dnnl_plan *plans[MAX_PLANS];
+  unsigned long tick;
+  float *out_tmp;
+} dnnl_state;
+
+/* ---- graph rewriting ---- */
+
+static int find_consumer(const reid_net *net, int from, int act, net_node_kind kind) {
+  for (int j = from; j < net->n_nodes; j++)
+    if (net->nodes[j].kind == kind && (net->nodes[j].in == act || net->nodes[j].in2 == act))
+      return j;
+  return -1;
+}
+
+static reid_status fold_conv_bn(fop *op, const reid_net *net, const net_node *conv,
+                                const net_node *bn, const float *params, const float *buffers) {
+  const reid_tensor_view *tw = &net->tensors[conv->weight], *tg = &net->tensors[bn->weight],
+                         *tb = &net->tensors[bn->bias], *tm = &net->tensors[bn->mean],
+                         *tv = &net->tensors[bn->var];
+  int co = conv->conv.c_out;
+  size_t per_out = tw->numel / co;
+  op->w = malloc(sizeof(float) * tw->numel);
+  op->b = malloc(sizeof(float) * co);
+  if (!op->w || !op->b) return reid_fail(REID_ENOMEM, "engine: out of memory");
+  for (int o = 0; o < co; o++) {
+    float g = params[tg->offset + o], beta = params[tb->offset + o];
+    float m = buffers[tm->offset + o], v = buffers[tv->offset + o];
+    float s = g / sqrtf(v + 1e-5f);
+    for (size_t j = 0; j < per_out; j++)
+      op->w[o * per_out + j] = params[tw->offset + o * per_out + j] * s;
+    op->b[o] = beta - m * s;
+  }
+  op->kind = FOP_CONV;
+  op->conv = conv->conv;
+  op->src = conv->in;
+  return REID_OK;
+}
+
+static reid_status rewrite_graph(dnnl_state *s, const reid_net *net) {
+  float *params, *buffers;
+  REID_TRY(reid_net_download((reid_net *)net, &params, &buffers));
+  s->ops = calloc((size_t)net->n_nodes, sizeof *s->ops);
+  int *alias = malloc(sizeof(int) * net->n_acts);
+  int *deferred = malloc(sizeof(int) * net->n_nodes); /* ADD node -> pending fop */
+  reid_status st = s->ops && alias && deferred ? REID_OK : reid_fail(REID_ENOMEM, "engine: out of memory");
+  for (int i = 0; i < net->n_acts && alias; i++) alias[i] = i;
+  for (int i = 0; i < net->n_nodes && deferred; i++) deferred[i] = -1;
+  fop *pending = st == REID_OK ? calloc((size_t)net->n_nodes, sizeof *pending) : NULL;
+  if (st == REID_OK && !pending) st = reid_fail(REID_ENOMEM, "engine: out of memory");
+  int n_pending = 0;
+  for (int i = 0; i < net->n_nodes && st == REID_OK; i++) {
+    const net_node *node = &net->nodes[i];
+    fop *op = &s->ops[s->n_ops];
+    switch (node->kind) {
+    case NODE_CONV: {
+      const net_node *bn = &net->nodes[i + 1];
+      if (i + 1 >= net->n_nodes || bn->kind != NODE_BN || bn->in != node->out) {
+        st = reid_fail(REID_EUNSUPPORTED, "engine: convolution without batch norm");
+        break;
+      }
+      fop folded = {0};
+      st = fold_conv_bn(&folded, net, node, bn, params, buffers);
+      folded.src = alias[node->in];
+      i++;
+      if (i + 1 < net->n_nodes && net->nodes[i + 1].kind == NODE_RELU && net->nodes[i + 1].in == bn->out) {
+        folded.relu = 1;
+        folded.dst = net->nodes[i + 1].out;
+        i++;
+        *op = folded;
+        s->n_ops++;
+        break;
+      }
+      int add = find_consumer(net, i + 1, bn->out, NODE_ADD);
+      const net_node *a = add >= 0 ? &net->nodes[add] : NULL;
+      if (a && a->in == bn->out) { /* main branch: runs when the shortcut is ready */
+        pending[n_pending] = folded;
+        deferred[add] = n_pending++;
+        break;
+      }
+      folded.dst = bn->out; /* a shortcut (downsample) or a plain conv + BN */
+      *op = folded;
+      s->n_ops++;
+      break;
+    }
+    case NODE_ADD: {
+      if (deferred[i] < 0) {
+        st = reid_fail(REID_EUNSUPPORTED, "engine: residual add without a fusable branch");
+        break;
+      }
+      *op = pending[deferred[i]];
+      op->sum = 1;
+      op->dst = alias[node->in2]; /* in place over the shortcut */
+      alias[node->out] = op->dst;
+      if (i + 1 < net->n_nodes && net->nodes[i + 1].kind == NODE_RELU && net->nodes[i + 1].in == node->out) {
+        op->relu = 1;
+        alias[net->nodes[i + 1].out] = op->dst;
+        i++;
+      }
+      s->n_ops++;
+      break;
+    }
+    case NODE_MAXPOOL:
+      op->kind = FOP_MAXPOOL;
+      op->pool = node->pool;
+      op->src = alias[node->in];
+      op->dst = node->out;
+      s->n_ops++;
+      break;
+    case NODE_GAP:
+      op->kind = FOP_GAP;
+      op->src = alias[node->in];
+      op->dst = node->out;
+      s->feature = node->out;
+      s->feature_c = net->acts[node->in].c;
+      s->n_ops++;
+      break;
+    default: st = reid_fail(REID_EUNSUPPORTED, "engine: unexpected node kind %d", node->kind); break;
+    }
+  }
+  s->n_tensors = net->n_acts;
+  s->input = 0;
+  /* the BNNeck as an affine map when the embedding is taken after it */
+  if (st == REID_OK && net->cfg.embed_after_bn) {
+    int d = s->feature_c;
+    s->neck_scale = malloc(sizeof(float) * d);
+    s->neck_shift = malloc(sizeof(float) * d);
+    if (!s->neck_scale || !s->neck_shift) st = reid_fail(REID_ENOMEM, "engine: out of memory");
+    for (int c = 0; st == REID_OK && c < d; c++) {
+      float g = params[net->tensors[net->neck_weight].offset + c];
+      float beta = buffers[net->tensors[net->neck_bias].offset + c];
+      float m = buffers[net->tensors[net->neck_mean].offset + c];
+      float v = buffers[net->tensors[net->neck_var].offset + c];
+      s->neck_scale[c] = g / sqrtf(v + 1e-5f);
+      s->neck_shift[c] = beta - m * s->neck_scale[c];
+    }
+  }
+  if (st == REID_OK) {
+    s->last_use = malloc(sizeof(int) * s->n_tensors);
+    if (!s->last_use) st = reid_fail(REID_ENOMEM, "engine: out of memory");
+    for (int t = 0; st == REID_OK && t < s->n_tensors; t++) s->last_use[t] = -1;
+    for (int i = 0; st == REID_OK && i < s->n_ops; i++) {
+      s->last_use[s->ops[i].src] = i;
+      if (s->ops[i].sum) s->last_use[s->ops[i].dst] = i;
+    }
+  }
+  for (int i = 0; pending && i < n_pending; i++)
+    if (deferred) { /* folded weights moved into ops are owned there; free the rest */
+      int used = 0;
+      for (int j = 0; j < s->n_ops; j++) used |= s->ops[j].w == pending[i].w;
+      if (!used) {
+        free(pending[i].w);
+        free(pending[i].b);
+      }
+    }
+  free(pending);
+  free(alias);
+  free(deferred);
+  free(params);
+  free(buffers);
+  return st;
+}
+
+/* ---- plans ---- */
+
+static void plan_destroy(dnnl_state *s, dnnl_plan *p) {
+  if (!p) return;
+  for (int i = 0; i < s->n_ops; i++) {
+    if (p->prims && p->prims[i]) dnnl_primitive_destroy(p->prims[i]);
+    if (p->weights && p->weights[i]) dnnl_memory_destroy(p->weights[i]);
+    if (p->bias && p->bias[i]) dnnl_memory_destroy(p->bias[i]);
+  }
+  for (int t = 0; p->mem && t < s->n_tensors; t++)
+    if (p->mem[t]) dnnl_memory_destroy(p->mem[t]);
+  for (int b = 0; b < p->n_buffers; b++) free(p->buffers[b]);
+  if (p->in_reorder) dnnl_primitive_destroy(p->in_reorder);
+  if (p->out_reorder) dnnl_primitive_destroy(p->out_reorder);
+  if (p->in_user) dnnl_memory_destroy(p->in_user);
+  if (p->out_user) dnnl_memory_destroy(p->out_user);
+  free(p->prims);
+  free(p->weights);
+  free(p->bias);
+  free(p->md);
+  free(p->mem);
+  free(p->buffers);
+  free(p);
+}
+
+static reid_status make_primitive(dnnl_state *s, const void *op_desc, dnnl_primitive_attr_t attr,
+                                  dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim) {
+  DNNL_CHECK(dnnl_primitive_desc_create(pd, op_desc, attr, s->engine, NULL));
+  dnnl_status_t st = dnnl_primitive_create(prim, *pd);
+  if (st != dnnl_success) {
+    dnnl_primitive_desc_destroy(*pd);
+    *pd = NULL;
+  }
+  DNNL_CHECK(st);
+  return REID_OK;
+}
+
+static reid_status plan_conv(dnnl_state *s, dnnl_plan *p, int i) {
+  const fop *op = &s->ops[i];
+  const reid_conv2d_desc *d = &op->conv;
+  dnnl_dims_t wd = {d->c_out, d->c_in, d->k, d->k}, od = {p->n, d->c_out, d->h_out, d->w_out},
+              bd = {d->c_out};
+  dnnl_dims_t strides = {d->stride, d->stride}, pl = {d->pad, d->pad},
+              pr = {(d->h_out - 1) * d->stride + d->k - d->h_in - d->pad,
+                    (d->w_out - 1) * d->stride + d->k - d->w_in - d->pad};
+  dnnl_memory_desc_t w_any, b_md, dst_md, w_user;
+  DNNL_CHECK(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, s->dt, dnnl_format_tag_any));
+  DNNL_CHECK(dnnl_memory_desc_init_by_tag(&w_user, 4, wd, dnnl_f32, dnnl_oihw));
+  DNNL_CHECK(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_a));
+  if (op->sum)
+    dst_md = p->md[op->dst];
+  else
+    DNNL_CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, od, s->dt, dnnl_format_tag_any));
+  dnnl_convolution_desc_t cd;
+  DNNL_CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+                                                &p->md[op->src], &w_any, &b_md, &dst_md, strides, pl, pr));
+  dnnl_primitive_attr_t attr;
+  dnnl_post_ops_t po;
+  DNNL_CHECK(dnnl_primitive_attr_create(&attr));
+  DNNL_CHECK(dnnl_post_ops_create(&po));
+  if (op->sum) dnnl_post_ops_append_sum(po, 1.0f);
+  if (op->relu) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+  dnnl_primitive_attr_set_post_ops(attr, po);
+  dnnl_post_ops_destroy(po);
+  dnnl_primitive_desc_t pd;
+  reid_status st = make_primitive(s, &cd, attr, &pd, &p->prims[i]);
+  dnnl_primitive_attr_destroy(attr);
+  REID_TRY(st);
+  if (!op->sum) p->md[op->dst] = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+  const dnnl_memory_desc_t *w_md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+  dnnl_status_t ds = dnnl_memory_create(&p->weights[i], w_md, s->engine, DNNL_MEMORY_ALLOCATE);
+  dnnl_primitive_desc_destroy(pd);
+  DNNL_CHECK(ds);
+  DNNL_CHECK(dnnl_memory_create(&p->bias[i], &b_md, s->engine, op->b));
+  dnnl_memory_t user;
+  DNNL_CHECK(dnnl_memory_create(&user, &w_user, s->engine, op->w));
+  st = dnnl_reorder_run(s->engine, s->stream, user, p->weights[i]);
+  dnnl_memory_destroy(user);
+  return st;
+}
+
+static reid_status plan_pool(dnnl_state *s, dnnl_plan *p, int i) {
+  const fop *op = &s->ops[i];
+  const dnnl_memory_desc_t *src = &p->md[op->src];
+  int64_t c = src->dims[1], h = src->dims[2], w = src->dims[3];
+  dnnl_dims_t strides, kernel, pl, pr, od;
+  dnnl_alg_kind_t alg;
+  if (op->kind == FOP_MAXPOOL) {
+    const reid_pool2d_desc *d = &op->pool;
+    alg = dnnl_pooling_max;
+    strides[0] = strides[1] = d->stride;
+    kernel[0] = kernel[1] = d->k;
+    pl[0] = pl[1] = d->pad;
+    pr[0] = (d->h_out - 1) * d->stride + d->k - d->h - d->pad;
+    pr[1] = (d->w_out - 1) * d->stride + d->k - d->w - d->pad;
+    od[0] = p->n, od[1] = c, od[2] = d->h_out, od[3] = d->w_out;
+  } else {
+    alg = dnnl_pooling_avg_exclude_padding;
+    strides[0] = strides[1] = 1;
+    kernel[0] = h, kernel[1] = w;
+    pl[0] = pl[1] = pr[0] = pr[1] = 0;
+    od[0] = p->n, od[1] = c, od[2] = 1, od[3] = 1;
+  }
+  dnnl_memory_desc_t dst_md;
+  DNNL_CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, od, s->dt, dnnl_format_tag_any));
+  dnnl_pooling_desc_t pdsc;
+  DNNL_CHECK(dnnl_pooling_forward_desc_init(&pdsc, dnnl_forward_inference, alg, src, &dst_md, strides,
+                                            kernel, pl, pr));
+  dnnl_primitive_desc_t pd;
+  REID_TRY(make_primitive(s, &pdsc, NULL, &pd, &p->prims[i]));
+  p->md[op->dst] = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+  dnnl_primitive_desc_destroy(pd);
+  return REID_OK;
+}
+
+/* Assigns each tensor a buffer slot: a slot is free again after its tensor's last reader. */
+static reid_status plan_buffers(dnnl_state *s, dnnl_plan *p) {
+  size_t largest = 0;
+  for (int t = 0; t < s->n_tensors; t++)
+    if (p->md[t].ndims) {
+      size_t sz = dnnl_memory_desc_get_size(&p->md[t]);
+      if (sz > largest) largest = sz;
+    }
+  int *slot_of = malloc(sizeof(int) * s->n_tensors);
+  int *slot_owner = malloc(sizeof(int) * (s->n_ops + 2));
+  p->buffers = calloc((size_t)s->n_ops + 2, sizeof(void *));
+  if (!slot_of || !slot_owner || !p->buffers) {
+    free(slot_of);
+    free(slot_owner);
+    return reid_fail(REID_ENOMEM, "engine: out of memory");
+  }
+  for (int t = 0; t < s->n_tensors; t++) slot_of[t] = -1;
+  int n_slots = 0;
+#define TAKE_SLOT(tensor)                                                      \
+  do {                                                                         \
+    int free_slot = -1;                                                        \
+    for (int k = 0; k < n_slots && free_slot < 0; k++)                         \
+      if (slot_owner[k] < 0) free_slot = k;                                    \
+    if (free_slot < 0) free_slot = n_slots++;                                  \
+    slot_owner[free_slot] = (tensor);                                          \
+    slot_of[tensor] = free_slot;                                               \
+  } while (0)
+  TAKE_SLOT(s->input);
+  for (int i = 0; i < s->n_ops; i++) {
+    const fop *op = &s->ops[i];
+    if (op->dst != s->feature && slot_of[op->dst] < 0) TAKE_SLOT(op->dst);
+    int reads[2] = {op->src, op->sum ? op->dst : -1};
+    for (int r = 0; r < 2; r++)
+      if (reads[r] >= 0 && s->last_use[reads[r]] == i && slot_of[reads[r]] >= 0 &&
+          reads[r] != op->dst)
+        slot_owner[slot_of[reads[r]]] = -1;
+  }
+#undef TAKE_SLOT
+  reid_status st = REID_OK;
+  for (int k = 0; k < n_slots && st == REID_OK; k++) {
+    p->buffers[k] = aligned_alloc(64, (largest + 63) & ~(size_t)63);
+    if (!p->buffers[k]) st = reid_fail(REID_ENOMEM, "engine: out of memory for activations");
+  }
+  p->n_buffers = n_slots;
+  for (int t = 0; t < s->n_tensors && st == REID_OK; t++) {
+    if (slot_of[t] < 0 || !p->md[t].ndims) continue;
+    if (dnnl_memory_create(&p->mem[t], &p->md[t], s->engine, p->buffers[slot_of[t]]) != dnnl_success)
+      st = reid_fail(REID_EDEVICE, "oneDNN: cannot create activation memory");
+  }
+  free(slot_of);
+  free(slot_owner);
+  return st;
+}
+
+static reid_status plan_create(dnnl_state *s, const reid_net *net, int n, dnnl_plan **out) {
+  dnnl_plan *p = calloc(1, sizeof *p);
+  if (!p) return reid_fail(REID_ENOMEM, "engine: out of memory");
+  p->n = n;
+  p->prims = calloc((size_t)s->n_ops, sizeof *p->prims);
+  p->weights = calloc((size_t)s->n_ops, sizeof *p->weights);
+  p->bias = calloc((size_t)s->n_ops, sizeof *p->bias);
+  p->md = calloc((size_t)s->n_tensors, sizeof *p->md);
+  p->mem = calloc((size_t)s->n_tensors, sizeof *p->mem);
+  reid_status st = p->prims && p->weights && p->bias && p->md && p->mem
+                       ? REID_OK : reid_fail(REID_ENOMEM, "engine: out of memory");
+  /* the input: whatever layout the first convolution wants */
+  const net_act *in = &net->acts[s->input];
+  dnnl_dims_t id = {n, in->c, in->h, in->w};
+  dnnl_memory_desc_t user_md;
+  if (st == REID_OK && dnnl_memory_desc_init_by_tag(&user_md, 4, id, dnnl_f32, dnnl_nchw) != dnnl_success)
+    st = reid_fail(REID_EDEVICE, "oneDNN: input descriptor");
+  if (st == REID_OK) {
+    const fop *first = &s->ops[0];
+    dnnl_memory_desc_t src_any, w_any, dst_any;
+    const reid_conv2d_desc *d = &first->conv;
+    dnnl_dims_t wd = {d->c_out, d->c_in, d->k, d->k}, od = {n, d->c_out, d->h_out, d->w_out};
+    dnnl_dims_t strides = {d->stride, d->stride}, pad = {d->pad, d->pad};
+    dnnl_memory_desc_init_by_tag(&src_any, 4, id, s->dt, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&w_any, 4, wd, s->dt, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst_any, 4, od, s->dt, dnnl_format_tag_any);
+    dnnl_convolution_desc_t cd;
+    dnnl_primitive_desc_t pd = NULL;
+    if (dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+                                           &src_any, &w_any, NULL, &dst_any, strides, pad, pad) != dnnl_success ||
+        dnnl_primitive_desc_create(&pd, &cd, NULL, s->engine, NULL) != dnnl_success)
+      st = reid_fail(REID_EDEVICE, "oneDNN: no convolution for the input layer");
+    else
+      p->md[s->input] = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+  }
+  for (int i = 0; i < s->n_ops && st == REID_OK; i++)
+    st = s->ops[i].kind == FOP_CONV ? plan_conv(s, p, i) : plan_pool(s, p, i);
+  if (st == REID_OK) st = plan_buffers(s, p);
+  /* the feature tensor is written straight into a plain [n, C] f32 buffer when possible */
+  if (st == REID_OK) {
+    dnnl_dims_t fd = {n, s->feature_c, 1, 1};
+    dnnl_memory_desc_t plain;
+    dnnl_memory_desc_init_by_tag(&plain, 4, fd, dnnl_f32, dnnl_nchw);
+    dnnl_primitive_desc_t pd;
+    if (dnnl_memory_create(&p->mem[s->feature], &p->md[s->feature], s->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success ||
+        dnnl_memory_create(&p->out_user, &plain, s->engine, DNNL_MEMORY_NONE) != dnnl_success ||
+        dnnl_reorder_primitive_desc_create(&pd, &p->md[s->feature], s->engine, &plain, s->engine, NULL) != dnnl_success)
+      st = reid_fail(REID_EDEVICE, "oneDNN: cannot create the output reorder");
+    else {
+      if (dnnl_primitive_create(&p->out_reorder, pd) != dnnl_success)
+        st = reid_fail(REID_EDEVICE, "oneDNN: cannot create the output reorder");
+      dnnl_primitive_desc_destroy(pd);
+    }
+  }
+  if (st == REID_OK) {
+    dnnl_primitive_desc_t pd;
+    if (dnnl_memory_create(&p->in_user, &user_md, s->engine, DNNL_MEMORY_NONE) != dnnl_success ||
+        dnnl_reorder_primitive_desc_create(&pd, &user_md, s->engine, &p->md[s->input], s->engine, NULL) != dnnl_success)
+      st = reid_fail(REID_EDEVICE, "oneDNN: cannot create the input reorder");
+    else {
+      if (dnnl_primitive_create(&p->in_reorder, pd) != dnnl_success)
+        st = reid_fail(REID_EDEVICE, "oneDNN: cannot create the input reorder");
+      dnnl_primitive_desc_destroy(pd);
+    }
+  }
+  if (st != REID_OK) {
+    plan_destroy(s, p);
+    return st;
+  }
+  *out = p;
+  return REID_OK;
+}
+
+static reid_status plan_run(dnnl_state *s, dnnl_plan *p, const float *x, float *features) {
+  DNNL_CHECK(dnnl_memory_set_data_handle(p->in_user, (void *)x));
+  dnnl_exec_arg_t io[2] = {{DNNL_ARG_FROM, p->in_user}, {DNNL_ARG_TO, p->mem[s->input]}};
+  DNNL_CHECK(dnnl_primitive_execute(p->in_reorder, s->stream, 2, io));
+  for (int i = 0; i < s->n_ops; i++) {
+    const fop *op = &s->ops[i];
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->mem[op->src]}, {DNNL_ARG_DST, p->mem[op->dst]},
+                               {DNNL_ARG_WEIGHTS, p->weights[i]}, {DNNL_ARG_BIAS, p->bias[i]}};
+    DNNL_CHECK(dnnl_primitive_execute(p->prims[i], s->stream, op->kind == FOP_CONV ? 4 : 2, args));
+  }
+  DNNL_CHECK(dnnl_memory_set_data_handle(p->out_user, features));
+  dnnl_exec_arg_t oo[2] = {{DNNL_ARG_FROM, p->mem[s->feature]}, {DNNL_ARG_TO, p->out_user}};
+  DNNL_CHECK(dnnl_primitive_execute(p->out_reorder, s->stream, 2, oo));
+  DNNL_CHECK(dnnl_stream_wait(s->stream));
+  return REID_OK;
+}
+
+static reid_status get_plan(reid_engine *e, int n, dnnl_plan **out) {
+  dnnl_state *s = e->impl;
+  int oldest = 0;
+  for (int i = 0; i < MAX_PLANS; i++) {
+    if (s->plans[i] && s->plans[i]->n == n) {
+      s->plans[i]->last_used = ++s->tick;
+      *out = s->plans[i];
+      return REID_OK;
+    }
+    if (!s->plans[i] || (s->plans[oldest] && s->plans[i]->last_used < s->plans[oldest]->last_used))
+      oldest = i;
+  }
+  plan_destroy(s, s->plans[oldest]);
+  s->plans[oldest] = NULL;
+  REID_TRY(plan_create(s, e->net, n, &s->plans[oldest]));
+  s->plans[oldest]->last_used = ++s->tick;
+  *out = s->plans[oldest];
+  return REID_OK;
+}
+
+static reid_status dnnl_embed(reid_engine *e, const float *x, int n, float *out) {
+  dnnl_state *s = e->impl;
+  const reid_model_config *c = reid_net_config(e->net);
+  size_t image = (size_t)3 * c->input_height * c->input_width;
+  for (int done = 0; done < n; done += e->max_batch) {
+    int chunk = n - done < e->max_batch ? n - done : e->max_batch;
+    dnnl_plan *p;
+    REID_TRY(get_plan(e, chunk, &p));
+    float *dst = out + (size_t)e->dim * done;
+    REID_TRY(plan_run(s, p, x + image * done, dst));
+    if (s->neck_scale)
+      for (int i = 0; i < chunk; i++)
+        for (int j = 0; j < e->dim; j++)
+          dst[(size_t)i * e->dim + j] = dst[(size_t)i * e->dim + j] * s->neck_scale[j] + s->neck_shift[j];
+  }
+  return REID_OK;
+}
+
+static void dnnl_destroy(reid_engine *e) {
+  dnnl_state *s = e->impl;
+  if (!s) return;
+  for (int i = 0; i < MAX_PLANS; i++) plan_destroy(s, s->plans[i]);
+  for (int i = 0; i < s->n_ops; i++) {
+    free(s->ops[i].w);
+    free(s->ops[i].b);
+  }
+  free(s->ops);
+  free(s->last_use);
+  free(s->neck_scale);
+  free(s->neck_shift);
+  if (s->stream) dnnl_stream_destroy(s->stream);
+  if (s->engine) dnnl_engine_destroy(s->engine);
+  free(s);
+  e->impl = NULL;
+}
+
+reid_status engine_dnnl_init(reid_engine *e) {
+  if (e->precision != REID_PRECISION_FP32 && e->precision != REID_PRECISION_BF16)
+    return reid_fail(REID_EUNSUPPORTED, "precision %s is not available on the CPU (use fp32 or bf16)",
+                     reid_precision_name(e->precision));
+  dnnl_state *s = calloc(1, sizeof *s);
+  if (!s) return reid_fail(REID_ENOMEM, "engine: out of memory");
+  e->impl = s;
+  e->embed = dnnl_embed;
+  e->destroy = dnnl_destroy;
+  s->dt = e->precision == REID_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32;
+  DNNL_CHECK(dnnl_engine_create(&s->engine, dnnl_cpu, 0));
+  DNNL_CHECK(dnnl_stream_create(&s->stream, s->engine, dnnl_stream_default_flags));
+  REID_TRY(rewrite_graph(s, e->net));
+  snprintf(e->description, sizeof e->description, "cpu/onednn %s (fused)",
+           reid_precision_name(e->precision));
+  /* build the largest plan now so that a bad configuration fails at creation */
+  dnnl_plan *p;
+  return get_plan(e, e->max_batch, &p);
+}
+#endif

@@ -1,0 +1,54 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "reid-train %s: error: ", cmd);
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, " (see 'reid-train %s --help')\n", cmd);
+  va_end(ap);
+  return CLI_USAGE;
+}
+
+int cli_library_error(const char *cmd, reid_status st) {
+  fprintf(stderr, "reid-train %s: error: %s\n", cmd,
+          reid_last_error()[0] ? reid_last_error() : reid_status_name(st));
+  return CLI_FAILED;
+}
+
+int cli_parse_int(const char *cmd, const char *option, const char *text, int lo, int hi, int *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(text, &end, 10);
+  if (errno || end == text || *end || v < lo || v > hi) {
+    cli_usage_error(cmd, "%s expects an integer in [%d, %d], got '%s'", option, lo, hi, text);
+    return -1;
+  }
+  *out = (int)v;
+  return 0;
+}
+
+int cli_parse_size(const char *cmd, const char *option, const char *text, int *h, int *w) {
+  int a, b;
+  char tail;
+  if (sscanf(text, "%dx%d%c", &a, &b, &tail) != 2 || a < 32 || b < 32 || a > 4096 || b > 4096) {
+    cli_usage_error(cmd, "%s expects HEIGHTxWIDTH between 32 and 4096 (e.g. 256x128), got '%s'",
+                    option, text);
+    return -1;
+  }
+  *h = a;
+  *w = b;
+  return 0;
+}
+
+int cli_bad_option(const char *cmd, char **argv) {
+  if (optopt)
+    return cli_usage_error(cmd, "option -%c is unknown or misses its value", optopt);
+  return cli_usage_error(cmd, "option '%s' is unknown or misses its value", argv[optind - 1]);
+}

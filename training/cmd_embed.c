@@ -1,0 +1,253 @@
+/* reid-train embed: embeddings of a .npy batch or of a list of image files. */
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "cli.h"
+#include "engine.h"
+#include "image.h"
+#include "npy.h"
+#include "preprocess.h"
+
+static const char *const help =
+    "usage: reid-train embed --model M.safetensors --input X --output F.npy [options]\n"
+    "\n"
+    "Writes float32 N x D embeddings, one row per input, L2-normalised.\n"
+    "X is either a .npy file of float32 N x 3 x H x W images already normalised\n"
+    "(any H x W), or a text file listing image paths, one per line (blank lines and\n"
+    "lines starting with # are skipped; relative paths are relative to the list's\n"
+    "folder). Images are decoded with FFmpeg, resized (bilinear) to the model's\n"
+    "input size and normalised with the model's mean/std.\n"
+    "The embedding is the global-average-pooled last stage (what torchvision gives\n"
+    "with fc = Identity), or the BNNeck output for models saved with embed_after_bn.\n"
+    "\n"
+    "  --model FILE         checkpoint (required)\n"
+    "  --input FILE         .npy batch or image list (required)\n"
+    "  --output FILE        .npy to write (required; written atomically)\n"
+    "  --device D           cpu, cuda or auto (default auto)\n"
+    "  --gpu-id N           CUDA device (default 0)\n"
+    "  --batch-size N       images per network call (default 16)\n"
+    "  --precision P        fp32 (default), bf16 (CPU with AVX512-BF16), tf32/fp16 (CUDA)\n"
+    "  --threads N          CPU threads (default: all cores)\n"
+    "  --raw                write the pooled feature without L2 normalisation\n"
+    "  -h, --help           this text\n";
+
+typedef struct embed_args {
+  const char *model, *input, *output, *device;
+  int gpu_id, batch, threads, raw;
+  reid_precision precision;
+} embed_args;
+
+static int is_npy(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  unsigned char magic[6] = {0};
+  size_t got = fread(magic, 1, 6, f);
+  fclose(f);
+  return got == 6 && !memcmp(magic, "\x93NUMPY", 6);
+}
+
+/* Reads an image list: paths relative to the list's folder. */
+static reid_status read_list(const char *list_path, char ***paths_out, int *count_out) {
+  FILE *f = fopen(list_path, "r");
+  if (!f) return reid_fail(REID_EIO, "%s: cannot open the image list", list_path);
+  char *dir_copy = strdup(list_path);
+  const char *dir = dir_copy ? dirname(dir_copy) : ".";
+  char **paths = NULL;
+  int count = 0, cap = 0;
+  char line[4096];
+  reid_status st = REID_OK;
+  int lineno = 0;
+  while (st == REID_OK && fgets(line, sizeof line, f)) {
+    lineno++;
+    size_t len = strlen(line);
+    if (len == sizeof line - 1 && line[len - 1] != '\n') {
+      st = reid_fail(REID_EFORMAT, "%s:%d: line too long", list_path, lineno);
+      break;
+    }
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = 0;
+    char *p = line;
+    while (*p == ' ' || *p == '\t') p++;
+    if (!*p || *p == '#') continue;
+    if (count == cap) {
+      cap = cap ? 2 * cap : 256;
+      char **grown = realloc(paths, sizeof *paths * cap);
+      if (!grown) {
+        st = reid_fail(REID_ENOMEM, "out of memory");
+        break;
+      }
+      paths = grown;
+    }
+    size_t need = strlen(dir) + strlen(p) + 2;
+    paths[count] = malloc(need);
+    if (!paths[count]) {
+      st = reid_fail(REID_ENOMEM, "out of memory");
+      break;
+    }
+    if (p[0] == '/') snprintf(paths[count], need, "%s", p);
+    else snprintf(paths[count], need, "%s/%s", dir, p);
+    count++;
+  }
+  if (st == REID_OK && ferror(f)) st = reid_fail(REID_EIO, "%s: read error", list_path);
+  if (st == REID_OK && count == 0) st = reid_fail(REID_EFORMAT, "%s: the image list is empty", list_path);
+  fclose(f);
+  free(dir_copy);
+  if (st != REID_OK) {
+    for (int i = 0; i < count; i++) free(paths[i]);
+    free(paths);
+    return st;
+  }
+  *paths_out = paths;
+  *count_out = count;
+  return REID_OK;
+}
+
+/* Decodes and preprocesses paths[0..n) into x [n, 3, H, W], in parallel. */
+static reid_status load_images(char **paths, int n, const reid_model_config *cfg, float *x) {
+  reid_preprocess_params pp = {cfg->input_height, cfg->input_width, {0}, {0}};
+  memcpy(pp.mean, cfg->mean, sizeof pp.mean);
+  memcpy(pp.std, cfg->std, sizeof pp.std);
+  size_t image = (size_t)3 * pp.height * pp.width;
+  int failed = -1;
+  char message[1024] = "";
+  reid_status failed_status = REID_OK;
+#pragma omp parallel for schedule(dynamic)
+  for (int i = 0; i < n; i++) {
+    reid_image img = {0};
+    reid_status st = reid_image_load_rgb(paths[i], &img);
+    if (st == REID_OK) st = reid_preprocess_image(&img, &pp, x + image * i);
+    reid_image_free(&img);
+    if (st != REID_OK) {
+#pragma omp critical(embed_load_error)
+      if (failed < 0 || i < failed) {
+        failed = i;
+        failed_status = st;
+        snprintf(message, sizeof message, "%s", reid_last_error());
+      }
+    }
+  }
+  if (failed >= 0) return reid_fail(failed_status, "%s", message);
+  return REID_OK;
+}
+
+static int run_embed(const embed_args *a) {
+  const char *cmd = "embed";
+  if (a->threads > 0) reid_set_num_threads(a->threads);
+  reid_backend *be = NULL;
+  st_file *f = NULL;
+  reid_net *net = NULL;
+  reid_engine *engine = NULL;
+  float *x = NULL, *out = NULL;
+  char **paths = NULL;
+  int n = 0;
+  int64_t shape[8];
+  int ndim = 0;
+  reid_model_config cfg;
+
+  reid_status st = st_open(a->model, &f);
+  if (st == REID_OK) st = reid_checkpoint_read_config(f, NULL, &cfg);
+  int npy_input = is_npy(a->input);
+  if (st == REID_OK && npy_input) {
+    st = npy_read_f32(a->input, &ndim, shape, &x);
+    if (st == REID_OK && (ndim != 4 || shape[1] != 3 || shape[0] < 1 || shape[2] < 32 || shape[3] < 32 ||
+                          shape[2] > 4096 || shape[3] > 4096))
+      st = reid_fail(REID_EINVAL, "%s: expected float32 N x 3 x H x W images (H, W in 32..4096)", a->input);
+    if (st == REID_OK) {
+      n = (int)shape[0];
+      cfg.input_height = (int)shape[2]; /* the network adapts to the batch's size */
+      cfg.input_width = (int)shape[3];
+    }
+  } else if (st == REID_OK) {
+    st = read_list(a->input, &paths, &n);
+  }
+  if (st == REID_OK) st = reid_backend_create(a->device, a->gpu_id, &be);
+  if (st == REID_OK) st = reid_net_create(&cfg, be, &net);
+  if (st == REID_OK) st = reid_checkpoint_load_weights(net, f, NULL);
+  if (f) st_close(f);
+  f = NULL;
+  int dim = reid_arch_feature_dim(cfg.arch);
+  if (st == REID_OK) st = reid_engine_create(net, a->precision, a->batch, &engine);
+  if (st == REID_OK) {
+    out = malloc(sizeof(float) * dim * (size_t)n);
+    if (!out) st = reid_fail(REID_ENOMEM, "out of memory for %d embeddings", n);
+  }
+  if (st == REID_OK && npy_input) {
+    st = reid_engine_embed(engine, x, n, out);
+  } else if (st == REID_OK) {
+    size_t image = (size_t)3 * cfg.input_height * cfg.input_width;
+    x = malloc(sizeof(float) * image * a->batch);
+    if (!x) st = reid_fail(REID_ENOMEM, "out of memory");
+    for (int done = 0; st == REID_OK && done < n; done += a->batch) {
+      int chunk = n - done < a->batch ? n - done : a->batch;
+      st = load_images(paths + done, chunk, &cfg, x);
+      if (st == REID_OK) st = reid_engine_embed(engine, x, chunk, out + (size_t)dim * done);
+    }
+  }
+  if (st == REID_OK && !a->raw) reid_l2_normalize_rows(out, n, dim);
+  if (st == REID_OK) {
+    int64_t oshape[2] = {n, dim};
+    st = npy_write_f32(a->output, 2, oshape, out);
+  }
+  if (st == REID_OK)
+    fprintf(stderr, "reid-train embed: %d x %d embeddings -> %s (%s)\n", n, dim, a->output,
+            reid_engine_describe(engine));
+  int rc = st == REID_OK ? CLI_OK : cli_library_error(cmd, st);
+  for (int i = 0; paths && i < n; i++) free(paths[i]);
+  free(paths);
+  free(x);
+  free(out);
+  reid_engine_destroy(engine);
+  reid_net_destroy(net);
+  reid_backend_destroy(be);
+  return rc;
+}
+
+int cmd_embed(int argc, char **argv) {
+  static const struct option options[] = {
+      {"model", required_argument, 0, 'm'},     {"input", required_argument, 0, 'i'},
+      {"output", required_argument, 0, 'o'},    {"device", required_argument, 0, 'd'},
+      {"gpu-id", required_argument, 0, 'g'},    {"batch-size", required_argument, 0, 'b'},
+      {"precision", required_argument, 0, 'p'}, {"threads", required_argument, 0, 't'},
+      {"raw", no_argument, 0, 'r'},             {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  const char *cmd = "embed";
+  embed_args a = {.device = "auto", .batch = 16, .precision = REID_PRECISION_FP32};
+  optind = 1;
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    switch (c) {
+    case 'm': a.model = optarg; break;
+    case 'i': a.input = optarg; break;
+    case 'o': a.output = optarg; break;
+    case 'd':
+      if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda") && strcmp(optarg, "auto"))
+        return cli_usage_error(cmd, "--device expects cpu, cuda or auto, got '%s'", optarg);
+      a.device = optarg;
+      break;
+    case 'g':
+      if (cli_parse_int(cmd, "--gpu-id", optarg, 0, 63, &a.gpu_id)) return CLI_USAGE;
+      break;
+    case 'b':
+      if (cli_parse_int(cmd, "--batch-size", optarg, 1, 4096, &a.batch)) return CLI_USAGE;
+      break;
+    case 'p':
+      if (reid_precision_parse(optarg, &a.precision) != REID_OK)
+        return cli_usage_error(cmd, "--precision expects fp32, tf32, fp16 or bf16, got '%s'", optarg);
+      break;
+    case 't':
+      if (cli_parse_int(cmd, "--threads", optarg, 1, 1024, &a.threads)) return CLI_USAGE;
+      break;
+    case 'r': a.raw = 1; break;
+    case 'h': fputs(help, stdout); return CLI_OK;
+    default: return cli_bad_option(cmd, argv);
+    }
+  }
+  if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+  if (!a.model) return cli_usage_error(cmd, "--model is required");
+  if (!a.input) return cli_usage_error(cmd, "--input is required");
+  if (!a.output) return cli_usage_error(cmd, "--output is required");
+  return run_embed(&a);
+}
