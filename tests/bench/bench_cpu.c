@@ -1,0 +1,231 @@
+/* CPU benchmark: ResNet-50 (last stride 1) inference at 256x128, batch 1 and
+ * 16, with the fused oneDNN engine (fp32 and bf16), and one ResNet-18 training
+ * step (forward, cross-entropy on a 100-class fc, backward, Adam) at 128x64,
+ * batch 32. Prints crops/s (median of repetitions after warm-up). With
+ * --peer, runs tests/bench/torch_peer.py on the same machine and prints the
+ * ratios.
+ *
+ *   bench_cpu [--threads 2] [--min-time 3] [--reps 5] [--peer PATH/torch_peer.py]
+ *             [--json OUT] */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "resnet.h"
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+typedef reid_status (*bench_fn)(void *ctx);
+
+/* items per second: median over reps, each rep at least min_time / reps seconds */
+static double measure(bench_fn fn, void *ctx, int items, double min_time, int reps) {
+  for (int i = 0; i < 2; i++)
+    if (fn(ctx) != REID_OK) return -1;
+  double *rates = calloc(reps, sizeof *rates);
+  for (int r = 0; r < reps; r++) {
+    int iters = 0;
+    double t0 = now(), t;
+    do {
+      if (fn(ctx) != REID_OK) return -1;
+      iters++;
+      t = now();
+    } while (t - t0 < min_time / reps);
+    rates[r] = items * iters / (t - t0);
+  }
+  qsort(rates, reps, sizeof *rates, cmp_double);
+  double median = rates[reps / 2];
+  free(rates);
+  return median;
+}
+
+typedef struct infer_ctx {
+  reid_engine *engine;
+  const float *x;
+  float *out;
+  int n;
+} infer_ctx;
+
+static reid_status infer_once(void *p) {
+  infer_ctx *c = p;
+  return reid_engine_embed(c->engine, c->x, c->n, c->out);
+}
+
+typedef struct train_ctx {
+  reid_backend *be;
+  reid_net *net;
+  float *x, *loss, *probs, *dloss, *dlogits, *m, *v;
+  int32_t *labels;
+  int batch, classes, step;
+} train_ctx;
+
+static reid_status train_once(void *p) {
+  train_ctx *c = p;
+  const reid_backend_ops *ops = c->be->ops;
+  REID_TRY(reid_net_forward(c->net, c->x, c->batch, 1, 1));
+  REID_TRY(ops->softmax_xent_forward(c->be, c->batch, c->classes, reid_net_logits(c->net), c->labels,
+                                     0.0f, c->loss, c->probs));
+  REID_TRY(ops->softmax_xent_backward(c->be, c->batch, c->classes, c->probs, c->labels, 0.0f,
+                                      c->dloss, c->dlogits));
+  REID_TRY(reid_net_backward(c->net, NULL, c->dlogits));
+  size_t n;
+  float *params = reid_net_params(c->net, &n);
+  return ops->adam_update(c->be, n, params, reid_net_grads(c->net, NULL), c->m, c->v, 1e-4f, 0.9f,
+                          0.999f, 1e-8f, 0.0f, 0, ++c->step);
+}
+
+static float *random_input(size_t n, unsigned seed) {
+  float *x = malloc(sizeof(float) * n);
+  for (size_t i = 0; i < n; i++) {
+    seed = seed * 1664525u + 1013904223u;
+    x[i] = (float)((seed >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+  }
+  return x;
+}
+
+int main(int argc, char **argv) {
+  int threads = 2, reps = 5;
+  double min_time = 3.0;
+  const char *peer = NULL, *json = NULL;
+  static const struct option options[] = {{"threads", required_argument, 0, 't'},
+                                          {"min-time", required_argument, 0, 'm'},
+                                          {"reps", required_argument, 0, 'r'},
+                                          {"peer", required_argument, 0, 'p'},
+                                          {"json", required_argument, 0, 'j'},
+                                          {0, 0, 0, 0}};
+  int opt;
+  while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    switch (opt) {
+    case 't': threads = atoi(optarg); break;
+    case 'm': min_time = atof(optarg); break;
+    case 'r': reps = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
+    case 'p': peer = optarg; break;
+    case 'j': json = optarg; break;
+    default: fprintf(stderr, "usage: bench_cpu [--threads N] [--min-time S] [--reps N] [--peer torch_peer.py] [--json OUT]\n"); return 2;
+    }
+  }
+  reid_set_num_threads(threads);
+  reid_backend *be;
+  if (reid_backend_create("cpu", 0, &be) != REID_OK) {
+    fprintf(stderr, "bench: %s\n", reid_last_error());
+    return 1;
+  }
+  printf("reid CPU benchmark, %d threads\n\n", threads);
+  printf("%-44s %12s\n", "configuration", "crops/s");
+
+  reid_model_config cfg;
+  reid_model_config_default(&cfg); /* resnet50, last stride 1, 256x128 */
+  reid_net *net;
+  if (reid_net_create(&cfg, be, &net) != REID_OK) {
+    fprintf(stderr, "bench: %s\n", reid_last_error());
+    return 1;
+  }
+  float *x = random_input((size_t)16 * 3 * 256 * 128, 1);
+  float *out = malloc(sizeof(float) * 16 * 2048);
+  double r50[2][2] = {{0}}; /* [precision fp32/bf16][batch 1/16] */
+  const reid_precision precisions[2] = {REID_PRECISION_FP32, REID_PRECISION_BF16};
+  for (int p = 0; p < 2; p++)
+    for (int b = 0; b < 2; b++) {
+      int batch = b ? 16 : 1;
+      reid_engine *engine;
+      if (reid_engine_create(net, precisions[p], batch, &engine) != REID_OK) {
+        printf("%-44s %12s  (%s)\n", "resnet50 ls1 256x128", "n/a", reid_last_error());
+        continue;
+      }
+      infer_ctx ctx = {engine, x, out, batch};
+      r50[p][b] = measure(infer_once, &ctx, batch, min_time, reps);
+      char name[96];
+      snprintf(name, sizeof name, "resnet50 ls1 256x128 %s batch %d", reid_precision_name(precisions[p]), batch);
+      printf("%-44s %12.1f\n", name, r50[p][b]);
+      reid_engine_destroy(engine);
+    }
+  reid_net_destroy(net);
+
+  /* ResNet-18 training step at 128x64, batch 32 (torchvision strides, as the peer) */
+  reid_model_config tcfg;
+  reid_model_config_default(&tcfg);
+  tcfg.arch = REID_ARCH_RESNET18;
+  tcfg.last_stride = 2;
+  tcfg.input_height = 128;
+  tcfg.input_width = 64;
+  tcfg.num_classes = 100;
+  train_ctx t = {.be = be, .batch = 32, .classes = 100};
+  double train_rate = -1;
+  if (reid_net_create(&tcfg, be, &t.net) == REID_OK) {
+    size_t n;
+    reid_net_params(t.net, &n);
+    t.x = random_input((size_t)32 * 3 * 128 * 64, 2);
+    t.loss = calloc(32, sizeof(float));
+    t.dloss = malloc(32 * sizeof(float));
+    for (int i = 0; i < 32; i++) t.dloss[i] = 1.0f / 32;
+    t.probs = calloc(32 * 100, sizeof(float));
+    t.dlogits = calloc(32 * 100, sizeof(float));
+    t.m = calloc(n, sizeof(float));
+    t.v = calloc(n, sizeof(float));
+    t.labels = malloc(32 * sizeof(int32_t));
+    for (int i = 0; i < 32; i++) t.labels[i] = (i * 37) % 100;
+    train_rate = measure(train_once, &t, 32, min_time, reps);
+    if (train_rate < 0) fprintf(stderr, "bench: training step failed: %s\n", reid_last_error());
+    printf("%-44s %12.1f\n", "resnet18 128x64 train step batch 32 (img/s)", train_rate);
+    reid_net_destroy(t.net);
+  }
+
+  double peer_b1 = 0, peer_b16 = 0, peer_train = 0;
+  if (peer) {
+    char cmd[1024], tmp[] = "/tmp/reid-bench-peer-XXXXXX";
+    int fd = mkstemp(tmp);
+    if (fd >= 0) {
+      snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' --threads %d --min-time %g --reps %d --json '%s' >&2",
+               peer, threads, min_time, reps, tmp);
+      int rc = system(cmd);
+      FILE *f = fopen(tmp, "r");
+      if (rc == 0 && f) {
+        char buf[8192];
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        buf[len] = 0;
+        const char *k;
+        if ((k = strstr(buf, "\"batch1_crops_per_s\""))) peer_b1 = atof(strchr(k, ':') + 1);
+        if ((k = strstr(buf, "\"batch16_crops_per_s\""))) peer_b16 = atof(strchr(k, ':') + 1);
+        if ((k = strstr(buf, "\"images_per_s\""))) peer_train = atof(strchr(k, ':') + 1);
+      } else {
+        printf("\nPyTorch peer not run (exit %d): python3-torch missing?\n", rc);
+      }
+      if (f) fclose(f);
+      close(fd);
+      unlink(tmp);
+    }
+    if (peer_b16 > 0) {
+      printf("\n%-44s %12s %12s %8s\n", "vs PyTorch (same machine, same run)", "reid", "torch", "ratio");
+      printf("%-44s %12.1f %12.1f %7.2fx\n", "resnet50 fp32 batch 1", r50[0][0], peer_b1, r50[0][0] / peer_b1);
+      printf("%-44s %12.1f %12.1f %7.2fx\n", "resnet50 fp32 batch 16", r50[0][1], peer_b16, r50[0][1] / peer_b16);
+      printf("%-44s %12.1f %12.1f %7.2fx\n", "resnet50 bf16 batch 16", r50[1][1], peer_b16, r50[1][1] / peer_b16);
+      printf("%-44s %12.1f %12.1f %7.2fx\n", "resnet18 train step", train_rate, peer_train, train_rate / peer_train);
+    }
+  }
+  if (json) {
+    FILE *f = fopen(json, "w");
+    if (f) {
+      fprintf(f, "{\"threads\": %d, \"resnet50_ls1_256x128\": {\"fp32_batch1\": %.2f, \"fp32_batch16\": %.2f, "
+                 "\"bf16_batch1\": %.2f, \"bf16_batch16\": %.2f}, \"resnet18_train_128x64_b32_img_per_s\": %.2f, "
+                 "\"torch\": {\"batch1\": %.2f, \"batch16\": %.2f, \"train\": %.2f}}\n",
+              threads, r50[0][0], r50[0][1], r50[1][0], r50[1][1], train_rate, peer_b1, peer_b16, peer_train);
+      fclose(f);
+    }
+  }
+  free(x);
+  free(out);
+  reid_backend_destroy(be);
+  return 0;
+}

@@ -1,0 +1,109 @@
+/* Inference engine: the fused CPU engine against the training graph in eval
+ * mode (fp32 and bf16), batching, plan reuse and bad arguments. */
+#include "backend.h"
+#include "engine.h"
+#include "resnet.h"
+#include "test_util.h"
+
+static void randomise_bn(reid_net *net, test_rng *rng) {
+  for (int i = 0; i < reid_net_tensor_count(net); i++) {
+    const reid_tensor_view *t = reid_net_tensor(net, i);
+    float *v = reid_net_tensor_data(net, t);
+    if (strstr(t->name, "running_var")) test_fill_uniform(rng, v, t->numel, 0.5f, 1.5f);
+    else if (strstr(t->name, "running_mean")) test_fill_uniform(rng, v, t->numel, -0.1f, 0.1f);
+    else if (t->ndim == 1 && strstr(t->name, ".weight")) test_fill_uniform(rng, v, t->numel, 0.5f, 1.5f);
+    else if (t->ndim == 1 && strstr(t->name, ".bias")) test_fill_uniform(rng, v, t->numel, -0.1f, 0.1f);
+  }
+}
+
+static double min_row_cosine(const float *a, const float *b, int n, int d) {
+  double worst = 1;
+  for (int i = 0; i < n; i++) {
+    double dot = 0, na = 0, nb = 0;
+    for (int j = 0; j < d; j++) {
+      double x = a[(size_t)i * d + j], y = b[(size_t)i * d + j];
+      dot += x * y, na += x * x, nb += y * y;
+    }
+    double c = dot / sqrt(na * nb + 1e-30);
+    if (!(c >= worst)) worst = c;
+  }
+  return worst;
+}
+
+static void check_against_graph(const char *name, reid_model_config cfg, int n, int max_batch) {
+  reid_backend *be;
+  reid_net *net = NULL;
+  CHECK_OK(reid_backend_create("cpu", 0, &be));
+  CHECK_OK(reid_net_create(&cfg, be, &net));
+  if (!net) return;
+  test_rng rng = test_rng_make(11);
+  CHECK_OK(reid_net_init_weights(net, 5));
+  randomise_bn(net, &rng);
+  int d = reid_net_feature_dim(net);
+  size_t image = (size_t)3 * cfg.input_height * cfg.input_width;
+  float *x = test_alloc(image * n), *ref = test_alloc((size_t)n * d), *out = test_alloc((size_t)n * d);
+  test_fill_uniform(&rng, x, image * n, -2, 2);
+  CHECK_OK(reid_net_forward(net, x, n, 1, 0));
+  memcpy(ref, reid_net_embedding(net), sizeof(float) * n * d);
+
+  reid_engine *e = NULL;
+  CHECK_OK(reid_engine_create(net, REID_PRECISION_FP32, max_batch, &e));
+  if (e) {
+    for (int i = 0; i < n * d; i++) out[i] = NAN;
+    CHECK_OK(reid_engine_embed(e, x, n, out));
+    char what[128];
+    snprintf(what, sizeof what, "%s fp32 (%s)", name, reid_engine_describe(e));
+    CHECK_CLOSE(out, ref, (size_t)n * d, 1e-4, 1e-3, what);
+    /* a second call with a smaller batch uses another plan; the first is kept */
+    CHECK_OK(reid_engine_embed(e, x, 1, out));
+    CHECK_CLOSE(out, ref, (size_t)d, 1e-4, 1e-3, "batch of one");
+    CHECK_OK(reid_engine_embed(e, x, n, out));
+    CHECK_CLOSE(out, ref, (size_t)n * d, 1e-4, 1e-3, "plan reuse");
+    CHECK(reid_engine_embed(e, x, -1, out) == REID_EINVAL, "negative batch");
+    CHECK(reid_engine_embed(e, NULL, 2, out) == REID_EINVAL, "NULL input");
+    CHECK(reid_engine_dim(e) == d, "dim");
+    reid_engine_destroy(e);
+  }
+  e = NULL;
+  reid_status st = reid_engine_create(net, REID_PRECISION_BF16, max_batch, &e);
+  if (st == REID_OK) {
+    for (int i = 0; i < n * d; i++) out[i] = NAN;
+    CHECK_OK(reid_engine_embed(e, x, n, out));
+    double c = min_row_cosine(out, ref, n, d);
+    CHECK(c >= 0.99, "%s bf16: min cosine to fp32 graph %.5f", name, c);
+    fprintf(stderr, "%s: bf16 min cosine %.5f\n", name, c);
+    reid_engine_destroy(e);
+  } else {
+    fprintf(stderr, "%s: bf16 engine not available here: %s\n", name, reid_last_error());
+  }
+  CHECK(reid_engine_create(net, REID_PRECISION_FP16, max_batch, &e) == REID_EUNSUPPORTED,
+        "fp16 on the CPU is refused");
+  CHECK(reid_engine_create(net, REID_PRECISION_FP32, 0, &e) == REID_EINVAL, "max batch 0");
+  free(x), free(ref), free(out);
+  reid_net_destroy(net);
+  reid_backend_destroy(be);
+}
+
+int main(void) {
+  reid_model_config cfg;
+  reid_model_config_default(&cfg);
+  cfg.input_height = 64;
+  cfg.input_width = 32;
+  check_against_graph("resnet50 ls1 64x32", cfg, 5, 2); /* 5 images in chunks of 2 */
+  cfg.arch = REID_ARCH_RESNET18;
+  cfg.last_stride = 2;
+  cfg.bnneck = 1;
+  cfg.embed_after_bn = 1;
+  cfg.num_classes = 7;
+  cfg.input_height = 96;
+  cfg.input_width = 48;
+  check_against_graph("resnet18 ls2 bnneck-after 96x48", cfg, 3, 4);
+  cfg.arch = REID_ARCH_RESNET34;
+  cfg.bnneck = cfg.embed_after_bn = cfg.num_classes = 0;
+  check_against_graph("resnet34 96x48", cfg, 2, 2);
+  float rows[6] = {3, 4, 0, 0, 0, 0};
+  reid_l2_normalize_rows(rows, 2, 3);
+  CHECK(fabsf(rows[0] - 0.6f) < 1e-6f && fabsf(rows[1] - 0.8f) < 1e-6f && rows[3] == 0.0f,
+        "l2 normalise (zero row stays zero)");
+  return test_finish("engine");
+}
