@@ -48,6 +48,7 @@ static const reid_backend_ops *cpu_ops_table(void) {
     cpu_register_pool_ops(&cpu_backend_ops);
     cpu_register_linear_ops(&cpu_backend_ops);
     cpu_register_loss_ops(&cpu_backend_ops);
+    cpu_register_distance_ops(&cpu_backend_ops);
     cpu_register_optim_ops(&cpu_backend_ops);
     ready = 1;
   }

@@ -11,6 +11,7 @@ void cpu_register_batchnorm_ops(reid_backend_ops *ops);
 void cpu_register_pool_ops(reid_backend_ops *ops);
 void cpu_register_linear_ops(reid_backend_ops *ops);
 void cpu_register_loss_ops(reid_backend_ops *ops);
+void cpu_register_distance_ops(reid_backend_ops *ops);
 void cpu_register_optim_ops(reid_backend_ops *ops);
 
 /* Backend-private state of the CPU backend (be->impl). */
