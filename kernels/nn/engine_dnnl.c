@@ -51,7 +51,6 @@ typedef struct dnnl_state {
   dnnl_engine_t engine;
   dnnl_stream_t stream;
   dnnl_data_type_t dt;
-  dnnl_format_tag_t act_tag; /* activation layout asked of the convolutions */
   fop *ops;
   int n_ops;
   int n_tensors, input, feature, feature_c;
@@ -271,7 +270,7 @@ static reid_status plan_conv(dnnl_state *s, dnnl_plan *p, int i) {
   if (op->sum)
     dst_md = p->md[op->dst];
   else
-    DNNL_CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, od, s->dt, s->act_tag));
+    DNNL_CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, od, s->dt, dnnl_format_tag_any));
   dnnl_convolution_desc_t cd;
   DNNL_CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
                                                 &p->md[op->src], &w_any, &b_md, &dst_md, strides, pl, pr));
@@ -545,9 +544,6 @@ reid_status engine_dnnl_init(reid_engine *e) {
   e->embed = dnnl_embed;
   e->destroy = dnnl_destroy;
   s->dt = e->precision == REID_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32;
-  const char *layout = getenv("REID_DNNL_LAYOUT");
-  s->act_tag = layout && !strcmp(layout, "nChw16c") ? dnnl_aBcd16b
-             : layout && !strcmp(layout, "nhwc") ? dnnl_acdb : dnnl_format_tag_any;
   DNNL_CHECK(dnnl_engine_create(&s->engine, dnnl_cpu, 0));
   DNNL_CHECK(dnnl_stream_create(&s->stream, s->engine, dnnl_stream_default_flags));
   REID_TRY(rewrite_graph(s, e->net));

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian bookworm packages the project builds, tests and runs with.
+# Safe to run again: only missing packages are installed.
+#   scripts/install-deps.sh [--with-torch]   (--with-torch: PyTorch for parity tests and the benchmark peer)
+set -euo pipefail
+packages=(
+  gcc meson ninja-build pkg-config bash gawk
+  libdnnl-dev                                   # oneDNN: CPU convolutions
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev   # FFmpeg: image decoding
+)
+if [ "${1:-}" = "--with-torch" ]; then
+  packages+=(python3 python3-numpy python3-torch python3-torchvision)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+echo "installing: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# reid-train on good and bad command lines: exit codes (0 ok, 1 failed, 2 usage),
+# one-line errors that name the cause, and the outputs of init/info/embed.
+#   test_cli.sh PATH/reid-train
+set -u
+rt=$1
+work=$(mktemp -d "${TMPDIR:-/tmp}/reid-cli-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+pass=0
+fail=0
+
+# expect CODE NEEDLE -- command...: exit code, a one-line stderr containing NEEDLE (when the code is not 0)
+expect() {
+  local want=$1 needle=$2
+  shift 3
+  "$@" >"$work/out" 2>"$work/err"
+  local got=$?
+  local lines
+  lines=$(wc -l <"$work/err")
+  if [ "$got" != "$want" ]; then
+    echo "FAIL: '$*' exited $got, want $want; stderr: $(cat "$work/err")"
+    fail=$((fail + 1))
+  elif [ "$want" != 0 ] && { [ "$lines" != 1 ] || ! grep -qF -- "$needle" "$work/err"; }; then
+    echo "FAIL: '$*': want one stderr line containing '$needle', got: $(cat "$work/err")"
+    fail=$((fail + 1))
+  elif [ "$want" = 0 ] && [ -n "$needle" ] && ! grep -qF -- "$needle" "$work/out"; then
+    echo "FAIL: '$*': stdout lacks '$needle': $(cat "$work/out")"
+    fail=$((fail + 1))
+  else
+    pass=$((pass + 1))
+  fi
+}
+
+# expect_size FILE BYTES
+expect_size() {
+  local got
+  got=$(stat -c %s "$1" 2>/dev/null || echo missing)
+  if [ "$got" = "$2" ]; then pass=$((pass + 1)); else echo "FAIL: $1 has $got bytes, want $2"; fail=$((fail + 1)); fi
+}
+
+# a P6 PPM image with smooth random content: ppm FILE WIDTH HEIGHT SEED
+ppm() {
+  LC_ALL=C awk -v w="$2" -v h="$3" -v seed="$4" 'BEGIN {
+    srand(seed); a = rand() * 6; b = rand() * 6; c = rand() * 6
+    printf "P6\n%d %d\n255\n", w, h
+    for (y = 0; y < h; y++) for (x = 0; x < w; x++)
+      printf "%c%c%c", int(127 + 120 * sin(a + x / 7.0)), int(127 + 120 * sin(b + y / 9.0)), int(127 + 120 * sin(c + (x + y) / 11.0))
+  }' >"$1"
+}
+
+# ---- top level and help
+expect 2 "a command is required" -- "$rt"
+expect 2 "unknown command 'frobnicate'" -- "$rt" frobnicate
+expect 0 "commands:" -- "$rt" --help
+for c in init info embed; do expect 0 "usage: reid-train $c" -- "$rt" "$c" --help; done
+
+# ---- init
+expect 2 "--arch is required" -- "$rt" init --output "$work/m.safetensors"
+expect 2 "--output is required" -- "$rt" init --arch resnet18
+expect 2 "resnet18, resnet34 or resnet50" -- "$rt" init --arch vgg16 --output "$work/m.safetensors"
+expect 2 "--last-stride expects an integer in [1, 2]" -- "$rt" init --arch resnet18 --last-stride 3 --output "$work/m.safetensors"
+expect 2 "--input-size expects HEIGHTxWIDTH" -- "$rt" init --arch resnet18 --input-size 10x10 --output "$work/m.safetensors"
+expect 2 "--dtype expects f32, f16 or bf16" -- "$rt" init --arch resnet18 --dtype f64 --output "$work/m.safetensors"
+expect 2 "--embed-after-bn needs --bnneck" -- "$rt" init --arch resnet18 --embed-after-bn --output "$work/m.safetensors"
+expect 2 "unknown or misses its value" -- "$rt" init --arch resnet18 --bogus --output "$work/m.safetensors"
+expect 2 "unexpected argument 'extra'" -- "$rt" init --arch resnet18 --output "$work/m.safetensors" extra
+expect 1 "$work/nodir/m.safetensors" -- "$rt" init --arch resnet18 --output "$work/nodir/m.safetensors"
+expect 0 "wrote" -- "$rt" init --arch resnet18 --input-size 64x32 --bnneck --num-classes 7 --dtype f16 --output "$work/m.safetensors"
+
+# ---- info
+expect 0 "model: resnet18, last stride 1, input 64x32, embedding 512, BNNeck, 7 classes" -- "$rt" info "$work/m.safetensors"
+expect 0 "classifier.weight" -- "$rt" info "$work/m.safetensors"
+expect 2 "a checkpoint file is required" -- "$rt" info
+expect 1 "$work/absent.safetensors" -- "$rt" info "$work/absent.safetensors"
+printf 'not a checkpoint' >"$work/garbage.safetensors"
+expect 1 "garbage.safetensors" -- "$rt" info "$work/garbage.safetensors"
+
+# ---- embed: arguments
+expect 2 "--model is required" -- "$rt" embed --input x --output y
+expect 2 "--input is required" -- "$rt" embed --model m --output y
+expect 2 "--output is required" -- "$rt" embed --model m --input x
+expect 2 "--device expects cpu, cuda or auto" -- "$rt" embed --model m --input x --output y --device tpu
+expect 2 "--batch-size expects an integer" -- "$rt" embed --model m --input x --output y --batch-size 0
+expect 2 "--precision expects" -- "$rt" embed --model m --input x --output y --precision fp8
+expect 1 "absent.safetensors" -- "$rt" embed --model "$work/absent.safetensors" --input x --output "$work/e.npy"
+expect 1 "garbage.safetensors" -- "$rt" embed --model "$work/garbage.safetensors" --input x --output "$work/e.npy"
+
+# ---- embed: an image list (PPM decoded by FFmpeg)
+mkdir -p "$work/imgs"
+ppm "$work/imgs/a.ppm" 40 90 1
+ppm "$work/imgs/b.ppm" 64 128 2
+printf '# two images\na.ppm\n\n  b.ppm\na.ppm\n' >"$work/imgs/list.txt"
+expect 0 "" -- "$rt" embed --model "$work/m.safetensors" --input "$work/imgs/list.txt" --output "$work/e.npy" --device cpu --batch-size 2
+expect_size "$work/e.npy" $((128 + 3 * 512 * 4))
+if cmp -s <(tail -c +129 "$work/e.npy" | head -c 2048) <(tail -c +$((129 + 2 * 2048)) "$work/e.npy" | head -c 2048); then
+  pass=$((pass + 1))
+else
+  echo "FAIL: the same image listed twice gave different embeddings"
+  fail=$((fail + 1))
+fi
+printf 'a.ppm\nmissing.ppm\n' >"$work/imgs/bad.txt"
+expect 1 "missing.ppm" -- "$rt" embed --model "$work/m.safetensors" --input "$work/imgs/bad.txt" --output "$work/e2.npy" --device cpu
+printf 'this is text' >"$work/imgs/broken.jpg"
+printf 'broken.jpg\n' >"$work/imgs/broken.txt"
+expect 1 "broken.jpg" -- "$rt" embed --model "$work/m.safetensors" --input "$work/imgs/broken.txt" --output "$work/e2.npy" --device cpu
+printf '# nothing\n' >"$work/imgs/empty.txt"
+expect 1 "the image list is empty" -- "$rt" embed --model "$work/m.safetensors" --input "$work/imgs/empty.txt" --output "$work/e2.npy"
+if [ -e "$work/e2.npy" ]; then echo "FAIL: a failed embed left an output"; fail=$((fail + 1)); else pass=$((pass + 1)); fi
+
+# ---- embed: a .npy batch written by the library itself (the embeddings above are 2-D, not images)
+expect 1 "expected float32 N x 3 x H x W" -- "$rt" embed --model "$work/m.safetensors" --input "$work/e.npy" --output "$work/e3.npy"
+expect 0 "" -- "$rt" embed --model "$work/m.safetensors" --input "$work/imgs/list.txt" --output "$work/raw.npy" --raw --threads 1
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" = 0 ]
