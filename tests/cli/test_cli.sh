@@ -38,16 +38,6 @@ expect_size() {
   if [ "$got" = "$2" ]; then pass=$((pass + 1)); else echo "FAIL: $1 has $got bytes, want $2"; fail=$((fail + 1)); fi
 }
 
-# a P6 PPM image with smooth random content: ppm FILE WIDTH HEIGHT SEED
-ppm() {
-  LC_ALL=C awk -v w="$2" -v h="$3" -v seed="$4" 'BEGIN {
-    srand(seed); a = rand() * 6; b = rand() * 6; c = rand() * 6
-    printf "P6\n%d %d\n255\n", w, h
-    for (y = 0; y < h; y++) for (x = 0; x < w; x++)
-      printf "%c%c%c", int(127 + 120 * sin(a + x / 7.0)), int(127 + 120 * sin(b + y / 9.0)), int(127 + 120 * sin(c + (x + y) / 11.0))
-  }' >"$1"
-}
-
 # ---- top level and help
 expect 2 "a command is required" -- "$rt"
 expect 2 "unknown command 'frobnicate'" -- "$rt" frobnicate
@@ -86,9 +76,11 @@ expect 1 "absent.safetensors" -- "$rt" embed --model "$work/absent.safetensors" 
 expect 1 "garbage.safetensors" -- "$rt" embed --model "$work/garbage.safetensors" --input x --output "$work/e.npy"
 
 # ---- embed: an image list (PPM decoded by FFmpeg)
-mkdir -p "$work/imgs"
-ppm "$work/imgs/a.ppm" 40 90 1
-ppm "$work/imgs/b.ppm" 64 128 2
+scripts=$(dirname "$0")/../../scripts
+"$scripts/make-test-images.sh" "$work/imgs" 40 90 1
+"$scripts/make-test-images.sh" "$work/imgs" 64 128 2
+mv "$work/imgs/img-1.ppm" "$work/imgs/a.ppm"
+mv "$work/imgs/img-2.ppm" "$work/imgs/b.ppm"
 printf '# two images\na.ppm\n\n  b.ppm\na.ppm\n' >"$work/imgs/list.txt"
 expect 0 "" -- "$rt" embed --model "$work/m.safetensors" --input "$work/imgs/list.txt" --output "$work/e.npy" --device cpu --batch-size 2
 expect_size "$work/e.npy" $((128 + 3 * 512 * 4))

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The main job as far as it exists today: install, build, write a ResNet-50
+# checkpoint and embed a few images with it on the CPU.
+#
+# Until the trained default model and the GStreamer element land (issues 4, 5),
+# the weights are torchvision's random initialisation: the embeddings are real
+# network outputs, but not yet meaningful for re-identification.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+[ -d build ] || meson setup build >/dev/null
+ninja -C build
+out=build/demo
+mkdir -p "$out"
+rt=build/training/reid-train
+[ -f "$out/resnet50.safetensors" ] || $rt init --arch resnet50 --last-stride 1 --output "$out/resnet50.safetensors"
+$rt info "$out/resnet50.safetensors" | tail -n 1
+scripts/make-test-images.sh "$out/images" 96 192 1 2 3 4
+(cd "$out/images" && ls *.ppm) >"$out/images/list.txt"
+$rt embed --model "$out/resnet50.safetensors" --input "$out/images/list.txt" --output "$out/embeddings.npy"
+echo "embeddings of $(wc -l <"$out/images/list.txt") images: $out/embeddings.npy"
