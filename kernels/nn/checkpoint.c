@@ -241,3 +241,32 @@ reid_status reid_checkpoint_save(reid_net *net, const char *path, st_dtype dtype
   st_writer_free(w);
   return st;
 }
+
+reid_status reid_checkpoint_roles(const st_file *f, reid_model_roles *roles) {
+  memset(roles, 0, sizeof *roles);
+  const char *format = st_meta(f, "format");
+  if (!format || strcmp(format, "mdkt-pair")) return REID_OK;
+  const char *image = st_meta(f, "image_model"), *video = st_meta(f, "video_model");
+  if (!image || !video || strlen(image) >= sizeof roles->image_prefix ||
+      strlen(video) >= sizeof roles->video_prefix)
+    return reid_fail(REID_EFORMAT, "%s: format=mdkt-pair needs image_model and video_model metadata",
+                     st_path(f));
+  snprintf(roles->image_prefix, sizeof roles->image_prefix, "%s", image);
+  snprintf(roles->video_prefix, sizeof roles->video_prefix, "%s", video);
+  roles->is_pair = 1;
+  return REID_OK;
+}
+
+reid_status reid_checkpoint_save_pair(reid_net *teacher, reid_net *student, const char *path,
+                                      st_dtype dtype) {
+  st_writer *w = st_writer_new();
+  if (!w) return REID_ENOMEM;
+  reid_status st = st_writer_add_meta(w, "format", "mdkt-pair");
+  if (st == REID_OK) st = st_writer_add_meta(w, "image_model", "student.");
+  if (st == REID_OK) st = st_writer_add_meta(w, "video_model", "teacher.");
+  if (st == REID_OK) st = reid_checkpoint_add(w, teacher, "teacher.", dtype);
+  if (st == REID_OK) st = reid_checkpoint_add(w, student, "student.", dtype);
+  if (st == REID_OK) st = st_writer_save(w, path);
+  st_writer_free(w);
+  return st;
+}

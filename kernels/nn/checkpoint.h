@@ -34,5 +34,21 @@ reid_status reid_checkpoint_add(st_writer *w, reid_net *net, const char *prefix,
 /* Writes one network to `path` atomically. */
 reid_status reid_checkpoint_save(reid_net *net, const char *path, st_dtype dtype);
 
+/* MDKT pairs: one file holding two networks, tensors and metadata keys
+ * prefixed "teacher." and "student.", plus top-level metadata
+ *   format = "mdkt-pair", image_model = "student.", video_model = "teacher."
+ * (the prefixes of the network that embeds query images and of the one that
+ * embeds tracklets). For a single-network file both prefixes are "". */
+typedef struct reid_model_roles {
+  char image_prefix[32];
+  char video_prefix[32];
+  int is_pair;
+} reid_model_roles;
+
+reid_status reid_checkpoint_roles(const st_file *f, reid_model_roles *roles);
+/* Writes a pair: the student embeds images, the teacher videos. */
+reid_status reid_checkpoint_save_pair(reid_net *teacher, reid_net *student, const char *path,
+                                      st_dtype dtype);
+
 /* Copies all tensors to host memory (params then buffers as the views say). */
 reid_status reid_net_download(reid_net *net, float **params, float **buffers);

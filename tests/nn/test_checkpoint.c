@@ -169,6 +169,36 @@ int main(void) {
   fclose(f);
   expect_load_error(be, path_of("garbage.safetensors"), REID_EFORMAT, "garbage.safetensors");
 
+  /* an MDKT pair: both networks come back under their prefixes, roles from the metadata */
+  CHECK_OK(reid_checkpoint_save_pair(net, backbone, path_of("pair.safetensors"), ST_F32));
+  st_file *pf = NULL;
+  CHECK_OK(st_open(path_of("pair.safetensors"), &pf));
+  if (pf) {
+    reid_model_roles roles;
+    CHECK_OK(reid_checkpoint_roles(pf, &roles));
+    CHECK(roles.is_pair && !strcmp(roles.image_prefix, "student.") && !strcmp(roles.video_prefix, "teacher."),
+          "pair roles");
+    st_close(pf);
+  }
+  reid_net *teacher = NULL, *student = NULL;
+  CHECK_OK(reid_checkpoint_load(path_of("pair.safetensors"), "teacher.", be, &teacher));
+  CHECK_OK(reid_checkpoint_load(path_of("pair.safetensors"), "student.", be, &student));
+  if (teacher && student) {
+    CHECK(reid_net_config(teacher)->bnneck == 1 && reid_net_config(teacher)->num_classes == 11 &&
+              reid_net_config(student)->bnneck == 0 && reid_net_config(student)->last_stride == 1,
+          "pair members keep their own configuration");
+    CHECK(!memcmp(reid_net_params(teacher, NULL), p0, sizeof(float) * np), "teacher weights");
+  }
+  reid_net_destroy(teacher);
+  reid_net_destroy(student);
+  CHECK_OK(st_open(path_of("f32.safetensors"), &pf));
+  if (pf) {
+    reid_model_roles roles;
+    CHECK_OK(reid_checkpoint_roles(pf, &roles));
+    CHECK(!roles.is_pair && !roles.image_prefix[0], "a single model has no roles");
+    st_close(pf);
+  }
+
   reid_net_destroy(backbone);
   reid_net_destroy(net);
   reid_backend_destroy(be);
