@@ -7,6 +7,9 @@ packages=(
   gcc meson ninja-build pkg-config bash gawk
   libdnnl-dev                                   # oneDNN: CPU convolutions
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev   # FFmpeg: image decoding
+  libmatio-dev                                  # MARS info/*.mat files
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libjson-glib-dev   # the plugin
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav
 )
 if [ "${1:-}" = "--with-torch" ]; then
   packages+=(python3 python3-numpy python3-torch python3-torchvision)
