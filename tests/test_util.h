@@ -12,23 +12,23 @@
 static int test_failures_;
 static int test_checks_;
 
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    test_checks_++;                                                            \
-    if (!(cond)) {                                                             \
-      test_failures_++;                                                        \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                            \
-      fputc('\n', stderr);                                                     \
-    }                                                                          \
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    test_checks_++;                                                                                \
+    if (!(cond)) {                                                                                 \
+      test_failures_++;                                                                            \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);                     \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fputc('\n', stderr);                                                                         \
+    }                                                                                              \
   } while (0)
 
 /* Checks a reid_status-returning call for success and prints the library's message. */
-#define CHECK_OK(expr)                                                         \
-  do {                                                                         \
-    reid_status check_ok_status_ = (expr);                                     \
-    CHECK(check_ok_status_ == REID_OK, "%s -> %s: %s", #expr,                 \
-          reid_status_name(check_ok_status_), reid_last_error());              \
+#define CHECK_OK(expr)                                                                             \
+  do {                                                                                             \
+    reid_status check_ok_status_ = (expr);                                                         \
+    CHECK(check_ok_status_ == REID_OK, "%s -> %s: %s", #expr, reid_status_name(check_ok_status_),  \
+          reid_last_error());                                                                      \
   } while (0)
 
 static inline int test_finish(const char *name) {
@@ -37,7 +37,9 @@ static inline int test_finish(const char *name) {
 }
 
 /* xorshift64*: deterministic across platforms */
-typedef struct { uint64_t s; } test_rng;
+typedef struct {
+  uint64_t s;
+} test_rng;
 static inline test_rng test_rng_make(uint64_t seed) {
   test_rng r = {seed * 2654435761u + 0x9E3779B97F4A7C15ull};
   return r;
@@ -73,13 +75,12 @@ static inline double test_close_ratio(const float *a, const float *b, size_t n, 
   return ratio;
 }
 
-#define CHECK_CLOSE(a, b, n, atol, rtol, what)                                 \
-  do {                                                                         \
-    size_t close_worst_ = 0;                                                   \
-    double close_ratio_ = test_close_ratio((a), (b), (n), (atol), (rtol), &close_worst_); \
-    CHECK(close_ratio_ <= 1.0, "%s: element %zu: %.8g vs %.8g (ratio %.3g)",  \
-          (what), close_worst_, (double)(a)[close_worst_], (double)(b)[close_worst_], \
-          close_ratio_);                                                       \
+#define CHECK_CLOSE(a, b, n, atol, rtol, what)                                                     \
+  do {                                                                                             \
+    size_t close_worst_ = 0;                                                                       \
+    double close_ratio_ = test_close_ratio((a), (b), (n), (atol), (rtol), &close_worst_);          \
+    CHECK(close_ratio_ <= 1.0, "%s: element %zu: %.8g vs %.8g (ratio %.3g)", (what), close_worst_, \
+          (double)(a)[close_worst_], (double)(b)[close_worst_], close_ratio_);                     \
   } while (0)
 
 static inline float *test_alloc(size_t n) {

@@ -48,7 +48,6 @@ int cli_parse_size(const char *cmd, const char *option, const char *text, int *h
 }
 
 int cli_bad_option(const char *cmd, char **argv) {
-  if (optopt)
-    return cli_usage_error(cmd, "option -%c is unknown or misses its value", optopt);
+  if (optopt) return cli_usage_error(cmd, "option -%c is unknown or misses its value", optopt);
   return cli_usage_error(cmd, "option '%s' is unknown or misses its value", argv[optind - 1]);
 }

@@ -67,7 +67,8 @@ static reid_status read_list(const char *list_path, char ***paths_out, int *coun
       st = reid_fail(REID_EFORMAT, "%s:%d: line too long", list_path, lineno);
       break;
     }
-    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = 0;
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
+      line[--len] = 0;
     char *p = line;
     while (*p == ' ' || *p == '\t') p++;
     if (!*p || *p == '#') continue;
@@ -86,12 +87,15 @@ static reid_status read_list(const char *list_path, char ***paths_out, int *coun
       st = reid_fail(REID_ENOMEM, "out of memory");
       break;
     }
-    if (p[0] == '/') snprintf(paths[count], need, "%s", p);
-    else snprintf(paths[count], need, "%s/%s", dir, p);
+    if (p[0] == '/')
+      snprintf(paths[count], need, "%s", p);
+    else
+      snprintf(paths[count], need, "%s/%s", dir, p);
     count++;
   }
   if (st == REID_OK && ferror(f)) st = reid_fail(REID_EIO, "%s: read error", list_path);
-  if (st == REID_OK && count == 0) st = reid_fail(REID_EFORMAT, "%s: the image list is empty", list_path);
+  if (st == REID_OK && count == 0)
+    st = reid_fail(REID_EFORMAT, "%s: the image list is empty", list_path);
   fclose(f);
   free(dir_copy);
   if (st != REID_OK) {
@@ -151,9 +155,10 @@ static int run_embed(const embed_args *a) {
   int npy_input = is_npy(a->input);
   if (st == REID_OK && npy_input) {
     st = npy_read_f32(a->input, &ndim, shape, &x);
-    if (st == REID_OK && (ndim != 4 || shape[1] != 3 || shape[0] < 1 || shape[2] < 32 || shape[3] < 32 ||
-                          shape[2] > 4096 || shape[3] > 4096))
-      st = reid_fail(REID_EINVAL, "%s: expected float32 N x 3 x H x W images (H, W in 32..4096)", a->input);
+    if (st == REID_OK && (ndim != 4 || shape[1] != 3 || shape[0] < 1 || shape[2] < 32 ||
+                          shape[3] < 32 || shape[2] > 4096 || shape[3] > 4096))
+      st = reid_fail(REID_EINVAL, "%s: expected float32 N x 3 x H x W images (H, W in 32..4096)",
+                     a->input);
     if (st == REID_OK) {
       n = (int)shape[0];
       cfg.input_height = (int)shape[2]; /* the network adapts to the batch's size */
@@ -205,13 +210,17 @@ static int run_embed(const embed_args *a) {
 }
 
 int cmd_embed(int argc, char **argv) {
-  static const struct option options[] = {
-      {"model", required_argument, 0, 'm'},     {"input", required_argument, 0, 'i'},
-      {"output", required_argument, 0, 'o'},    {"device", required_argument, 0, 'd'},
-      {"gpu-id", required_argument, 0, 'g'},    {"batch-size", required_argument, 0, 'b'},
-      {"precision", required_argument, 0, 'p'}, {"threads", required_argument, 0, 't'},
-      {"raw", no_argument, 0, 'r'},             {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
+  static const struct option options[] = {{"model", required_argument, 0, 'm'},
+                                          {"input", required_argument, 0, 'i'},
+                                          {"output", required_argument, 0, 'o'},
+                                          {"device", required_argument, 0, 'd'},
+                                          {"gpu-id", required_argument, 0, 'g'},
+                                          {"batch-size", required_argument, 0, 'b'},
+                                          {"precision", required_argument, 0, 'p'},
+                                          {"threads", required_argument, 0, 't'},
+                                          {"raw", no_argument, 0, 'r'},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
   const char *cmd = "embed";
   embed_args a = {.device = "auto", .batch = 16, .precision = REID_PRECISION_FP32};
   optind = 1;
@@ -235,7 +244,8 @@ int cmd_embed(int argc, char **argv) {
       break;
     case 'p':
       if (reid_precision_parse(optarg, &a.precision) != REID_OK)
-        return cli_usage_error(cmd, "--precision expects fp32, tf32, fp16 or bf16, got '%s'", optarg);
+        return cli_usage_error(cmd, "--precision expects fp32, tf32, fp16 or bf16, got '%s'",
+                               optarg);
       break;
     case 't':
       if (cli_parse_int(cmd, "--threads", optarg, 1, 1024, &a.threads)) return CLI_USAGE;

@@ -19,7 +19,8 @@ int cmd_info(int argc, char **argv) {
     return CLI_OK;
   }
   if (argc != 2 || argv[1][0] == '-')
-    return cli_usage_error(cmd, argc < 2 ? "a checkpoint file is required" : "expects exactly one checkpoint file");
+    return cli_usage_error(cmd, argc < 2 ? "a checkpoint file is required"
+                                         : "expects exactly one checkpoint file");
   st_file *f;
   reid_status st = st_open(argv[1], &f);
   if (st != REID_OK) return cli_library_error(cmd, st);

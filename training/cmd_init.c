@@ -28,14 +28,19 @@ static const char *const help =
     "  -h, --help             this text\n";
 
 int cmd_init(int argc, char **argv) {
-  static const struct option options[] = {
-      {"arch", required_argument, 0, 'a'},       {"output", required_argument, 0, 'o'},
-      {"last-stride", required_argument, 0, 's'}, {"input-size", required_argument, 0, 'i'},
-      {"bnneck", no_argument, 0, 'b'},           {"num-classes", required_argument, 0, 'n'},
-      {"embed-after-bn", no_argument, 0, 'e'},    {"seed", required_argument, 0, 'r'},
-      {"dtype", required_argument, 0, 'd'},      {"task", required_argument, 0, 't'},
-      {"description", required_argument, 0, 'D'}, {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
+  static const struct option options[] = {{"arch", required_argument, 0, 'a'},
+                                          {"output", required_argument, 0, 'o'},
+                                          {"last-stride", required_argument, 0, 's'},
+                                          {"input-size", required_argument, 0, 'i'},
+                                          {"bnneck", no_argument, 0, 'b'},
+                                          {"num-classes", required_argument, 0, 'n'},
+                                          {"embed-after-bn", no_argument, 0, 'e'},
+                                          {"seed", required_argument, 0, 'r'},
+                                          {"dtype", required_argument, 0, 'd'},
+                                          {"task", required_argument, 0, 't'},
+                                          {"description", required_argument, 0, 'D'},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
   const char *cmd = "init", *arch = NULL, *output = NULL;
   reid_model_config cfg;
   reid_model_config_default(&cfg);
@@ -57,20 +62,26 @@ int cmd_init(int argc, char **argv) {
       break;
     case 'b': cfg.bnneck = 1; break;
     case 'n':
-      if (cli_parse_int(cmd, "--num-classes", optarg, 0, 1000000, &cfg.num_classes)) return CLI_USAGE;
+      if (cli_parse_int(cmd, "--num-classes", optarg, 0, 1000000, &cfg.num_classes))
+        return CLI_USAGE;
       break;
     case 'e': cfg.embed_after_bn = 1; break;
     case 'r': {
       char *end;
       seed = strtoull(optarg, &end, 10);
-      if (*end || end == optarg) return cli_usage_error(cmd, "--seed expects a non-negative integer");
+      if (*end || end == optarg)
+        return cli_usage_error(cmd, "--seed expects a non-negative integer");
       break;
     }
     case 'd':
-      if (!strcmp(optarg, "f32")) dtype = ST_F32;
-      else if (!strcmp(optarg, "f16")) dtype = ST_F16;
-      else if (!strcmp(optarg, "bf16")) dtype = ST_BF16;
-      else return cli_usage_error(cmd, "--dtype expects f32, f16 or bf16, got '%s'", optarg);
+      if (!strcmp(optarg, "f32"))
+        dtype = ST_F32;
+      else if (!strcmp(optarg, "f16"))
+        dtype = ST_F16;
+      else if (!strcmp(optarg, "bf16"))
+        dtype = ST_BF16;
+      else
+        return cli_usage_error(cmd, "--dtype expects f32, f16 or bf16, got '%s'", optarg);
       break;
     case 't': snprintf(cfg.task, sizeof cfg.task, "%s", optarg); break;
     case 'D': snprintf(cfg.description, sizeof cfg.description, "%s", optarg); break;
@@ -83,7 +94,8 @@ int cmd_init(int argc, char **argv) {
   if (!output) return cli_usage_error(cmd, "--output is required");
   if (reid_arch_parse(arch, &cfg.arch) != REID_OK)
     return cli_usage_error(cmd, "--arch expects resnet18, resnet34 or resnet50, got '%s'", arch);
-  if (cfg.embed_after_bn && !cfg.bnneck) return cli_usage_error(cmd, "--embed-after-bn needs --bnneck");
+  if (cfg.embed_after_bn && !cfg.bnneck)
+    return cli_usage_error(cmd, "--embed-after-bn needs --bnneck");
 
   reid_backend *be = NULL;
   reid_net *net = NULL;

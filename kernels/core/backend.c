@@ -123,4 +123,6 @@ void reid_set_num_threads(int threads) {
   omp_set_num_threads(threads);
 }
 
-int reid_get_num_threads(void) { return omp_get_max_threads(); }
+int reid_get_num_threads(void) {
+  return omp_get_max_threads();
+}

@@ -31,9 +31,8 @@ typedef struct reid_conv2d_desc {
 } reid_conv2d_desc;
 
 /* Fills h_out/w_out; fails on non-positive sizes or an empty output. */
-reid_status reid_conv2d_desc_init(reid_conv2d_desc *d, int n, int c_in,
-                                  int h_in, int w_in, int c_out, int k,
-                                  int stride, int pad);
+reid_status reid_conv2d_desc_init(reid_conv2d_desc *d, int n, int c_in, int h_in, int w_in,
+                                  int c_out, int k, int stride, int pad);
 
 /* Max pooling (k x k, stride, pad), PyTorch's floor mode.
  *   x: [n, c, h, w] -> y: [n, c, h_out, w_out] */
@@ -43,8 +42,8 @@ typedef struct reid_pool2d_desc {
   int h_out, w_out;
 } reid_pool2d_desc;
 
-reid_status reid_pool2d_desc_init(reid_pool2d_desc *d, int n, int c, int h,
-                                  int w, int k, int stride, int pad);
+reid_status reid_pool2d_desc_init(reid_pool2d_desc *d, int n, int c, int h, int w, int k,
+                                  int stride, int pad);
 
 typedef enum reid_distance_kind {
   REID_DIST_SQEUCLIDEAN = 0, /* sum (a - b)^2 */
@@ -52,7 +51,7 @@ typedef enum reid_distance_kind {
   REID_DIST_COSINE = 2,      /* 1 - a.b / (max(|a|,1e-12) max(|b|,1e-12)) */
 } reid_distance_kind;
 
-#define REID_L2NORM_EPS 1e-12f
+#define REID_L2NORM_EPS    1e-12f
 #define REID_EUCLIDEAN_EPS 1e-12f
 
 typedef struct reid_backend_ops {
@@ -69,7 +68,8 @@ typedef struct reid_backend_ops {
   /* y = max(x, 0); y may alias x */
   reid_status (*relu_forward)(reid_backend *be, size_t n, const float *x, float *y);
   /* dx = dy * (y > 0); dx may alias dy */
-  reid_status (*relu_backward)(reid_backend *be, size_t n, const float *y, const float *dy, float *dx);
+  reid_status (*relu_backward)(reid_backend *be, size_t n, const float *y, const float *dy,
+                               float *dx);
   /* y = a + b; y may alias a or b */
   reid_status (*add)(reid_backend *be, size_t n, const float *a, const float *b, float *y);
   /* y += alpha * x */
@@ -105,11 +105,10 @@ typedef struct reid_backend_ops {
                                     const float *save_invstd, const float *dy, float *dx,
                                     float *dgamma, float *dbeta);
   /* Backward of eval mode (frozen statistics): dx = dy * gamma * invstd. */
-  reid_status (*batchnorm_backward_eval)(reid_backend *be, int n, int c, int hw,
-                                         const float *x, const float *gamma,
-                                         const float *running_mean, const float *running_var,
-                                         float eps, const float *dy, float *dx, float *dgamma,
-                                         float *dbeta);
+  reid_status (*batchnorm_backward_eval)(reid_backend *be, int n, int c, int hw, const float *x,
+                                         const float *gamma, const float *running_mean,
+                                         const float *running_var, float eps, const float *dy,
+                                         float *dx, float *dgamma, float *dbeta);
 
   /* ---- pooling ---- */
   /* argmax[n*c*h_out*w_out] holds the flat input index (within the plane) of each max */
@@ -145,19 +144,19 @@ typedef struct reid_backend_ops {
                                       float *probs);
   /* dlogits[i] = dloss[i] * (probs[i] - target[i]) */
   reid_status (*softmax_xent_backward)(reid_backend *be, int b, int classes, const float *probs,
-                                       const int32_t *labels, float smoothing,
-                                       const float *dloss, float *dlogits);
+                                       const int32_t *labels, float smoothing, const float *dloss,
+                                       float *dlogits);
   /* y[i] = x[i] / max(|x[i]|, 1e-12); norm[i] = |x[i]| */
   reid_status (*l2norm_forward)(reid_backend *be, int b, int d, const float *x, float *y,
                                 float *norm);
-  reid_status (*l2norm_backward)(reid_backend *be, int b, int d, const float *x,
-                                 const float *norm, const float *dy, float *dx);
+  reid_status (*l2norm_backward)(reid_backend *be, int b, int d, const float *x, const float *norm,
+                                 const float *dy, float *dx);
   /* dist[m, n] between rows of a[m, d] and b[n, d] */
   reid_status (*distance_forward)(reid_backend *be, reid_distance_kind kind, int m, int n, int d,
                                   const float *a, const float *b, float *dist);
   /* da, db may be NULL. When a and b are the same tensor the caller adds da + db. */
-  reid_status (*distance_backward)(reid_backend *be, reid_distance_kind kind, int m, int n,
-                                   int d, const float *a, const float *b, const float *dist,
+  reid_status (*distance_backward)(reid_backend *be, reid_distance_kind kind, int m, int n, int d,
+                                   const float *a, const float *b, const float *dist,
                                    const float *ddist, float *da, float *db);
 
   /* ---- optimisers (one flat parameter buffer) ---- */
@@ -168,7 +167,8 @@ typedef struct reid_backend_ops {
                              float *m, float *v, float lr, float beta1, float beta2, float eps,
                              float weight_decay, int decoupled, int step);
   /* SGD with momentum (PyTorch semantics, dampening 0):
-   *   g += wd p; buf = momentum buf + g (buf = g at step 1); p -= lr (nesterov ? g + momentum buf : buf) */
+   *   g += wd p; buf = momentum buf + g (buf = g at step 1); p -= lr (nesterov ? g + momentum buf :
+   * buf) */
   reid_status (*sgd_update)(reid_backend *be, size_t n, float *params, const float *grads,
                             float *momentum_buf, float lr, float momentum, float weight_decay,
                             int nesterov, int step);
@@ -178,10 +178,10 @@ typedef enum reid_device_kind { REID_DEVICE_CPU = 0, REID_DEVICE_CUDA = 1 } reid
 
 struct reid_backend {
   const reid_backend_ops *ops;
-  const char *name;        /* "cpu" or "cuda" */
+  const char *name; /* "cpu" or "cuda" */
   reid_device_kind device;
   int device_id;
-  void *impl;              /* backend-private state (primitive caches, handles) */
+  void *impl; /* backend-private state (primitive caches, handles) */
 };
 
 /* device: "cpu", "cuda" or "auto" (CUDA when a GPU is usable, else CPU). */

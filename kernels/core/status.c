@@ -41,9 +41,13 @@ reid_status reid_fail_context(reid_status code, const char *fmt, ...) {
   return code;
 }
 
-const char *reid_last_error(void) { return error_message; }
+const char *reid_last_error(void) {
+  return error_message;
+}
 
-void reid_clear_error(void) { error_message[0] = '\0'; }
+void reid_clear_error(void) {
+  error_message[0] = '\0';
+}
 
 const char *reid_status_name(reid_status code) {
   switch (code) {

@@ -9,19 +9,18 @@
 
 typedef enum reid_status {
   REID_OK = 0,
-  REID_EINVAL,      /* bad argument or shape */
-  REID_ENOMEM,      /* allocation failed */
-  REID_EIO,         /* file could not be opened, read or written */
-  REID_EFORMAT,     /* file content is malformed */
-  REID_EUNSUPPORTED,/* valid request this build or device cannot serve */
-  REID_EDEVICE,     /* CUDA / cuDNN / cuBLAS / oneDNN call failed */
-  REID_ENUMERIC,    /* NaN or Inf where a finite value was required */
+  REID_EINVAL,       /* bad argument or shape */
+  REID_ENOMEM,       /* allocation failed */
+  REID_EIO,          /* file could not be opened, read or written */
+  REID_EFORMAT,      /* file content is malformed */
+  REID_EUNSUPPORTED, /* valid request this build or device cannot serve */
+  REID_EDEVICE,      /* CUDA / cuDNN / cuBLAS / oneDNN call failed */
+  REID_ENUMERIC,     /* NaN or Inf where a finite value was required */
 } reid_status;
 
 /* Records the message (printf-style) for this thread and returns `code`,
  * so call sites read: return reid_fail(REID_EINVAL, "batch %d < 1", n); */
-reid_status reid_fail(reid_status code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+reid_status reid_fail(reid_status code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 reid_status reid_vfail(reid_status code, const char *fmt, va_list ap);
 
 /* Prefixes the current message with more context ("file.safetensors: ..."). */
@@ -33,8 +32,8 @@ void reid_clear_error(void);
 const char *reid_status_name(reid_status code);
 
 /* Propagates a failing status unchanged. */
-#define REID_TRY(expr)                                                         \
-  do {                                                                         \
-    reid_status reid_try_status_ = (expr);                                     \
-    if (reid_try_status_ != REID_OK) return reid_try_status_;                  \
+#define REID_TRY(expr)                                                                             \
+  do {                                                                                             \
+    reid_status reid_try_status_ = (expr);                                                         \
+    if (reid_try_status_ != REID_OK) return reid_try_status_;                                      \
   } while (0)

@@ -37,14 +37,19 @@ reid_status conv2d_dnnl_cache_create(conv2d_dnnl_cache **out) {
   if (s != dnnl_success) {
     if (c->engine) dnnl_engine_destroy(c->engine);
     free(c);
-    return reid_fail(REID_EDEVICE, "oneDNN: cannot create the CPU engine (%s)", dnnl_status_text(s));
+    return reid_fail(REID_EDEVICE, "oneDNN: cannot create the CPU engine (%s)",
+                     dnnl_status_text(s));
   }
   *out = c;
   return REID_OK;
 }
 
-dnnl_engine_t conv2d_dnnl_engine(conv2d_dnnl_cache *c) { return c->engine; }
-dnnl_stream_t conv2d_dnnl_stream(conv2d_dnnl_cache *c) { return c->stream; }
+dnnl_engine_t conv2d_dnnl_engine(conv2d_dnnl_cache *c) {
+  return c->engine;
+}
+dnnl_stream_t conv2d_dnnl_stream(conv2d_dnnl_cache *c) {
+  return c->stream;
+}
 
 static void plan_destroy(conv_plan *p) {
   if (!p) return;
@@ -71,8 +76,8 @@ void conv2d_dnnl_cache_destroy(conv2d_dnnl_cache *c) {
 }
 
 typedef struct conv_mds {
-  dnnl_memory_desc_t src, wei, dst, bias;                 /* plain layouts */
-  dnnl_memory_desc_t src_any, wei_any, dst_any;           /* "let the primitive choose" */
+  dnnl_memory_desc_t src, wei, dst, bias;       /* plain layouts */
+  dnnl_memory_desc_t src_any, wei_any, dst_any; /* "let the primitive choose" */
   dnnl_dims_t strides, pad_l, pad_r;
 } conv_mds;
 
@@ -106,14 +111,14 @@ static reid_status plan_build_forward(conv2d_dnnl_cache *c, conv_plan *p) {
   conv_mds m;
   REID_TRY(conv_mds_init(&m, &p->d));
   dnnl_convolution_desc_t cd;
-  DNNL_CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training,
-                                                dnnl_convolution_direct, &m.src_any, &m.wei_any,
-                                                p->has_bias ? &m.bias : NULL, &m.dst_any,
-                                                m.strides, m.pad_l, m.pad_r));
+  DNNL_CHECK(dnnl_convolution_forward_desc_init(
+      &cd, dnnl_forward_training, dnnl_convolution_direct, &m.src_any, &m.wei_any,
+      p->has_bias ? &m.bias : NULL, &m.dst_any, m.strides, m.pad_l, m.pad_r));
   DNNL_CHECK(dnnl_primitive_desc_create(&p->fwd_pd, &cd, NULL, c->engine, NULL));
   DNNL_CHECK(dnnl_primitive_create(&p->fwd, p->fwd_pd));
   REID_TRY(dnnl_port_init(&p->f_src, c->engine, &m.src, query(p->fwd_pd, dnnl_query_src_md), 0));
-  REID_TRY(dnnl_port_init(&p->f_wei, c->engine, &m.wei, query(p->fwd_pd, dnnl_query_weights_md), 0));
+  REID_TRY(
+      dnnl_port_init(&p->f_wei, c->engine, &m.wei, query(p->fwd_pd, dnnl_query_weights_md), 0));
   REID_TRY(dnnl_port_init(&p->f_dst, c->engine, &m.dst, query(p->fwd_pd, dnnl_query_dst_md), 1));
   if (p->has_bias) DNNL_CHECK(dnnl_memory_create(&p->f_bias, &m.bias, c->engine, DNNL_MEMORY_NONE));
   return REID_OK;
@@ -141,9 +146,9 @@ static reid_status plan_build_backward(conv2d_dnnl_cache *c, conv_plan *p) {
   DNNL_CHECK(s);
   REID_TRY(st);
 
-  DNNL_CHECK(dnnl_convolution_backward_weights_desc_init(
-      &cd, dnnl_convolution_direct, &m.src_any, &m.wei_any, p->has_bias ? &m.bias : NULL,
-      &m.dst_any, m.strides, m.pad_l, m.pad_r));
+  DNNL_CHECK(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &m.src_any,
+                                                         &m.wei_any, p->has_bias ? &m.bias : NULL,
+                                                         &m.dst_any, m.strides, m.pad_l, m.pad_r));
   DNNL_CHECK(dnnl_primitive_desc_create(&pd, &cd, NULL, c->engine, p->fwd_pd));
   s = dnnl_primitive_create(&p->bwd_weights, pd);
   if (s == dnnl_success)
@@ -151,8 +156,8 @@ static reid_status plan_build_backward(conv2d_dnnl_cache *c, conv_plan *p) {
   if (s == dnnl_success && st == REID_OK)
     st = dnnl_port_init(&p->bw_diff_dst, c->engine, &m.dst, query(pd, dnnl_query_diff_dst_md), 0);
   if (s == dnnl_success && st == REID_OK)
-    st = dnnl_port_init(&p->bw_diff_wei, c->engine, &m.wei,
-                        query(pd, dnnl_query_diff_weights_md), 1);
+    st = dnnl_port_init(&p->bw_diff_wei, c->engine, &m.wei, query(pd, dnnl_query_diff_weights_md),
+                        1);
   dnnl_primitive_desc_destroy(pd);
   DNNL_CHECK(s);
   REID_TRY(st);
@@ -247,7 +252,8 @@ reid_status conv2d_dnnl_backward(conv2d_dnnl_cache *c, const reid_conv2d_desc *d
                                  {DNNL_ARG_DIFF_WEIGHTS, dnnl_port_memory(&p->bw_diff_wei)},
                                  {DNNL_ARG_DIFF_BIAS, p->bw_diff_bias}};
       if (p->has_bias) dnnl_memory_set_data_handle(p->bw_diff_bias, dbias);
-      dnnl_status_t s = dnnl_primitive_execute(p->bwd_weights, c->stream, p->has_bias ? 4 : 3, args);
+      dnnl_status_t s =
+          dnnl_primitive_execute(p->bwd_weights, c->stream, p->has_bias ? 4 : 3, args);
       if (s != dnnl_success)
         st = reid_fail(REID_EDEVICE, "oneDNN: convolution backward weights failed (%s)",
                        dnnl_status_text(s));

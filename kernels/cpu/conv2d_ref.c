@@ -43,7 +43,8 @@ void conv2d_backward_reference(const reid_conv2d_desc *d, const float *x, const 
     for (int o = 0; o < d->c_out; o++) {
       double acc = 0;
       for (int n = 0; n < d->n; n++)
-        for (size_t i = 0; i < plane_out; i++) acc += dy[((size_t)n * d->c_out + o) * plane_out + i];
+        for (size_t i = 0; i < plane_out; i++)
+          acc += dy[((size_t)n * d->c_out + o) * plane_out + i];
       dbias[o] = (float)acc;
     }
   }

@@ -102,9 +102,9 @@ static reid_status cpu_conv2d_forward(reid_backend *be, const reid_conv2d_desc *
 #endif
 }
 
-static reid_status cpu_conv2d_backward(reid_backend *be, const reid_conv2d_desc *d,
-                                       const float *x, const float *w, const float *dy, float *dx,
-                                       float *dw, float *dbias) {
+static reid_status cpu_conv2d_backward(reid_backend *be, const reid_conv2d_desc *d, const float *x,
+                                       const float *w, const float *dy, float *dx, float *dw,
+                                       float *dbias) {
   REID_TRY(check_conv_args(d, x, w, dy));
 #if HAVE_DNNL
   cpu_backend_state *s = be->impl;

@@ -8,12 +8,12 @@
 
 const char *dnnl_status_text(dnnl_status_t s);
 
-#define DNNL_CHECK(call)                                                       \
-  do {                                                                         \
-    dnnl_status_t dnnl_check_status_ = (call);                                 \
-    if (dnnl_check_status_ != dnnl_success)                                    \
-      return reid_fail(REID_EDEVICE, "oneDNN: %s failed (%s) at %s:%d", #call, \
-                       dnnl_status_text(dnnl_check_status_), __FILE__, __LINE__); \
+#define DNNL_CHECK(call)                                                                           \
+  do {                                                                                             \
+    dnnl_status_t dnnl_check_status_ = (call);                                                     \
+    if (dnnl_check_status_ != dnnl_success)                                                        \
+      return reid_fail(REID_EDEVICE, "oneDNN: %s failed (%s) at %s:%d", #call,                     \
+                       dnnl_status_text(dnnl_check_status_), __FILE__, __LINE__);                  \
   } while (0)
 
 /* One tensor argument of a primitive: the caller's plain memory and, when

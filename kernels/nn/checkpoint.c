@@ -28,8 +28,8 @@ static reid_status parse_int(const st_file *f, const char *key, const char *text
   errno = 0;
   long v = strtol(text, &end, 10);
   if (errno || end == text || *end || v < lo || v > hi)
-    return reid_fail(REID_EFORMAT, "%s: metadata %s='%s' is not an integer in [%d, %d]",
-                     st_path(f), key, text, lo, hi);
+    return reid_fail(REID_EFORMAT, "%s: metadata %s='%s' is not an integer in [%d, %d]", st_path(f),
+                     key, text, lo, hi);
   *out = (int)v;
   return REID_OK;
 }
@@ -65,12 +65,17 @@ reid_status reid_checkpoint_read_config(const st_file *f, const char *prefix,
   } else if (find_prefixed(f, prefix, "layer1.0.conv1.weight")) {
     cfg->arch = REID_ARCH_RESNET18;
   } else {
-    return reid_fail(REID_EFORMAT, "%s: no 'arch' metadata and no %slayer1.0.conv1.weight tensor: "
-                     "not a ResNet checkpoint", st_path(f), prefix ? prefix : "");
+    return reid_fail(REID_EFORMAT,
+                     "%s: no 'arch' metadata and no %slayer1.0.conv1.weight tensor: "
+                     "not a ResNet checkpoint",
+                     st_path(f), prefix ? prefix : "");
   }
-  if ((v = meta_get(f, prefix, "last_stride"))) REID_TRY(parse_int(f, "last_stride", v, 1, 2, &cfg->last_stride));
-  if ((v = meta_get(f, prefix, "input_height"))) REID_TRY(parse_int(f, "input_height", v, 32, 4096, &cfg->input_height));
-  if ((v = meta_get(f, prefix, "input_width"))) REID_TRY(parse_int(f, "input_width", v, 32, 4096, &cfg->input_width));
+  if ((v = meta_get(f, prefix, "last_stride")))
+    REID_TRY(parse_int(f, "last_stride", v, 1, 2, &cfg->last_stride));
+  if ((v = meta_get(f, prefix, "input_height")))
+    REID_TRY(parse_int(f, "input_height", v, 32, 4096, &cfg->input_height));
+  if ((v = meta_get(f, prefix, "input_width")))
+    REID_TRY(parse_int(f, "input_width", v, 32, 4096, &cfg->input_width));
   if ((v = meta_get(f, prefix, "embed_dim"))) {
     int dim = 0;
     REID_TRY(parse_int(f, "embed_dim", v, 1, INT_MAX, &dim));
@@ -136,8 +141,9 @@ reid_status reid_checkpoint_load_weights(reid_net *net, const st_file *f, const 
     const reid_tensor_view *view = reid_net_tensor(net, i);
     const st_tensor *t = find_prefixed(f, prefix, view->name);
     if (!t) {
-      st = reid_fail(REID_EFORMAT, "%s: missing tensor '%s%s' (%s%s)", st_path(f), prefix ? prefix : "",
-                     view->name, reid_arch_name(cfg->arch), cfg->bnneck ? " with BNNeck" : "");
+      st = reid_fail(REID_EFORMAT, "%s: missing tensor '%s%s' (%s%s)", st_path(f),
+                     prefix ? prefix : "", view->name, reid_arch_name(cfg->arch),
+                     cfg->bnneck ? " with BNNeck" : "");
       break;
     }
     int same = t->ndim == view->ndim;
@@ -199,11 +205,11 @@ reid_status reid_checkpoint_add(st_writer *w, reid_net *net, const char *prefix,
   const reid_model_config *c = reid_net_config(net);
   const char *pre = prefix ? prefix : "";
   char key[128], value[256];
-#define PUT(k, ...)                                                            \
-  do {                                                                         \
-    snprintf(key, sizeof key, "%s%s", pre, k);                                 \
-    snprintf(value, sizeof value, __VA_ARGS__);                                \
-    REID_TRY(st_writer_add_meta(w, key, value));                               \
+#define PUT(k, ...)                                                                                \
+  do {                                                                                             \
+    snprintf(key, sizeof key, "%s%s", pre, k);                                                     \
+    snprintf(value, sizeof value, __VA_ARGS__);                                                    \
+    REID_TRY(st_writer_add_meta(w, key, value));                                                   \
   } while (0)
   PUT("arch", "%s", reid_arch_name(c->arch));
   PUT("last_stride", "%d", c->last_stride);
@@ -249,8 +255,8 @@ reid_status reid_checkpoint_roles(const st_file *f, reid_model_roles *roles) {
   const char *image = st_meta(f, "image_model"), *video = st_meta(f, "video_model");
   if (!image || !video || strlen(image) >= sizeof roles->image_prefix ||
       strlen(video) >= sizeof roles->video_prefix)
-    return reid_fail(REID_EFORMAT, "%s: format=mdkt-pair needs image_model and video_model metadata",
-                     st_path(f));
+    return reid_fail(REID_EFORMAT,
+                     "%s: format=mdkt-pair needs image_model and video_model metadata", st_path(f));
   snprintf(roles->image_prefix, sizeof roles->image_prefix, "%s", image);
   snprintf(roles->video_prefix, sizeof roles->video_prefix, "%s", video);
   roles->is_pair = 1;

@@ -111,9 +111,15 @@ reid_status reid_engine_embed(reid_engine *e, const float *x, int n, float *embe
   return e->embed(e, x, n, embedding);
 }
 
-int reid_engine_dim(const reid_engine *e) { return e->dim; }
-int reid_engine_max_batch(const reid_engine *e) { return e->max_batch; }
-const char *reid_engine_describe(const reid_engine *e) { return e->description; }
+int reid_engine_dim(const reid_engine *e) {
+  return e->dim;
+}
+int reid_engine_max_batch(const reid_engine *e) {
+  return e->max_batch;
+}
+const char *reid_engine_describe(const reid_engine *e) {
+  return e->description;
+}
 
 void reid_engine_destroy(reid_engine *e) {
   if (!e) return;

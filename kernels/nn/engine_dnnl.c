@@ -2,13 +2,12 @@
  *
  * The training graph is rewritten into fused operations:
  *   conv + BN (+ ReLU)                  -> one convolution, BN folded into w and b:
- *                                          w' = w g / sqrt(v + eps), b' = beta - m g / sqrt(v + eps)
- *   conv + BN, add(shortcut), ReLU      -> one convolution with post-ops sum + ReLU,
- *                                          written in place over the shortcut tensor
- *   max pool, global average pool       -> oneDNN pooling
- * Activations stay in the layout the convolutions choose (nChw16c for fp32 on
- * AVX-512) from the input reorder to the pooled feature. Buffers are reused
- * as soon as a tensor is dead. One plan (primitives + buffers) per batch size. */
+ *                                          w' = w g / sqrt(v + eps), b' = beta - m g / sqrt(v +
+ * eps) conv + BN, add(shortcut), ReLU      -> one convolution with post-ops sum + ReLU, written in
+ * place over the shortcut tensor max pool, global average pool       -> oneDNN pooling Activations
+ * stay in the layout the convolutions choose (nChw16c for fp32 on AVX-512) from the input reorder
+ * to the pooled feature. Buffers are reused as soon as a tensor is dead. One plan (primitives +
+ * buffers) per batch size. */
 #include "engine_impl.h"
 
 #if HAVE_DNNL
@@ -29,9 +28,9 @@ typedef struct fop {
   fop_kind kind;
   int src, dst; /* tensor ids (graph activation indices after aliasing) */
   int relu, sum;
-  reid_conv2d_desc conv;   /* per sample */
-  reid_pool2d_desc pool;   /* per sample */
-  float *w, *b;            /* folded weights [c_out, c_in, k, k], bias [c_out] */
+  reid_conv2d_desc conv; /* per sample */
+  reid_pool2d_desc pool; /* per sample */
+  float *w, *b;          /* folded weights [c_out, c_in, k, k], bias [c_out] */
 } fop;
 
 typedef struct dnnl_plan {
@@ -100,7 +99,8 @@ static reid_status rewrite_graph(dnnl_state *s, const reid_net *net) {
   s->ops = calloc((size_t)net->n_nodes, sizeof *s->ops);
   int *alias = malloc(sizeof(int) * net->n_acts);
   int *deferred = malloc(sizeof(int) * net->n_nodes); /* ADD node -> pending fop */
-  reid_status st = s->ops && alias && deferred ? REID_OK : reid_fail(REID_ENOMEM, "engine: out of memory");
+  reid_status st =
+      s->ops && alias && deferred ? REID_OK : reid_fail(REID_ENOMEM, "engine: out of memory");
   for (int i = 0; i < net->n_acts && alias; i++) alias[i] = i;
   for (int i = 0; i < net->n_nodes && deferred; i++) deferred[i] = -1;
   fop *pending = st == REID_OK ? calloc((size_t)net->n_nodes, sizeof *pending) : NULL;
@@ -120,7 +120,8 @@ static reid_status rewrite_graph(dnnl_state *s, const reid_net *net) {
       st = fold_conv_bn(&folded, net, node, bn, params, buffers);
       folded.src = alias[node->in];
       i++;
-      if (i + 1 < net->n_nodes && net->nodes[i + 1].kind == NODE_RELU && net->nodes[i + 1].in == bn->out) {
+      if (i + 1 < net->n_nodes && net->nodes[i + 1].kind == NODE_RELU &&
+          net->nodes[i + 1].in == bn->out) {
         folded.relu = 1;
         folded.dst = net->nodes[i + 1].out;
         i++;
@@ -149,7 +150,8 @@ static reid_status rewrite_graph(dnnl_state *s, const reid_net *net) {
       op->sum = 1;
       op->dst = alias[node->in2]; /* in place over the shortcut */
       alias[node->out] = op->dst;
-      if (i + 1 < net->n_nodes && net->nodes[i + 1].kind == NODE_RELU && net->nodes[i + 1].in == node->out) {
+      if (i + 1 < net->n_nodes && net->nodes[i + 1].kind == NODE_RELU &&
+          net->nodes[i + 1].in == node->out) {
         op->relu = 1;
         alias[net->nodes[i + 1].out] = op->dst;
         i++;
@@ -172,7 +174,9 @@ static reid_status rewrite_graph(dnnl_state *s, const reid_net *net) {
       s->feature_c = net->acts[node->in].c;
       s->n_ops++;
       break;
-    default: st = reid_fail(REID_EUNSUPPORTED, "engine: unexpected node kind %d", node->kind); break;
+    default:
+      st = reid_fail(REID_EUNSUPPORTED, "engine: unexpected node kind %d", node->kind);
+      break;
     }
   }
   s->n_tensors = net->n_acts;
@@ -272,8 +276,9 @@ static reid_status plan_conv(dnnl_state *s, dnnl_plan *p, int i) {
   else
     DNNL_CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, od, s->dt, dnnl_format_tag_any));
   dnnl_convolution_desc_t cd;
-  DNNL_CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
-                                                &p->md[op->src], &w_any, &b_md, &dst_md, strides, pl, pr));
+  DNNL_CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference,
+                                                dnnl_convolution_direct, &p->md[op->src], &w_any,
+                                                &b_md, &dst_md, strides, pl, pr));
   dnnl_primitive_attr_t attr;
   dnnl_post_ops_t po;
   DNNL_CHECK(dnnl_primitive_attr_create(&attr));
@@ -324,8 +329,8 @@ static reid_status plan_pool(dnnl_state *s, dnnl_plan *p, int i) {
   dnnl_memory_desc_t dst_md;
   DNNL_CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, od, s->dt, dnnl_format_tag_any));
   dnnl_pooling_desc_t pdsc;
-  DNNL_CHECK(dnnl_pooling_forward_desc_init(&pdsc, dnnl_forward_inference, alg, src, &dst_md, strides,
-                                            kernel, pl, pr));
+  DNNL_CHECK(dnnl_pooling_forward_desc_init(&pdsc, dnnl_forward_inference, alg, src, &dst_md,
+                                            strides, kernel, pl, pr));
   dnnl_primitive_desc_t pd;
   REID_TRY(make_primitive(s, &pdsc, NULL, &pd, &p->prims[i]));
   p->md[op->dst] = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
@@ -351,14 +356,14 @@ static reid_status plan_buffers(dnnl_state *s, dnnl_plan *p) {
   }
   for (int t = 0; t < s->n_tensors; t++) slot_of[t] = -1;
   int n_slots = 0;
-#define TAKE_SLOT(tensor)                                                      \
-  do {                                                                         \
-    int free_slot = -1;                                                        \
-    for (int k = 0; k < n_slots && free_slot < 0; k++)                         \
-      if (slot_owner[k] < 0) free_slot = k;                                    \
-    if (free_slot < 0) free_slot = n_slots++;                                  \
-    slot_owner[free_slot] = (tensor);                                          \
-    slot_of[tensor] = free_slot;                                               \
+#define TAKE_SLOT(tensor)                                                                          \
+  do {                                                                                             \
+    int free_slot = -1;                                                                            \
+    for (int k = 0; k < n_slots && free_slot < 0; k++)                                             \
+      if (slot_owner[k] < 0) free_slot = k;                                                        \
+    if (free_slot < 0) free_slot = n_slots++;                                                      \
+    slot_owner[free_slot] = (tensor);                                                              \
+    slot_of[tensor] = free_slot;                                                                   \
   } while (0)
   TAKE_SLOT(s->input);
   for (int i = 0; i < s->n_ops; i++) {
@@ -379,7 +384,8 @@ static reid_status plan_buffers(dnnl_state *s, dnnl_plan *p) {
   p->n_buffers = n_slots;
   for (int t = 0; t < s->n_tensors && st == REID_OK; t++) {
     if (slot_of[t] < 0 || !p->md[t].ndims) continue;
-    if (dnnl_memory_create(&p->mem[t], &p->md[t], s->engine, p->buffers[slot_of[t]]) != dnnl_success)
+    if (dnnl_memory_create(&p->mem[t], &p->md[t], s->engine, p->buffers[slot_of[t]]) !=
+        dnnl_success)
       st = reid_fail(REID_EDEVICE, "oneDNN: cannot create activation memory");
   }
   free(slot_of);
@@ -397,12 +403,14 @@ static reid_status plan_create(dnnl_state *s, const reid_net *net, int n, dnnl_p
   p->md = calloc((size_t)s->n_tensors, sizeof *p->md);
   p->mem = calloc((size_t)s->n_tensors, sizeof *p->mem);
   reid_status st = p->prims && p->weights && p->bias && p->md && p->mem
-                       ? REID_OK : reid_fail(REID_ENOMEM, "engine: out of memory");
+                       ? REID_OK
+                       : reid_fail(REID_ENOMEM, "engine: out of memory");
   /* the input: whatever layout the first convolution wants */
   const net_act *in = &net->acts[s->input];
   dnnl_dims_t id = {n, in->c, in->h, in->w};
   dnnl_memory_desc_t user_md;
-  if (st == REID_OK && dnnl_memory_desc_init_by_tag(&user_md, 4, id, dnnl_f32, dnnl_nchw) != dnnl_success)
+  if (st == REID_OK &&
+      dnnl_memory_desc_init_by_tag(&user_md, 4, id, dnnl_f32, dnnl_nchw) != dnnl_success)
     st = reid_fail(REID_EDEVICE, "oneDNN: input descriptor");
   if (st == REID_OK) {
     const fop *first = &s->ops[0];
@@ -416,7 +424,8 @@ static reid_status plan_create(dnnl_state *s, const reid_net *net, int n, dnnl_p
     dnnl_convolution_desc_t cd;
     dnnl_primitive_desc_t pd = NULL;
     if (dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
-                                           &src_any, &w_any, NULL, &dst_any, strides, pad, pad) != dnnl_success ||
+                                           &src_any, &w_any, NULL, &dst_any, strides, pad,
+                                           pad) != dnnl_success ||
         dnnl_primitive_desc_create(&pd, &cd, NULL, s->engine, NULL) != dnnl_success)
       st = reid_fail(REID_EDEVICE, "oneDNN: no convolution for the input layer");
     else
@@ -432,9 +441,11 @@ static reid_status plan_create(dnnl_state *s, const reid_net *net, int n, dnnl_p
     dnnl_memory_desc_t plain;
     dnnl_memory_desc_init_by_tag(&plain, 4, fd, dnnl_f32, dnnl_nchw);
     dnnl_primitive_desc_t pd;
-    if (dnnl_memory_create(&p->mem[s->feature], &p->md[s->feature], s->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success ||
+    if (dnnl_memory_create(&p->mem[s->feature], &p->md[s->feature], s->engine,
+                           DNNL_MEMORY_ALLOCATE) != dnnl_success ||
         dnnl_memory_create(&p->out_user, &plain, s->engine, DNNL_MEMORY_NONE) != dnnl_success ||
-        dnnl_reorder_primitive_desc_create(&pd, &p->md[s->feature], s->engine, &plain, s->engine, NULL) != dnnl_success)
+        dnnl_reorder_primitive_desc_create(&pd, &p->md[s->feature], s->engine, &plain, s->engine,
+                                           NULL) != dnnl_success)
       st = reid_fail(REID_EDEVICE, "oneDNN: cannot create the output reorder");
     else {
       if (dnnl_primitive_create(&p->out_reorder, pd) != dnnl_success)
@@ -445,7 +456,8 @@ static reid_status plan_create(dnnl_state *s, const reid_net *net, int n, dnnl_p
   if (st == REID_OK) {
     dnnl_primitive_desc_t pd;
     if (dnnl_memory_create(&p->in_user, &user_md, s->engine, DNNL_MEMORY_NONE) != dnnl_success ||
-        dnnl_reorder_primitive_desc_create(&pd, &user_md, s->engine, &p->md[s->input], s->engine, NULL) != dnnl_success)
+        dnnl_reorder_primitive_desc_create(&pd, &user_md, s->engine, &p->md[s->input], s->engine,
+                                           NULL) != dnnl_success)
       st = reid_fail(REID_EDEVICE, "oneDNN: cannot create the input reorder");
     else {
       if (dnnl_primitive_create(&p->in_reorder, pd) != dnnl_success)
@@ -467,8 +479,10 @@ static reid_status plan_run(dnnl_state *s, dnnl_plan *p, const float *x, float *
   DNNL_CHECK(dnnl_primitive_execute(p->in_reorder, s->stream, 2, io));
   for (int i = 0; i < s->n_ops; i++) {
     const fop *op = &s->ops[i];
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->mem[op->src]}, {DNNL_ARG_DST, p->mem[op->dst]},
-                               {DNNL_ARG_WEIGHTS, p->weights[i]}, {DNNL_ARG_BIAS, p->bias[i]}};
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->mem[op->src]},
+                               {DNNL_ARG_DST, p->mem[op->dst]},
+                               {DNNL_ARG_WEIGHTS, p->weights[i]},
+                               {DNNL_ARG_BIAS, p->bias[i]}};
     DNNL_CHECK(dnnl_primitive_execute(p->prims[i], s->stream, op->kind == FOP_CONV ? 4 : 2, args));
   }
   DNNL_CHECK(dnnl_memory_set_data_handle(p->out_user, features));
@@ -511,7 +525,8 @@ static reid_status dnnl_embed(reid_engine *e, const float *x, int n, float *out)
     if (s->neck_scale)
       for (int i = 0; i < chunk; i++)
         for (int j = 0; j < e->dim; j++)
-          dst[(size_t)i * e->dim + j] = dst[(size_t)i * e->dim + j] * s->neck_scale[j] + s->neck_shift[j];
+          dst[(size_t)i * e->dim + j] =
+              dst[(size_t)i * e->dim + j] * s->neck_scale[j] + s->neck_shift[j];
   }
   return REID_OK;
 }
@@ -536,7 +551,8 @@ static void dnnl_destroy(reid_engine *e) {
 
 reid_status engine_dnnl_init(reid_engine *e) {
   if (e->precision != REID_PRECISION_FP32 && e->precision != REID_PRECISION_BF16)
-    return reid_fail(REID_EUNSUPPORTED, "precision %s is not available on the CPU (use fp32 or bf16)",
+    return reid_fail(REID_EUNSUPPORTED,
+                     "precision %s is not available on the CPU (use fp32 or bf16)",
                      reid_precision_name(e->precision));
   dnnl_state *s = calloc(1, sizeof *s);
   if (!s) return reid_fail(REID_ENOMEM, "engine: out of memory");

@@ -6,7 +6,7 @@
 #include "resnet_graph.h"
 #include "rng.h"
 
-#define BN_EPS 1e-5f
+#define BN_EPS      1e-5f
 #define BN_MOMENTUM 0.1f
 
 void reid_model_config_default(reid_model_config *cfg) {
@@ -35,18 +35,22 @@ reid_status reid_arch_parse(const char *name, reid_arch *arch) {
       *arch = a;
       return REID_OK;
     }
-  return reid_fail(REID_EINVAL, "unknown architecture '%s' (expected resnet18, resnet34 or resnet50)",
+  return reid_fail(REID_EINVAL,
+                   "unknown architecture '%s' (expected resnet18, resnet34 or resnet50)",
                    name ? name : "(null)");
 }
 
-int reid_arch_feature_dim(reid_arch arch) { return arch == REID_ARCH_RESNET50 ? 2048 : 512; }
+int reid_arch_feature_dim(reid_arch arch) {
+  return arch == REID_ARCH_RESNET50 ? 2048 : 512;
+}
 
 reid_status reid_model_config_validate(const reid_model_config *c) {
   if (c->arch < REID_ARCH_RESNET18 || c->arch > REID_ARCH_RESNET50)
     return reid_fail(REID_EINVAL, "unknown architecture %d", (int)c->arch);
   if (c->last_stride != 1 && c->last_stride != 2)
     return reid_fail(REID_EINVAL, "last_stride must be 1 or 2, not %d", c->last_stride);
-  if (c->input_height < 32 || c->input_width < 32 || c->input_height > 4096 || c->input_width > 4096)
+  if (c->input_height < 32 || c->input_width < 32 || c->input_height > 4096 ||
+      c->input_width > 4096)
     return reid_fail(REID_EINVAL, "input size %dx%d out of range (32..4096)", c->input_height,
                      c->input_width);
   if (c->num_classes < 0 || c->num_classes > 1000000)
@@ -174,7 +178,8 @@ static int add_block(reid_net *net, int bottleneck, const char *prefix, int in, 
   int expansion = bottleneck ? 4 : 1;
   int out_c = planes * expansion;
   int x = in, h;
-#define NAME2(a, b) (snprintf(n1, sizeof n1, "%s.%s", prefix, a), snprintf(n2, sizeof n2, "%s.%s", prefix, b))
+#define NAME2(a, b)                                                                                \
+  (snprintf(n1, sizeof n1, "%s.%s", prefix, a), snprintf(n2, sizeof n2, "%s.%s", prefix, b))
   if (bottleneck) { /* torchvision v1.5: the stride sits on the 3x3 conv */
     NAME2("conv1", "bn1");
     h = conv_bn(net, n1, n2, x, planes, 1, 1, 1);
@@ -205,10 +210,12 @@ static reid_status build_graph(reid_net *net) {
   int bottleneck = c->arch == REID_ARCH_RESNET50;
   int x = add_act(net, 3, c->input_height, c->input_width);
   x = conv_bn(net, "conv1", "bn1", x, 64, 7, 2, 1);
-  if (x < 0) return reid_fail(REID_EINVAL, "resnet: input %dx%d too small", c->input_height, c->input_width);
+  if (x < 0)
+    return reid_fail(REID_EINVAL, "resnet: input %dx%d too small", c->input_height, c->input_width);
   net_node *pool = add_node(net, NODE_MAXPOOL, x);
   if (!pool) return reid_fail(REID_ENOMEM, "resnet: out of memory");
-  REID_TRY(reid_pool2d_desc_init(&pool->pool, 1, net->acts[x].c, net->acts[x].h, net->acts[x].w, 3, 2, 1));
+  REID_TRY(reid_pool2d_desc_init(&pool->pool, 1, net->acts[x].c, net->acts[x].h, net->acts[x].w, 3,
+                                 2, 1));
   int pooled = add_act(net, net->acts[x].c, pool->pool.h_out, pool->pool.w_out);
   net->nodes[net->n_nodes - 1].out = pooled;
   x = pooled;
@@ -221,7 +228,8 @@ static reid_status build_graph(reid_net *net) {
       x = add_block(net, bottleneck, prefix, x, planes, b == 0 ? stride : 1);
     }
   }
-  if (x < 0) return reid_fail(REID_EINVAL, "resnet: input %dx%d too small", c->input_height, c->input_width);
+  if (x < 0)
+    return reid_fail(REID_EINVAL, "resnet: input %dx%d too small", c->input_height, c->input_width);
   net_node *gap = add_node(net, NODE_GAP, x);
   int feat = add_act(net, net->acts[x].c, 1, 1);
   if (!gap || feat < 0) return reid_fail(REID_ENOMEM, "resnet: out of memory");
@@ -252,15 +260,15 @@ static reid_status build_graph(reid_net *net) {
 
 /* ---- lifetime ---- */
 
-#define BE_ALLOC(ptr, count)                                                   \
-  do {                                                                         \
-    (ptr) = be->ops->alloc(be, sizeof(*(ptr)) * (size_t)(count));            \
-    if (!(ptr)) return reid_fail(REID_ENOMEM, "resnet: out of %s memory", be->name); \
+#define BE_ALLOC(ptr, count)                                                                       \
+  do {                                                                                             \
+    (ptr) = be->ops->alloc(be, sizeof(*(ptr)) * (size_t)(count));                                  \
+    if (!(ptr)) return reid_fail(REID_ENOMEM, "resnet: out of %s memory", be->name);               \
   } while (0)
-#define BE_FREE(ptr)                                                           \
-  do {                                                                         \
-    if (ptr) be->ops->free(be, (ptr));                                        \
-    (ptr) = NULL;                                                              \
+#define BE_FREE(ptr)                                                                               \
+  do {                                                                                             \
+    if (ptr) be->ops->free(be, (ptr));                                                             \
+    (ptr) = NULL;                                                                                  \
   } while (0)
 
 static void free_activations(reid_net *net) {
@@ -342,10 +350,18 @@ reid_status reid_net_create(const reid_model_config *cfg, reid_backend *be, reid
 
 /* ---- accessors ---- */
 
-const reid_model_config *reid_net_config(const reid_net *net) { return &net->cfg; }
-reid_backend *reid_net_backend(const reid_net *net) { return net->be; }
-int reid_net_feature_dim(const reid_net *net) { return reid_arch_feature_dim(net->cfg.arch); }
-int reid_net_tensor_count(const reid_net *net) { return net->n_tensors; }
+const reid_model_config *reid_net_config(const reid_net *net) {
+  return &net->cfg;
+}
+reid_backend *reid_net_backend(const reid_net *net) {
+  return net->be;
+}
+int reid_net_feature_dim(const reid_net *net) {
+  return reid_arch_feature_dim(net->cfg.arch);
+}
+int reid_net_tensor_count(const reid_net *net) {
+  return net->n_tensors;
+}
 
 const reid_tensor_view *reid_net_tensor(const reid_net *net, int index) {
   return index >= 0 && index < net->n_tensors ? &net->tensors[index] : NULL;
@@ -380,9 +396,15 @@ float *reid_net_grads(reid_net *net, size_t *count) {
   return net->grads;
 }
 
-const float *reid_net_embedding(const reid_net *net) { return net->embedding; }
-const float *reid_net_pooled(const reid_net *net) { return net->pooled; }
-const float *reid_net_logits(const reid_net *net) { return net->cls_weight >= 0 ? net->logits : NULL; }
+const float *reid_net_embedding(const reid_net *net) {
+  return net->embedding;
+}
+const float *reid_net_pooled(const reid_net *net) {
+  return net->pooled;
+}
+const float *reid_net_logits(const reid_net *net) {
+  return net->cls_weight >= 0 ? net->logits : NULL;
+}
 
 static float *tdata(reid_net *net, int index) {
   return index < 0 ? NULL : reid_net_tensor_data(net, &net->tensors[index]);
@@ -481,9 +503,10 @@ static reid_status forward_node(reid_net *net, net_node *n, int frames_total, in
   }
   case NODE_BN:
     if (train)
-      return ops->batchnorm_forward_train(be, N, in->c, in->h * in->w, in->data, tdata(net, n->weight),
-                                          tdata(net, n->bias), BN_MOMENTUM, BN_EPS, tdata(net, n->mean),
-                                          tdata(net, n->var), out->data, n->save_mean, n->save_invstd);
+      return ops->batchnorm_forward_train(be, N, in->c, in->h * in->w, in->data,
+                                          tdata(net, n->weight), tdata(net, n->bias), BN_MOMENTUM,
+                                          BN_EPS, tdata(net, n->mean), tdata(net, n->var),
+                                          out->data, n->save_mean, n->save_invstd);
     return ops->batchnorm_forward_eval(be, N, in->c, in->h * in->w, in->data, tdata(net, n->weight),
                                        tdata(net, n->bias), tdata(net, n->mean), tdata(net, n->var),
                                        BN_EPS, out->data);
@@ -495,7 +518,8 @@ static reid_status forward_node(reid_net *net, net_node *n, int frames_total, in
     d.n = N;
     return ops->maxpool2d_forward(be, &d, in->data, out->data, n->argmax);
   }
-  case NODE_GAP: return ops->avgpool_global_forward(be, N, in->c, in->h * in->w, in->data, out->data);
+  case NODE_GAP:
+    return ops->avgpool_global_forward(be, N, in->c, in->h * in->w, in->data, out->data);
   }
   return reid_fail(REID_EINVAL, "resnet: unknown node kind");
 }
@@ -511,10 +535,10 @@ static reid_status forward_head(reid_net *net, int B, int T, int train) {
     if (train && N < 2)
       return reid_fail(REID_EINVAL, "BNNeck in training mode needs more than one frame per batch");
     if (train)
-      REID_TRY(ops->batchnorm_forward_train(be, N, D, 1, feat, tdata(net, net->neck_weight),
-                                            tdata(net, net->neck_bias), BN_MOMENTUM, BN_EPS,
-                                            tdata(net, net->neck_mean), tdata(net, net->neck_var),
-                                            net->bnfeat, net->neck_save_mean, net->neck_save_invstd));
+      REID_TRY(ops->batchnorm_forward_train(
+          be, N, D, 1, feat, tdata(net, net->neck_weight), tdata(net, net->neck_bias), BN_MOMENTUM,
+          BN_EPS, tdata(net, net->neck_mean), tdata(net, net->neck_var), net->bnfeat,
+          net->neck_save_mean, net->neck_save_invstd));
     else
       REID_TRY(ops->batchnorm_forward_eval(be, N, D, 1, feat, tdata(net, net->neck_weight),
                                            tdata(net, net->neck_bias), tdata(net, net->neck_mean),
@@ -540,7 +564,8 @@ reid_status reid_net_forward(reid_net *net, const float *x, int batch, int frame
   int N = batch * frames;
   REID_TRY(ensure_activations(net, N, batch));
   reid_backend *be = net->be;
-  REID_TRY(be->ops->copy(be, net->acts[0].data, x, sizeof(float) * net_act_size(&net->acts[0]) * N));
+  REID_TRY(
+      be->ops->copy(be, net->acts[0].data, x, sizeof(float) * net_act_size(&net->acts[0]) * N));
   for (int i = 0; i < net->n_nodes; i++) {
     reid_status st = forward_node(net, &net->nodes[i], N, train);
     if (st != REID_OK) return st;
@@ -617,10 +642,9 @@ static reid_status backward_node(reid_net *net, grad_state *g, net_node *n, int 
                                        n->save_mean, n->save_invstd, dy, dx, tgrad(net, n->weight),
                                        tgrad(net, n->bias)));
     else
-      REID_TRY(ops->batchnorm_backward_eval(be, N, in->c, in->h * in->w, in->data,
-                                            tdata(net, n->weight), tdata(net, n->mean),
-                                            tdata(net, n->var), BN_EPS, dy, dx,
-                                            tgrad(net, n->weight), tgrad(net, n->bias)));
+      REID_TRY(ops->batchnorm_backward_eval(
+          be, N, in->c, in->h * in->w, in->data, tdata(net, n->weight), tdata(net, n->mean),
+          tdata(net, n->var), BN_EPS, dy, dx, tgrad(net, n->weight), tgrad(net, n->bias)));
     break;
   case NODE_RELU:
     if (dx) REID_TRY(ops->relu_backward(be, net_act_size(in) * N, out->data, dy, dx));

@@ -46,8 +46,8 @@ typedef struct reid_tensor_view {
   int ndim;
   int64_t shape[4];
   size_t numel;
-  size_t offset;  /* in floats, within params or buffers */
-  int trainable;  /* 1: params/grads, 0: buffers */
+  size_t offset; /* in floats, within params or buffers */
+  int trainable; /* 1: params/grads, 0: buffers */
 } reid_tensor_view;
 
 typedef struct reid_net reid_net;

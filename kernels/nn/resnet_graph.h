@@ -15,10 +15,10 @@ typedef enum net_node_kind {
 
 typedef struct net_node {
   net_node_kind kind;
-  int in, in2, out;          /* activation indices */
-  int weight, bias;          /* tensor indices (conv weight; BN gamma, beta), -1 if none */
-  int mean, var;             /* BN running statistics (tensor indices) */
-  reid_conv2d_desc conv;     /* per-sample (n = 1); n is set per call */
+  int in, in2, out;      /* activation indices */
+  int weight, bias;      /* tensor indices (conv weight; BN gamma, beta), -1 if none */
+  int mean, var;         /* BN running statistics (tensor indices) */
+  reid_conv2d_desc conv; /* per-sample (n = 1); n is set per call */
   reid_pool2d_desc pool;
   float *save_mean, *save_invstd; /* BN, training */
   int32_t *argmax;                /* max pool, training */
@@ -47,13 +47,15 @@ struct reid_net {
   int neck_weight, neck_bias, neck_mean, neck_var, cls_weight, cls_bias;
 
   /* per-call state */
-  int capacity;        /* frames the activation buffers hold */
-  int grad_capacity;   /* frames the gradient buffers hold */
+  int capacity;      /* frames the activation buffers hold */
+  int grad_capacity; /* frames the gradient buffers hold */
   int batch, frames, trained_forward;
-  float *scratch;      /* largest activation, for gradient accumulation */
+  float *scratch; /* largest activation, for gradient accumulation */
   float *pooled, *bnfeat, *embedding, *logits_frame, *logits;
   float *neck_save_mean, *neck_save_invstd;
   float *d_bnfeat, *d_logits_frame, *d_head_tmp;
 };
 
-static inline size_t net_act_size(const net_act *a) { return (size_t)a->c * a->h * a->w; }
+static inline size_t net_act_size(const net_act *a) {
+  return (size_t)a->c * a->h * a->w;
+}

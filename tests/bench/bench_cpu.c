@@ -75,8 +75,8 @@ static reid_status train_once(void *p) {
   train_ctx *c = p;
   const reid_backend_ops *ops = c->be->ops;
   REID_TRY(reid_net_forward(c->net, c->x, c->batch, 1, 1));
-  REID_TRY(ops->softmax_xent_forward(c->be, c->batch, c->classes, reid_net_logits(c->net), c->labels,
-                                     0.0f, c->loss, c->probs));
+  REID_TRY(ops->softmax_xent_forward(c->be, c->batch, c->classes, reid_net_logits(c->net),
+                                     c->labels, 0.0f, c->loss, c->probs));
   REID_TRY(ops->softmax_xent_backward(c->be, c->batch, c->classes, c->probs, c->labels, 0.0f,
                                       c->dloss, c->dlogits));
   REID_TRY(reid_net_backward(c->net, NULL, c->dlogits));
@@ -99,12 +99,10 @@ int main(int argc, char **argv) {
   int threads = 2, reps = 5;
   double min_time = 3.0;
   const char *peer = NULL, *json = NULL;
-  static const struct option options[] = {{"threads", required_argument, 0, 't'},
-                                          {"min-time", required_argument, 0, 'm'},
-                                          {"reps", required_argument, 0, 'r'},
-                                          {"peer", required_argument, 0, 'p'},
-                                          {"json", required_argument, 0, 'j'},
-                                          {0, 0, 0, 0}};
+  static const struct option options[] = {
+      {"threads", required_argument, 0, 't'}, {"min-time", required_argument, 0, 'm'},
+      {"reps", required_argument, 0, 'r'},    {"peer", required_argument, 0, 'p'},
+      {"json", required_argument, 0, 'j'},    {0, 0, 0, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
     switch (opt) {
@@ -113,7 +111,10 @@ int main(int argc, char **argv) {
     case 'r': reps = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
     case 'p': peer = optarg; break;
     case 'j': json = optarg; break;
-    default: fprintf(stderr, "usage: bench_cpu [--threads N] [--min-time S] [--reps N] [--peer torch_peer.py] [--json OUT]\n"); return 2;
+    default:
+      fprintf(stderr, "usage: bench_cpu [--threads N] [--min-time S] [--reps N] [--peer "
+                      "torch_peer.py] [--json OUT]\n");
+      return 2;
     }
   }
   reid_set_num_threads(threads);
@@ -147,7 +148,8 @@ int main(int argc, char **argv) {
       infer_ctx ctx = {engine, x, out, batch};
       r50[p][b] = measure(infer_once, &ctx, batch, min_time, reps);
       char name[96];
-      snprintf(name, sizeof name, "resnet50 ls1 256x128 %s batch %d", reid_precision_name(precisions[p]), batch);
+      snprintf(name, sizeof name, "resnet50 ls1 256x128 %s batch %d",
+               reid_precision_name(precisions[p]), batch);
       printf("%-44s %12.1f\n", name, r50[p][b]);
       reid_engine_destroy(engine);
     }
@@ -187,8 +189,9 @@ int main(int argc, char **argv) {
     char cmd[1024], tmp[] = "/tmp/reid-bench-peer-XXXXXX";
     int fd = mkstemp(tmp);
     if (fd >= 0) {
-      snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' --threads %d --min-time %g --reps %d --json '%s' >&2",
-               peer, threads, min_time, reps, tmp);
+      snprintf(cmd, sizeof cmd,
+               "/usr/bin/python3 '%s' --threads %d --min-time %g --reps %d --json '%s' >&2", peer,
+               threads, min_time, reps, tmp);
       int rc = system(cmd);
       FILE *f = fopen(tmp, "r");
       if (rc == 0 && f) {
@@ -207,20 +210,29 @@ int main(int argc, char **argv) {
       unlink(tmp);
     }
     if (peer_b16 > 0) {
-      printf("\n%-44s %12s %12s %8s\n", "vs PyTorch (same machine, same run)", "reid", "torch", "ratio");
-      printf("%-44s %12.1f %12.1f %7.2fx\n", "resnet50 fp32 batch 1", r50[0][0], peer_b1, r50[0][0] / peer_b1);
-      printf("%-44s %12.1f %12.1f %7.2fx\n", "resnet50 fp32 batch 16", r50[0][1], peer_b16, r50[0][1] / peer_b16);
-      printf("%-44s %12.1f %12.1f %7.2fx\n", "resnet50 bf16 batch 16", r50[1][1], peer_b16, r50[1][1] / peer_b16);
-      printf("%-44s %12.1f %12.1f %7.2fx\n", "resnet18 train step", train_rate, peer_train, train_rate / peer_train);
+      printf("\n%-44s %12s %12s %8s\n", "vs PyTorch (same machine, same run)", "reid", "torch",
+             "ratio");
+      printf("%-44s %12.1f %12.1f %7.2fx\n", "resnet50 fp32 batch 1", r50[0][0], peer_b1,
+             r50[0][0] / peer_b1);
+      printf("%-44s %12.1f %12.1f %7.2fx\n", "resnet50 fp32 batch 16", r50[0][1], peer_b16,
+             r50[0][1] / peer_b16);
+      printf("%-44s %12.1f %12.1f %7.2fx\n", "resnet50 bf16 batch 16", r50[1][1], peer_b16,
+             r50[1][1] / peer_b16);
+      printf("%-44s %12.1f %12.1f %7.2fx\n", "resnet18 train step", train_rate, peer_train,
+             train_rate / peer_train);
     }
   }
   if (json) {
     FILE *f = fopen(json, "w");
     if (f) {
-      fprintf(f, "{\"threads\": %d, \"resnet50_ls1_256x128\": {\"fp32_batch1\": %.2f, \"fp32_batch16\": %.2f, "
-                 "\"bf16_batch1\": %.2f, \"bf16_batch16\": %.2f}, \"resnet18_train_128x64_b32_img_per_s\": %.2f, "
-                 "\"torch\": {\"batch1\": %.2f, \"batch16\": %.2f, \"train\": %.2f}}\n",
-              threads, r50[0][0], r50[0][1], r50[1][0], r50[1][1], train_rate, peer_b1, peer_b16, peer_train);
+      fprintf(f,
+              "{\"threads\": %d, \"resnet50_ls1_256x128\": {\"fp32_batch1\": %.2f, "
+              "\"fp32_batch16\": %.2f, "
+              "\"bf16_batch1\": %.2f, \"bf16_batch16\": %.2f}, "
+              "\"resnet18_train_128x64_b32_img_per_s\": %.2f, "
+              "\"torch\": {\"batch1\": %.2f, \"batch16\": %.2f, \"train\": %.2f}}\n",
+              threads, r50[0][0], r50[0][1], r50[1][0], r50[1][1], train_rate, peer_b1, peer_b16,
+              peer_train);
       fclose(f);
     }
   }

@@ -15,7 +15,8 @@ int main(void) {
   CHECK(reid_fail(REID_EINVAL, "batch %d < %d", 0, 1) == REID_EINVAL, "returns the code");
   CHECK(!strcmp(reid_last_error(), "batch 0 < 1"), "message: %s", reid_last_error());
   reid_fail_context(REID_EFORMAT, "%s", "model.safetensors");
-  CHECK(!strcmp(reid_last_error(), "model.safetensors: batch 0 < 1"), "context: %s", reid_last_error());
+  CHECK(!strcmp(reid_last_error(), "model.safetensors: batch 0 < 1"), "context: %s",
+        reid_last_error());
   char long_text[2000];
   memset(long_text, 'x', sizeof long_text - 1);
   long_text[sizeof long_text - 1] = 0;
@@ -40,7 +41,8 @@ int main(void) {
     CHECK(strstr(reid_last_error(), "cuda") != NULL, "mentions cuda: %s", reid_last_error());
   }
   CHECK_OK(reid_backend_create("auto", 0, &be));
-  CHECK(be && (be->device == REID_DEVICE_CPU) == !reid_cuda_available(), "auto picks CUDA only when usable");
+  CHECK(be && (be->device == REID_DEVICE_CPU) == !reid_cuda_available(),
+        "auto picks CUDA only when usable");
   reid_backend_destroy(be);
 
   reid_rng a, b;
@@ -58,6 +60,7 @@ int main(void) {
   CHECK(fabs(mean) < 0.02 && fabs(var - 1) < 0.03, "normal: mean %.4f var %.4f", mean, var);
   uint32_t counts[7] = {0};
   for (int i = 0; i < 70000; i++) counts[reid_rng_below(&a, 7)]++;
-  for (int i = 0; i < 7; i++) CHECK(counts[i] > 9500 && counts[i] < 10500, "below(7) bucket %d: %u", i, counts[i]);
+  for (int i = 0; i < 7; i++)
+    CHECK(counts[i] > 9500 && counts[i] < 10500, "below(7) bucket %d: %u", i, counts[i]);
   return test_finish("status");
 }

@@ -36,7 +36,8 @@ static void write_variant(reid_net *net, const char *path, edit e, const char *v
     free(data);
     if (e == EDIT_TORCHVISION && strstr(t->name, "running_var")) {
       char name[96];
-      snprintf(name, sizeof name, "%.*snum_batches_tracked", (int)(strlen(t->name) - strlen("running_var")), t->name);
+      snprintf(name, sizeof name, "%.*snum_batches_tracked",
+               (int)(strlen(t->name) - strlen("running_var")), t->name);
       int64_t zero = 0;
       CHECK_OK(st_writer_add_raw(w, name, ST_I64, 0, NULL, &zero));
     }
@@ -57,16 +58,18 @@ static void write_variant(reid_net *net, const char *path, edit e, const char *v
   st_writer_free(w);
 }
 
-static void expect_load_error(reid_backend *be, const char *path, reid_status want, const char *needle) {
+static void expect_load_error(reid_backend *be, const char *path, reid_status want,
+                              const char *needle) {
   reid_net *net = NULL;
   reid_status st = reid_checkpoint_load(path, NULL, be, &net);
-  CHECK(st == want, "%s: status %s, want %s (%s)", path, reid_status_name(st), reid_status_name(want),
-        reid_last_error());
+  CHECK(st == want, "%s: status %s, want %s (%s)", path, reid_status_name(st),
+        reid_status_name(want), reid_last_error());
   CHECK(net == NULL, "no network on failure");
-  CHECK(strstr(reid_last_error(), needle) != NULL, "message '%s' lacks '%s'", reid_last_error(), needle);
+  CHECK(strstr(reid_last_error(), needle) != NULL, "message '%s' lacks '%s'", reid_last_error(),
+        needle);
   const char *base = strrchr(path, '/');
-  CHECK(strstr(reid_last_error(), base ? base + 1 : path) != NULL, "message '%s' lacks the file name",
-        reid_last_error());
+  CHECK(strstr(reid_last_error(), base ? base + 1 : path) != NULL,
+        "message '%s' lacks the file name", reid_last_error());
 }
 
 int main(void) {
@@ -96,21 +99,25 @@ int main(void) {
   const st_dtype dtypes[3] = {ST_F32, ST_F16, ST_BF16};
   const double tolerance[3] = {0, 1.0 / 2048, 1.0 / 128};
   for (int k = 0; k < 3; k++) {
-    const char *path = path_of(k == 0 ? "f32.safetensors" : k == 1 ? "f16.safetensors" : "bf16.safetensors");
+    const char *path = path_of(k == 0   ? "f32.safetensors"
+                               : k == 1 ? "f16.safetensors"
+                                        : "bf16.safetensors");
     CHECK_OK(reid_checkpoint_save(net, path, dtypes[k]));
     reid_net *back = NULL;
     CHECK_OK(reid_checkpoint_load(path, NULL, be, &back));
     if (!back) continue;
     const reid_model_config *c = reid_net_config(back);
-    CHECK(c->arch == cfg.arch && c->last_stride == 2 && c->input_height == 128 && c->input_width == 64 &&
-              c->bnneck == 1 && c->num_classes == 11 && !strcmp(c->task, cfg.task) &&
-              !strcmp(c->description, cfg.description) && fabsf(c->mean[1] - cfg.mean[1]) < 1e-6f,
+    CHECK(c->arch == cfg.arch && c->last_stride == 2 && c->input_height == 128 &&
+              c->input_width == 64 && c->bnneck == 1 && c->num_classes == 11 &&
+              !strcmp(c->task, cfg.task) && !strcmp(c->description, cfg.description) &&
+              fabsf(c->mean[1] - cfg.mean[1]) < 1e-6f,
           "%s: configuration survives", st_dtype_name(dtypes[k]));
     size_t np2, nb2;
     float *p1 = reid_net_params(back, &np2), *b1 = reid_net_buffers(back, &nb2);
     CHECK(np2 == np && nb2 == nb, "same sizes");
     if (k == 0) {
-      CHECK(!memcmp(p1, p0, sizeof(float) * np) && !memcmp(b1, b0, sizeof(float) * nb), "F32 exact");
+      CHECK(!memcmp(p1, p0, sizeof(float) * np) && !memcmp(b1, b0, sizeof(float) * nb),
+            "F32 exact");
     } else { /* fp16 flushes |x| < 6e-8 to zero */
       CHECK_CLOSE(p1, p0, np, 1e-7, tolerance[k], st_dtype_name(dtypes[k]));
       CHECK_CLOSE(b1, b0, nb, 1e-7, tolerance[k], st_dtype_name(dtypes[k]));
@@ -129,7 +136,8 @@ int main(void) {
   CHECK_OK(reid_checkpoint_load(path_of("torchvision.safetensors"), NULL, be, &tv));
   if (tv) {
     const reid_model_config *c = reid_net_config(tv);
-    CHECK(c->arch == REID_ARCH_RESNET18 && c->num_classes == 10 && !c->bnneck && c->last_stride == 1,
+    CHECK(c->arch == REID_ARCH_RESNET18 && c->num_classes == 10 && !c->bnneck &&
+              c->last_stride == 1,
           "inferred: arch %s, %d classes, last stride %d", reid_arch_name(c->arch), c->num_classes,
           c->last_stride);
     reid_net_destroy(tv);
@@ -139,22 +147,27 @@ int main(void) {
   write_variant(backbone, path_of("backbone.safetensors"), EDIT_NONE, NULL, meta_ls2);
   CHECK_OK(reid_checkpoint_load(path_of("backbone.safetensors"), NULL, be, &tv));
   if (tv) {
-    CHECK(reid_net_config(tv)->num_classes == 0 && reid_net_config(tv)->last_stride == 2, "backbone only");
+    CHECK(reid_net_config(tv)->num_classes == 0 && reid_net_config(tv)->last_stride == 2,
+          "backbone only");
     reid_net_destroy(tv);
   }
 
   /* every disagreement is an error naming the file and the problem */
-  write_variant(backbone, path_of("missing.safetensors"), EDIT_DROP, "layer2.1.bn2.running_var", NULL);
-  expect_load_error(be, path_of("missing.safetensors"), REID_EFORMAT, "missing tensor 'layer2.1.bn2.running_var'");
-  write_variant(backbone, path_of("reshaped.safetensors"), EDIT_RESHAPE, "layer3.0.conv1.weight", NULL);
+  write_variant(backbone, path_of("missing.safetensors"), EDIT_DROP, "layer2.1.bn2.running_var",
+                NULL);
+  expect_load_error(be, path_of("missing.safetensors"), REID_EFORMAT,
+                    "missing tensor 'layer2.1.bn2.running_var'");
+  write_variant(backbone, path_of("reshaped.safetensors"), EDIT_RESHAPE, "layer3.0.conv1.weight",
+                NULL);
   expect_load_error(be, path_of("reshaped.safetensors"), REID_EFORMAT, "has shape [255,128,3,3]");
   write_variant(backbone, path_of("extra.safetensors"), EDIT_EXTRA, "layer9.0.conv1.weight", NULL);
-  expect_load_error(be, path_of("extra.safetensors"), REID_EFORMAT, "unexpected tensor 'layer9.0.conv1.weight'");
+  expect_load_error(be, path_of("extra.safetensors"), REID_EFORMAT,
+                    "unexpected tensor 'layer9.0.conv1.weight'");
   const char *meta_arch[] = {"arch", "resnet50", NULL};
   write_variant(backbone, path_of("wrongarch.safetensors"), EDIT_NONE, NULL, meta_arch);
   expect_load_error(be, path_of("wrongarch.safetensors"), REID_EFORMAT, "resnet50");
-  const char *meta_bad[][3] = {{"arch", "vgg16", NULL}, {"last_stride", "3", NULL},
-                               {"embed_dim", "2048", NULL}, {"mean", "0.5,0.5", NULL},
+  const char *meta_bad[][3] = {{"arch", "vgg16", NULL},       {"last_stride", "3", NULL},
+                               {"embed_dim", "2048", NULL},   {"mean", "0.5,0.5", NULL},
                                {"input_height", "abc", NULL}, {"std", "1,0,1", NULL}};
   const char *needles[] = {"vgg16", "last_stride", "embed_dim", "mean", "input_height", "std"};
   for (int i = 0; i < 6; i++) {
@@ -176,7 +189,8 @@ int main(void) {
   if (pf) {
     reid_model_roles roles;
     CHECK_OK(reid_checkpoint_roles(pf, &roles));
-    CHECK(roles.is_pair && !strcmp(roles.image_prefix, "student.") && !strcmp(roles.video_prefix, "teacher."),
+    CHECK(roles.is_pair && !strcmp(roles.image_prefix, "student.") &&
+              !strcmp(roles.video_prefix, "teacher."),
           "pair roles");
     st_close(pf);
   }

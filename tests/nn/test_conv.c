@@ -81,7 +81,8 @@ static void finite_differences(reid_backend *be, test_rng *rng) {
       double err = fabs(numeric - grads[p][i]) / (1e-2 + fabs(numeric));
       if (err > worst) worst = err;
     }
-    CHECK(worst < 1e-2, "conv %s vs finite differences: worst relative error %.3g", names[p], worst);
+    CHECK(worst < 1e-2, "conv %s vs finite differences: worst relative error %.3g", names[p],
+          worst);
   }
   free(x), free(w), free(b), free(r), free(y), free(dx), free(dw), free(db);
 }
@@ -100,17 +101,21 @@ int main(void) {
       {1, 5, 6, 6, 3, 5, 1, 0, 1},    /* 5x5 valid */
       {1, 1, 1, 1, 1, 1, 1, 0, 0},    /* smallest */
   };
-  for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) compare_with_reference(be, &shapes[i], &rng);
+  for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+    compare_with_reference(be, &shapes[i], &rng);
   for (int i = 0; i < 6; i++) { /* random shapes */
-    shape s = {test_rng_int(&rng, 1, 3), test_rng_int(&rng, 1, 20), test_rng_int(&rng, 3, 15),
-               test_rng_int(&rng, 3, 15), test_rng_int(&rng, 1, 20), 1 + 2 * test_rng_int(&rng, 0, 1),
-               test_rng_int(&rng, 1, 2), 0, test_rng_int(&rng, 0, 1)};
+    shape s = {test_rng_int(&rng, 1, 3),  test_rng_int(&rng, 1, 20),
+               test_rng_int(&rng, 3, 15), test_rng_int(&rng, 3, 15),
+               test_rng_int(&rng, 1, 20), 1 + 2 * test_rng_int(&rng, 0, 1),
+               test_rng_int(&rng, 1, 2),  0,
+               test_rng_int(&rng, 0, 1)};
     s.pad = s.k / 2;
     compare_with_reference(be, &s, &rng);
   }
   finite_differences(be, &rng);
   reid_conv2d_desc d;
-  CHECK(reid_conv2d_desc_init(&d, 1, 3, 2, 2, 4, 7, 1, 0) == REID_EINVAL, "kernel larger than input");
+  CHECK(reid_conv2d_desc_init(&d, 1, 3, 2, 2, 4, 7, 1, 0) == REID_EINVAL,
+        "kernel larger than input");
   CHECK(reid_conv2d_desc_init(&d, 0, 3, 8, 8, 4, 3, 1, 1) == REID_EINVAL, "empty batch");
   reid_backend_destroy(be);
   return test_finish("conv");

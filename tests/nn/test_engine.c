@@ -9,10 +9,14 @@ static void randomise_bn(reid_net *net, test_rng *rng) {
   for (int i = 0; i < reid_net_tensor_count(net); i++) {
     const reid_tensor_view *t = reid_net_tensor(net, i);
     float *v = reid_net_tensor_data(net, t);
-    if (strstr(t->name, "running_var")) test_fill_uniform(rng, v, t->numel, 0.5f, 1.5f);
-    else if (strstr(t->name, "running_mean")) test_fill_uniform(rng, v, t->numel, -0.1f, 0.1f);
-    else if (t->ndim == 1 && strstr(t->name, ".weight")) test_fill_uniform(rng, v, t->numel, 0.5f, 1.5f);
-    else if (t->ndim == 1 && strstr(t->name, ".bias")) test_fill_uniform(rng, v, t->numel, -0.1f, 0.1f);
+    if (strstr(t->name, "running_var"))
+      test_fill_uniform(rng, v, t->numel, 0.5f, 1.5f);
+    else if (strstr(t->name, "running_mean"))
+      test_fill_uniform(rng, v, t->numel, -0.1f, 0.1f);
+    else if (t->ndim == 1 && strstr(t->name, ".weight"))
+      test_fill_uniform(rng, v, t->numel, 0.5f, 1.5f);
+    else if (t->ndim == 1 && strstr(t->name, ".bias"))
+      test_fill_uniform(rng, v, t->numel, -0.1f, 0.1f);
   }
 }
 
@@ -41,7 +45,8 @@ static void check_against_graph(const char *name, reid_model_config cfg, int n, 
   randomise_bn(net, &rng);
   int d = reid_net_feature_dim(net);
   size_t image = (size_t)3 * cfg.input_height * cfg.input_width;
-  float *x = test_alloc(image * n), *ref = test_alloc((size_t)n * d), *out = test_alloc((size_t)n * d);
+  float *x = test_alloc(image * n), *ref = test_alloc((size_t)n * d),
+        *out = test_alloc((size_t)n * d);
   test_fill_uniform(&rng, x, image * n, -2, 2);
   CHECK_OK(reid_net_forward(net, x, n, 1, 0));
   memcpy(ref, reid_net_embedding(net), sizeof(float) * n * d);

@@ -29,14 +29,19 @@ static void check_config(const char *name, reid_model_config cfg, int batch, int
   for (int i = 0; i < reid_net_tensor_count(net); i++) {
     const reid_tensor_view *t = reid_net_tensor(net, i);
     float *v = reid_net_tensor_data(net, t);
-    if (strstr(t->name, "running_var")) test_fill_uniform(&rng, v, t->numel, 0.5f, 1.5f);
-    else if (strstr(t->name, "running_mean")) test_fill_uniform(&rng, v, t->numel, -0.2f, 0.2f);
-    else if (t->ndim == 1 && strstr(t->name, ".weight")) test_fill_uniform(&rng, v, t->numel, 0.5f, 1.5f);
-    else if (t->ndim == 1 && t->trainable && strstr(t->name, ".bias")) test_fill_uniform(&rng, v, t->numel, -0.2f, 0.2f);
+    if (strstr(t->name, "running_var"))
+      test_fill_uniform(&rng, v, t->numel, 0.5f, 1.5f);
+    else if (strstr(t->name, "running_mean"))
+      test_fill_uniform(&rng, v, t->numel, -0.2f, 0.2f);
+    else if (t->ndim == 1 && strstr(t->name, ".weight"))
+      test_fill_uniform(&rng, v, t->numel, 0.5f, 1.5f);
+    else if (t->ndim == 1 && t->trainable && strstr(t->name, ".bias"))
+      test_fill_uniform(&rng, v, t->numel, -0.2f, 0.2f);
   }
   int n = batch * frames, d = reid_net_feature_dim(net), k = cfg.num_classes;
   size_t nx = (size_t)n * 3 * cfg.input_height * cfg.input_width;
-  float *x = test_alloc(nx), *r_e = test_alloc((size_t)batch * d), *r_l = test_alloc((size_t)batch * (k ? k : 1));
+  float *x = test_alloc(nx), *r_e = test_alloc((size_t)batch * d),
+        *r_l = test_alloc((size_t)batch * (k ? k : 1));
   test_fill_uniform(&rng, x, nx, -2, 2);
   test_fill_uniform(&rng, r_e, (size_t)batch * d, -1, 1);
   test_fill_uniform(&rng, r_l, (size_t)batch * (k ? k : 1), -1, 1);
@@ -80,7 +85,8 @@ static void check_config(const char *name, reid_model_config cfg, int batch, int
         significant++;
         bad += err > 0.1;
         if (err > 0.1)
-          fprintf(stderr, "%s: %s[%zu]: analytic %.6g numeric %.6g\n", name, t->name, j - t->offset, a, numeric);
+          fprintf(stderr, "%s: %s[%zu]: analytic %.6g numeric %.6g\n", name, t->name, j - t->offset,
+                  a, numeric);
       }
       checked++;
     }
@@ -88,10 +94,11 @@ static void check_config(const char *name, reid_model_config cfg, int batch, int
   double cosine = dot / sqrt(na * nn + 1e-30);
   /* a coordinate next to a ReLU kink or a max-pool tie may disagree; the
    * direction of the whole gradient and nearly every coordinate may not */
-  CHECK(cosine > 0.99, "%s: cosine(analytic, numeric) = %.5f over %d coordinates", name, cosine, checked);
+  CHECK(cosine > 0.99, "%s: cosine(analytic, numeric) = %.5f over %d coordinates", name, cosine,
+        checked);
   CHECK(bad * 10 <= significant, "%s: %d of %d coordinates off by > 10%%", name, bad, significant);
-  fprintf(stderr, "%s: %d coordinates, cosine %.6f, %d of %d significant off by > 10%%\n", name, checked,
-          cosine, bad, significant);
+  fprintf(stderr, "%s: %d coordinates, cosine %.6f, %d of %d significant off by > 10%%\n", name,
+          checked, cosine, bad, significant);
   free(x), free(r_e), free(r_l), free(analytic);
   reid_net_destroy(net);
   reid_backend_destroy(be);
