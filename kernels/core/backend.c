@@ -6,15 +6,20 @@
 
 #include "cpu_ops.h"
 
+/* Output extent of a k-window sliding with `stride` over `in` padded by `pad`
+ * on both sides (floor mode, as PyTorch); < 1 when the window does not fit. */
+static int window_extent(int in, int k, int stride, int pad) {
+  return in + 2 * pad < k ? 0 : (in + 2 * pad - k) / stride + 1;
+}
+
 reid_status reid_conv2d_desc_init(reid_conv2d_desc *d, int n, int c_in, int h_in, int w_in,
                                   int c_out, int k, int stride, int pad) {
   if (n < 1 || c_in < 1 || h_in < 1 || w_in < 1 || c_out < 1 || k < 1 || stride < 1 || pad < 0)
     return reid_fail(REID_EINVAL,
                      "conv2d: invalid shape n=%d c_in=%d h=%d w=%d c_out=%d k=%d stride=%d pad=%d",
                      n, c_in, h_in, w_in, c_out, k, stride, pad);
-  int h_out = (h_in + 2 * pad - k) / stride + 1;
-  int w_out = (w_in + 2 * pad - k) / stride + 1;
-  if (h_in + 2 * pad < k || w_in + 2 * pad < k || h_out < 1 || w_out < 1)
+  int h_out = window_extent(h_in, k, stride, pad), w_out = window_extent(w_in, k, stride, pad);
+  if (h_out < 1 || w_out < 1)
     return reid_fail(REID_EINVAL, "conv2d: kernel %d larger than padded input %dx%d", k,
                      h_in + 2 * pad, w_in + 2 * pad);
   *d = (reid_conv2d_desc){n, c_in, h_in, w_in, c_out, k, stride, pad, h_out, w_out};
@@ -26,9 +31,8 @@ reid_status reid_pool2d_desc_init(reid_pool2d_desc *d, int n, int c, int h, int 
   if (n < 1 || c < 1 || h < 1 || w < 1 || k < 1 || stride < 1 || pad < 0 || 2 * pad > k)
     return reid_fail(REID_EINVAL, "pool2d: invalid shape n=%d c=%d h=%d w=%d k=%d stride=%d pad=%d",
                      n, c, h, w, k, stride, pad);
-  int h_out = (h + 2 * pad - k) / stride + 1;
-  int w_out = (w + 2 * pad - k) / stride + 1;
-  if (h + 2 * pad < k || w + 2 * pad < k || h_out < 1 || w_out < 1)
+  int h_out = window_extent(h, k, stride, pad), w_out = window_extent(w, k, stride, pad);
+  if (h_out < 1 || w_out < 1)
     return reid_fail(REID_EINVAL, "pool2d: window %d larger than padded input %dx%d", k,
                      h + 2 * pad, w + 2 * pad);
   *d = (reid_pool2d_desc){n, c, h, w, k, stride, pad, h_out, w_out};

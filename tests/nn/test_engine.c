@@ -3,22 +3,7 @@
 #include "backend.h"
 #include "engine.h"
 #include "resnet.h"
-#include "test_util.h"
-
-static void randomise_bn(reid_net *net, test_rng *rng) {
-  for (int i = 0; i < reid_net_tensor_count(net); i++) {
-    const reid_tensor_view *t = reid_net_tensor(net, i);
-    float *v = reid_net_tensor_data(net, t);
-    if (strstr(t->name, "running_var"))
-      test_fill_uniform(rng, v, t->numel, 0.5f, 1.5f);
-    else if (strstr(t->name, "running_mean"))
-      test_fill_uniform(rng, v, t->numel, -0.1f, 0.1f);
-    else if (t->ndim == 1 && strstr(t->name, ".weight"))
-      test_fill_uniform(rng, v, t->numel, 0.5f, 1.5f);
-    else if (t->ndim == 1 && strstr(t->name, ".bias"))
-      test_fill_uniform(rng, v, t->numel, -0.1f, 0.1f);
-  }
-}
+#include "nn_fixtures.h"
 
 static double min_row_cosine(const float *a, const float *b, int n, int d) {
   double worst = 1;
@@ -42,7 +27,7 @@ static void check_against_graph(const char *name, reid_model_config cfg, int n, 
   if (!net) return;
   test_rng rng = test_rng_make(11);
   CHECK_OK(reid_net_init_weights(net, 5));
-  randomise_bn(net, &rng);
+  randomise_batchnorm(net, &rng, 0.1f);
   int d = reid_net_feature_dim(net);
   size_t image = (size_t)3 * cfg.input_height * cfg.input_width;
   float *x = test_alloc(image * n), *ref = test_alloc((size_t)n * d),

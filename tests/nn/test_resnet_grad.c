@@ -3,7 +3,7 @@
  * inputs, for the heads and modes the training code uses. */
 #include "backend.h"
 #include "resnet.h"
-#include "test_util.h"
+#include "nn_fixtures.h"
 
 static double loss_of(reid_net *net, const float *x, int batch, int frames, int train,
                       const float *r_e, const float *r_l) {
@@ -25,19 +25,7 @@ static void check_config(const char *name, reid_model_config cfg, int batch, int
   if (!net) return;
   CHECK_OK(reid_net_init_weights(net, seed));
   test_rng rng = test_rng_make(seed);
-  /* non-trivial BN parameters and statistics, so every path carries signal */
-  for (int i = 0; i < reid_net_tensor_count(net); i++) {
-    const reid_tensor_view *t = reid_net_tensor(net, i);
-    float *v = reid_net_tensor_data(net, t);
-    if (strstr(t->name, "running_var"))
-      test_fill_uniform(&rng, v, t->numel, 0.5f, 1.5f);
-    else if (strstr(t->name, "running_mean"))
-      test_fill_uniform(&rng, v, t->numel, -0.2f, 0.2f);
-    else if (t->ndim == 1 && strstr(t->name, ".weight"))
-      test_fill_uniform(&rng, v, t->numel, 0.5f, 1.5f);
-    else if (t->ndim == 1 && t->trainable && strstr(t->name, ".bias"))
-      test_fill_uniform(&rng, v, t->numel, -0.2f, 0.2f);
-  }
+  randomise_batchnorm(net, &rng, 0.2f);
   int n = batch * frames, d = reid_net_feature_dim(net), k = cfg.num_classes;
   size_t nx = (size_t)n * 3 * cfg.input_height * cfg.input_width;
   float *x = test_alloc(nx), *r_e = test_alloc((size_t)batch * d),
