@@ -24,3 +24,4 @@ int cli_bad_option(const char *cmd, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
+int cmd_synth(int argc, char **argv);

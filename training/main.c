@@ -14,6 +14,7 @@ static const command commands[] = {
     {"init", cmd_init, "write a freshly initialised ResNet checkpoint"},
     {"info", cmd_info, "print a checkpoint's metadata and tensors"},
     {"embed", cmd_embed, "compute embeddings of images or a .npy batch"},
+    {"synth", cmd_synth, "write a synthetic re-ID dataset (mars, duke, market, veri layouts)"},
 };
 
 static void usage(FILE *out) {
