@@ -89,6 +89,11 @@ reid_status reid_engine_create(reid_net *net, reid_precision precision, int max_
   e->dim = reid_net_feature_dim(net);
   reid_backend *be = reid_net_backend(net);
   reid_status st;
+#if HAVE_CUDA
+  if (be->device == REID_DEVICE_CUDA)
+    st = engine_cuda_init(e);
+  else
+#endif
 #if HAVE_DNNL
   if (be->device == REID_DEVICE_CPU)
     st = engine_dnnl_init(e);

@@ -17,3 +17,4 @@ struct reid_engine {
 #if HAVE_DNNL
 reid_status engine_dnnl_init(reid_engine *e);
 #endif
+reid_status engine_cuda_init(reid_engine *e); /* kernels/cuda, HAVE_CUDA builds */

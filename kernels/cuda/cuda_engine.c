@@ -1,0 +1,470 @@
+/* The CUDA inference engine (reid_engine_create on a CUDA backend).
+ *
+ * The training graph is rewritten into fused convolutions, as the CPU engine
+ * does:
+ *   conv + BN (+ ReLU)               -> one convolution, BN folded into w and b:
+ *                                       w' = w g / sqrt(v + eps), b' = beta - m g / sqrt(v + eps)
+ *   conv + BN, add(shortcut), ReLU   -> one convolution with the residual z and ReLU:
+ *                                       y = relu(conv(x, w') + b' + z)
+ *   max pool, global average pool    -> engine kernels (the BNNeck affine map fused into the GAP)
+ * Weights and activations are NHWC in the selected storage type (fp32, tf32 =
+ * fp32 storage with TF32 math, fp16, bf16), the image's 3 channels padded to
+ * 8. Activation buffers are reused as soon as a tensor is dead; one cuDNN
+ * workspace serves every convolution. Batch sizes are served by buckets
+ * (powers of two up to max_batch, plus max_batch), each with its own plan and
+ * CUDA graph (cuda_engine_plan.c); host input and output go through pinned
+ * buffers on the backend's stream. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "cuda_engine.h"
+#include "engine_impl.h"
+#include "reid_cuda.h"
+#include "resnet_graph.h"
+
+#define WORKSPACE_BYTES ((size_t)256 << 20)
+#define BN_EPS          1e-5
+
+/* ---- graph rewriting ---- */
+
+static const float *tensor_host(const reid_net *net, int index, const float *params,
+                                const float *buffers) {
+  const reid_tensor_view *t = &net->tensors[index];
+  return (t->trainable ? params : buffers) + t->offset;
+}
+
+/* Folds BN into the convolution, reorders OIHW -> KRSC (input channels padded
+ * to c_pad) and uploads weights and bias in the storage type. */
+static reid_status upload_folded(cuda_engine *g, eop *op, const reid_net *net, const net_node *conv,
+                                 const net_node *bn, int c_pad, const float *params,
+                                 const float *buffers) {
+  const int co = conv->conv.c_out, ci = conv->conv.c_in, k = conv->conv.k;
+  const float *w = tensor_host(net, conv->weight, params, buffers);
+  const float *gamma = tensor_host(net, bn->weight, params, buffers);
+  const float *beta = tensor_host(net, bn->bias, params, buffers);
+  const float *mean = tensor_host(net, bn->mean, params, buffers);
+  const float *var = tensor_host(net, bn->var, params, buffers);
+  const size_t wn = (size_t)co * k * k * c_pad;
+  float *hw = calloc(wn, sizeof(float)), *hb = malloc(sizeof(float) * (size_t)co);
+  void *tmp = NULL;
+  reid_status st = hw && hb ? REID_OK : reid_fail(REID_ENOMEM, "engine: out of memory");
+  for (int o = 0; st == REID_OK && o < co; o++) {
+    const double scale = gamma[o] / sqrt((double)var[o] + BN_EPS);
+    hb[o] = (float)(beta[o] - mean[o] * scale);
+    for (int c = 0; c < ci; c++)
+      for (int r = 0; r < k; r++)
+        for (int q = 0; q < k; q++)
+          hw[(((size_t)o * k + r) * k + q) * c_pad + c] =
+              (float)(w[(((size_t)o * ci + c) * k + r) * k + q] * scale);
+  }
+  if (st == REID_OK) st = CUDA_ST(cudaMalloc(&op->w, wn * (size_t)g->elem));
+  if (st == REID_OK) st = CUDA_ST(cudaMalloc(&op->bias, (size_t)co * (size_t)g->elem));
+  if (st == REID_OK) st = CUDA_ST(cudaMalloc((void **)&op->bias_f32, sizeof(float) * (size_t)co));
+  if (st == REID_OK) st = CUDA_ST(cudaMalloc(&tmp, sizeof(float) * wn));
+  /* stream-ordered copies: a plain cudaMemcpy from pageable memory may still be in flight
+   * when a kernel on the (non-blocking) backend stream starts */
+  if (st == REID_OK)
+    st = CUDA_ST(cudaMemcpyAsync(op->bias_f32, hb, sizeof(float) * (size_t)co,
+                                 cudaMemcpyHostToDevice, g->s->stream));
+  if (st == REID_OK)
+    st =
+        CUDA_ST(cudaMemcpyAsync(tmp, hw, sizeof(float) * wn, cudaMemcpyHostToDevice, g->s->stream));
+  if (st == REID_OK) st = engine_convert_weights(g->s, tmp, op->w, wn, g->dtype);
+  if (st == REID_OK)
+    st = engine_convert_weights(g->s, op->bias_f32, op->bias, (size_t)co, g->dtype);
+  if (st == REID_OK) st = CUDA_ST(cudaStreamSynchronize(g->s->stream));
+  if (tmp) cudaFree(tmp);
+  free(hw);
+  free(hb);
+  REID_TRY(st);
+
+  op->kind = EOP_CONV;
+  op->conv = conv->conv;
+  op->conv.c_in = c_pad;
+  op->src = conv->in;
+  op->res = -1;
+  CUDNN_CHECK(cudnnCreateFilterDescriptor(&op->w_desc));
+  CUDNN_CHECK(cudnnSetFilter4dDescriptor(op->w_desc, g->dt, CUDNN_TENSOR_NHWC, co, c_pad, k, k));
+  CUDNN_CHECK(cudnnCreateTensorDescriptor(&op->bias_desc));
+  CUDNN_CHECK(cudnnSetTensor4dDescriptor(op->bias_desc, CUDNN_TENSOR_NCHW, g->dt, 1, co, 1, 1));
+  CUDNN_CHECK(cudnnCreateTensorDescriptor(&op->bias_desc_f32));
+  CUDNN_CHECK(cudnnSetTensor4dDescriptor(op->bias_desc_f32, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1,
+                                         co, 1, 1));
+  return REID_OK;
+}
+
+static int find_add(const reid_net *net, int from, int act) {
+  for (int j = from; j < net->n_nodes; j++)
+    if (net->nodes[j].kind == NODE_ADD && net->nodes[j].in == act) return j;
+  return -1;
+}
+
+static int relu_after(const reid_net *net, int i, int act) {
+  return i + 1 < net->n_nodes && net->nodes[i + 1].kind == NODE_RELU && net->nodes[i + 1].in == act;
+}
+
+/* Deferred main branches: the conv + BN feeding an ADD runs when the ADD is reached. */
+typedef struct deferred {
+  eop op;
+  int add_node;
+} deferred;
+
+static reid_status rewrite(cuda_engine *g, const reid_net *net, const float *params,
+                           const float *buffers) {
+  g->ops = calloc((size_t)net->n_nodes, sizeof *g->ops);
+  deferred *pend = calloc((size_t)net->n_nodes, sizeof *pend);
+  if (!g->ops || !pend) {
+    free(pend);
+    return reid_fail(REID_ENOMEM, "engine: out of memory");
+  }
+  int n_pend = 0;
+  reid_status st = REID_OK;
+  g->feature_act = -1;
+  for (int i = 0; i < net->n_nodes && st == REID_OK; i++) {
+    const net_node *node = &net->nodes[i];
+    eop *op = &g->ops[g->n_ops];
+    switch (node->kind) {
+    case NODE_CONV: {
+      const net_node *bn = i + 1 < net->n_nodes ? &net->nodes[i + 1] : NULL;
+      if (!bn || bn->kind != NODE_BN || bn->in != node->out) {
+        st = reid_fail(REID_EUNSUPPORTED, "engine: convolution without batch norm");
+        break;
+      }
+      const int c_pad = node->in == g->input_act ? ENGINE_INPUT_CHANNELS : node->conv.c_in;
+      eop folded = {0};
+      st = upload_folded(g, &folded, net, node, bn, c_pad, params, buffers);
+      i++; /* the BN */
+      if (st != REID_OK) {
+        *op = folded; /* its buffers are freed with the ops */
+        g->n_ops++;
+        break;
+      }
+      if (relu_after(net, i, bn->out)) {
+        folded.relu = 1;
+        folded.dst = net->nodes[++i].out;
+        *op = folded;
+        g->n_ops++;
+      } else if (find_add(net, i + 1, bn->out) >= 0) {
+        pend[n_pend].op = folded;
+        pend[n_pend++].add_node = find_add(net, i + 1, bn->out);
+      } else { /* a downsample shortcut or a plain conv + BN */
+        folded.dst = bn->out;
+        *op = folded;
+        g->n_ops++;
+      }
+      break;
+    }
+    case NODE_ADD: {
+      int k = 0;
+      while (k < n_pend && pend[k].add_node != i) k++;
+      if (k == n_pend) {
+        st = reid_fail(REID_EUNSUPPORTED, "engine: residual add without a fusable branch");
+        break;
+      }
+      *op = pend[k].op;
+      pend[k].add_node = -1;
+      op->res = node->in2;
+      if (relu_after(net, i, node->out)) {
+        op->relu = 1;
+        op->dst = net->nodes[++i].out;
+      } else {
+        op->dst = node->out;
+      }
+      g->n_ops++;
+      break;
+    }
+    case NODE_MAXPOOL:
+      op->kind = EOP_MAXPOOL;
+      op->pool = node->pool;
+      op->src = node->in;
+      op->dst = node->out;
+      op->res = -1;
+      g->n_ops++;
+      break;
+    case NODE_GAP:
+      op->kind = EOP_GAP;
+      op->src = node->in;
+      op->dst = node->out;
+      op->res = -1;
+      g->feature_act = node->out;
+      g->n_ops++;
+      break;
+    default:
+      st = reid_fail(REID_EUNSUPPORTED, "engine: unexpected node kind %d", node->kind);
+      break;
+    }
+  }
+  for (int k = 0; k < n_pend; k++)
+    if (pend[k].add_node >= 0 && st == REID_OK)
+      st = reid_fail(REID_EUNSUPPORTED, "engine: a residual branch has no add");
+  /* folded buffers of branches that never reached the op list: freed with the ops (the build
+   * has failed, nothing runs) */
+  for (int k = 0; k < n_pend; k++)
+    if (pend[k].add_node >= 0) g->ops[g->n_ops++] = pend[k].op;
+  free(pend);
+  if (st == REID_OK && g->feature_act < 0)
+    st = reid_fail(REID_EUNSUPPORTED, "engine: network has no global pooling");
+  return st;
+}
+
+/* ---- buffers ---- */
+
+/* Assigns activation slots: a slot is free again after its tensor's last
+ * reader; an output never shares a slot with that op's inputs. */
+static reid_status assign_slots(cuda_engine *g) {
+  int *last = malloc(sizeof(int) * (size_t)g->n_acts);
+  int *owner = malloc(sizeof(int) * ((size_t)g->n_ops + 1));
+  if (!last || !owner) {
+    free(last);
+    free(owner);
+    return reid_fail(REID_ENOMEM, "engine: out of memory");
+  }
+  for (int a = 0; a < g->n_acts; a++) last[a] = -1, g->acts[a].slot = -1;
+  for (int i = 0; i < g->n_ops; i++) {
+    last[g->ops[i].src] = i;
+    if (g->ops[i].res >= 0) last[g->ops[i].res] = i;
+  }
+  g->n_slots = 0;
+  size_t largest = 0;
+  for (int i = 0; i < g->n_ops; i++) {
+    const eop *op = &g->ops[i];
+    if (op->kind != EOP_GAP) {
+      int slot = 0;
+      while (slot < g->n_slots && owner[slot] >= 0) slot++;
+      if (slot == g->n_slots) g->n_slots++;
+      owner[slot] = op->dst;
+      g->acts[op->dst].slot = slot;
+      const eact *a = &g->acts[op->dst];
+      const size_t bytes = (size_t)a->c * a->h * a->w * (size_t)g->elem;
+      if (bytes > largest) largest = bytes;
+    }
+    const int reads[2] = {op->src, op->res};
+    for (int r = 0; r < 2; r++)
+      if (reads[r] >= 0 && reads[r] != g->input_act && last[reads[r]] == i)
+        owner[g->acts[reads[r]].slot] = -1;
+  }
+  free(last);
+  free(owner);
+  g->slot_bytes = largest * (size_t)g->max_batch;
+  g->slots = calloc((size_t)g->n_slots, sizeof(void *));
+  if (!g->slots) return reid_fail(REID_ENOMEM, "engine: out of memory");
+  for (int k = 0; k < g->n_slots; k++) {
+    CUDA_CHECK(cudaMalloc(&g->slots[k], g->slot_bytes));
+    /* finite contents: a fused epilogue with alpha2 = 0 may still read z */
+    CUDA_CHECK(cudaMemsetAsync(g->slots[k], 0, g->slot_bytes, g->s->stream));
+  }
+  return REID_OK;
+}
+
+static reid_status alloc_buffers(cuda_engine *g) {
+  const size_t image = (size_t)g->in_c * g->in_h * g->in_w, mb = (size_t)g->max_batch;
+  const size_t input_bytes = mb * g->in_h * g->in_w * ENGINE_INPUT_CHANNELS * (size_t)g->elem;
+  CUDA_CHECK(cudaMalloc(&g->input, input_bytes));
+  CUDA_CHECK(cudaMemsetAsync(g->input, 0, input_bytes, g->s->stream));
+  CUDA_CHECK(cudaMalloc((void **)&g->input_f32, sizeof(float) * image * mb));
+  CUDA_CHECK(cudaMallocHost((void **)&g->host_in, sizeof(float) * image * mb));
+  CUDA_CHECK(cudaMalloc((void **)&g->out_dev, sizeof(float) * (size_t)g->dim * mb));
+  CUDA_CHECK(cudaMallocHost((void **)&g->host_out, sizeof(float) * (size_t)g->dim * mb));
+  g->workspace_bytes = WORKSPACE_BYTES;
+  CUDA_CHECK(cudaMalloc(&g->workspace, g->workspace_bytes));
+  CUDNN_CHECK(cudnnCreateActivationDescriptor(&g->relu));
+  CUDNN_CHECK(
+      cudnnSetActivationDescriptor(g->relu, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0));
+  CUDNN_CHECK(cudnnCreateActivationDescriptor(&g->identity));
+  CUDNN_CHECK(cudnnSetActivationDescriptor(g->identity, CUDNN_ACTIVATION_IDENTITY,
+                                           CUDNN_NOT_PROPAGATE_NAN, 0.0));
+  return REID_OK;
+}
+
+/* The BNNeck as an affine map on the pooled feature: x * scale + shift. */
+static reid_status neck(cuda_engine *g, const reid_net *net, const float *params,
+                        const float *buffers) {
+  if (!net->cfg.embed_after_bn) return REID_OK;
+  const int d = g->dim;
+  float *h = malloc(sizeof(float) * 2 * (size_t)d);
+  if (!h) return reid_fail(REID_ENOMEM, "engine: out of memory");
+  const float *gm = tensor_host(net, net->neck_weight, params, buffers);
+  const float *bt = tensor_host(net, net->neck_bias, params, buffers);
+  const float *mn = tensor_host(net, net->neck_mean, params, buffers);
+  const float *vr = tensor_host(net, net->neck_var, params, buffers);
+  for (int c = 0; c < d; c++) {
+    const double scale = gm[c] / sqrt((double)vr[c] + BN_EPS);
+    h[c] = (float)scale;
+    h[d + c] = (float)(bt[c] - mn[c] * scale);
+  }
+  reid_status st = CUDA_ST(cudaMalloc((void **)&g->neck_scale, sizeof(float) * 2 * (size_t)d));
+  if (st == REID_OK) {
+    g->neck_shift = g->neck_scale + d;
+    st = CUDA_ST(cudaMemcpyAsync(g->neck_scale, h, sizeof(float) * 2 * (size_t)d,
+                                 cudaMemcpyHostToDevice, g->s->stream));
+  }
+  if (st == REID_OK) st = CUDA_ST(cudaStreamSynchronize(g->s->stream));
+  free(h);
+  return st;
+}
+
+/* ---- lifetime ---- */
+
+static void cuda_engine_free(cuda_engine *g) {
+  if (!g) return;
+  cudaSetDevice(g->s->device);
+  cudaStreamSynchronize(g->s->stream);
+  for (int b = 0; b < g->n_buckets; b++) engine_plan_destroy(g, g->plans[b]);
+  for (int i = 0; g->ops && i < g->n_ops; i++) {
+    eop *op = &g->ops[i];
+    if (op->w) cudaFree(op->w);
+    if (op->bias) cudaFree(op->bias);
+    if (op->bias_f32) cudaFree(op->bias_f32);
+    if (op->w_desc) cudnnDestroyFilterDescriptor(op->w_desc);
+    if (op->bias_desc) cudnnDestroyTensorDescriptor(op->bias_desc);
+    if (op->bias_desc_f32) cudnnDestroyTensorDescriptor(op->bias_desc_f32);
+  }
+  for (int k = 0; g->slots && k < g->n_slots; k++)
+    if (g->slots[k]) cudaFree(g->slots[k]);
+  if (g->input) cudaFree(g->input);
+  if (g->input_f32) cudaFree(g->input_f32);
+  if (g->host_in) cudaFreeHost(g->host_in);
+  if (g->out_dev) cudaFree(g->out_dev);
+  if (g->host_out) cudaFreeHost(g->host_out);
+  if (g->neck_scale) cudaFree(g->neck_scale);
+  if (g->workspace) cudaFree(g->workspace);
+  if (g->relu) cudnnDestroyActivationDescriptor(g->relu);
+  if (g->identity) cudnnDestroyActivationDescriptor(g->identity);
+  cudaGetLastError();
+  free(g->ops);
+  free(g->acts);
+  free(g->slots);
+  free(g);
+}
+
+static void cuda_engine_destroy(reid_engine *e) {
+  cuda_engine_free(e->impl);
+  e->impl = NULL;
+}
+
+/* The plan of the smallest bucket holding n images. */
+static reid_status plan_for(cuda_engine *g, int n, eplan **out) {
+  int b = 0;
+  while (b < g->n_buckets - 1 && g->bucket_n[b] < n) b++;
+  if (!g->plans[b]) REID_TRY(engine_plan_create(g, g->bucket_n[b], &g->plans[b]));
+  *out = g->plans[b];
+  return REID_OK;
+}
+
+static reid_status run_n(cuda_engine *g, int n, float *out) {
+  eplan *p;
+  REID_TRY(plan_for(g, n, &p));
+  REID_TRY(engine_plan_run(g, p));
+  CUDA_CHECK(cudaStreamSynchronize(g->s->stream));
+  memcpy(out, g->host_out, sizeof(float) * (size_t)n * g->dim);
+  return REID_OK;
+}
+
+/* host NCHW float -> pinned -> device -> NHWC storage type -> network */
+static reid_status cuda_embed(reid_engine *e, const float *x, int n, float *out) {
+  cuda_engine *g = e->impl;
+  cuda_state *s;
+  REID_TRY(cuda_enter(g->be, &s));
+  const size_t image = (size_t)g->in_c * g->in_h * g->in_w;
+  for (int done = 0; done < n; done += g->max_batch) {
+    const int chunk = n - done < g->max_batch ? n - done : g->max_batch;
+    memcpy(g->host_in, x + image * done, sizeof(float) * image * chunk);
+    CUDA_CHECK(cudaMemcpyAsync(g->input_f32, g->host_in, sizeof(float) * image * chunk,
+                               cudaMemcpyHostToDevice, s->stream));
+    REID_TRY(engine_input_from_nchw(s, g->input_f32, chunk, g->in_c, g->in_h, g->in_w,
+                                    ENGINE_INPUT_CHANNELS, g->input, g->dtype));
+    REID_TRY(run_n(g, chunk, out + (size_t)g->dim * done));
+  }
+  return REID_OK;
+}
+
+int reid_engine_is_cuda(const reid_engine *e) {
+  return e && e->embed == cuda_embed;
+}
+
+reid_status reid_cuda_engine_input(reid_engine *e, void **input, reid_tensor_format *fmt) {
+  if (!reid_engine_is_cuda(e)) return reid_fail(REID_EINVAL, "engine: not a CUDA engine");
+  cuda_engine *g = e->impl;
+  *input = g->input;
+  fmt->layout = REID_LAYOUT_NHWC;
+  fmt->channels = ENGINE_INPUT_CHANNELS;
+  fmt->dtype = g->dtype == ENGINE_FP16   ? REID_PRECISION_FP16
+               : g->dtype == ENGINE_BF16 ? REID_PRECISION_BF16
+                                         : REID_PRECISION_FP32;
+  return REID_OK;
+}
+
+reid_status reid_cuda_engine_run(reid_engine *e, int n, float *embedding) {
+  if (!reid_engine_is_cuda(e)) return reid_fail(REID_EINVAL, "engine: not a CUDA engine");
+  cuda_engine *g = e->impl;
+  if (n < 1 || n > g->max_batch || !embedding)
+    return reid_fail(REID_EINVAL, "engine: batch %d outside 1..%d (or no output)", n, g->max_batch);
+  cuda_state *s;
+  REID_TRY(cuda_enter(g->be, &s));
+  return run_n(g, n, embedding);
+}
+
+reid_status engine_cuda_init(reid_engine *e) {
+  reid_net *net = e->net;
+  reid_backend *be = reid_net_backend(net);
+  cuda_state *s;
+  REID_TRY(cuda_enter(be, &s));
+  cuda_engine *g = calloc(1, sizeof *g);
+  if (!g) return reid_fail(REID_ENOMEM, "engine: out of memory");
+  e->impl = g;
+  e->embed = cuda_embed;
+  e->destroy = cuda_engine_destroy;
+  g->be = be;
+  g->s = s;
+  g->max_batch = e->max_batch;
+  g->dim = e->dim;
+  switch (e->precision) {
+  case REID_PRECISION_FP32:
+    g->dtype = ENGINE_FP32, g->dt = CUDNN_DATA_FLOAT, g->math = CUDNN_FMA_MATH;
+    break;
+  case REID_PRECISION_TF32:
+    g->dtype = ENGINE_FP32, g->dt = CUDNN_DATA_FLOAT, g->math = CUDNN_DEFAULT_MATH;
+    break;
+  case REID_PRECISION_FP16:
+    g->dtype = ENGINE_FP16, g->dt = CUDNN_DATA_HALF, g->math = CUDNN_TENSOR_OP_MATH;
+    break;
+  case REID_PRECISION_BF16:
+    g->dtype = ENGINE_BF16, g->dt = CUDNN_DATA_BFLOAT16, g->math = CUDNN_TENSOR_OP_MATH;
+    break;
+  default: return reid_fail(REID_EINVAL, "engine: unknown precision %d", (int)e->precision);
+  }
+  g->elem = g->dtype == ENGINE_FP32 ? 4 : 2;
+  const reid_model_config *cfg = reid_net_config(net);
+  g->in_c = 3, g->in_h = cfg->input_height, g->in_w = cfg->input_width;
+
+  g->n_acts = net->n_acts;
+  g->acts = calloc((size_t)g->n_acts, sizeof *g->acts);
+  if (!g->acts) return reid_fail(REID_ENOMEM, "engine: out of memory");
+  for (int a = 0; a < g->n_acts; a++)
+    g->acts[a] = (eact){net->acts[a].c, net->acts[a].h, net->acts[a].w, -1};
+  g->input_act = 0;
+  g->acts[0].c = ENGINE_INPUT_CHANNELS;
+
+  float *params = NULL, *buffers = NULL;
+  REID_TRY(reid_net_download(net, &params, &buffers));
+  reid_status st = rewrite(g, net, params, buffers);
+  if (st == REID_OK) st = neck(g, net, params, buffers);
+  free(params);
+  free(buffers);
+  REID_TRY(st);
+  REID_TRY(assign_slots(g));
+  REID_TRY(alloc_buffers(g));
+
+  for (int n = 1; n < g->max_batch && g->n_buckets < ENGINE_MAX_BUCKETS - 1; n *= 2)
+    g->bucket_n[g->n_buckets++] = n;
+  g->bucket_n[g->n_buckets++] = g->max_batch;
+
+  snprintf(e->description, sizeof e->description, "cuda/cudnn %s NHWC (BN folded, fused, graphs)",
+           reid_precision_name(e->precision));
+  /* the largest plan now, so that a configuration cuDNN cannot run fails here */
+  eplan *p;
+  return plan_for(g, g->max_batch, &p);
+}

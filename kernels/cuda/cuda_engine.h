@@ -1,0 +1,112 @@
+/* Internal to the CUDA inference engine: the rewritten network (BN folded
+ * into the convolutions, ReLU and the residual add fused into them), its
+ * buffers, and the per-batch-size plans (cuDNN descriptors, algorithms, a
+ * captured CUDA graph). cuda_engine.c builds the engine, cuda_engine_plan.c
+ * the plans, engine_kernels.cu holds the kernels. */
+#pragma once
+
+#include "cuda_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* storage types of the engine (arithmetic is float everywhere) */
+enum { ENGINE_FP32 = 0, ENGINE_FP16 = 1, ENGINE_BF16 = 2 };
+
+#define ENGINE_INPUT_CHANNELS 8 /* the 3 image channels padded for tensor cores */
+#define ENGINE_MAX_BUCKETS    20
+
+typedef enum eop_kind { EOP_CONV, EOP_MAXPOOL, EOP_GAP } eop_kind;
+
+/* How a convolution's epilogue runs, decided by a trial run at plan creation:
+ * fused by cuDNN with the bias in the storage type, fused with a float bias,
+ * or cudnnConvolutionForward + engine_epilogue. */
+typedef enum conv_mode { MODE_FUSED, MODE_FUSED_F32_BIAS, MODE_UNFUSED } conv_mode;
+
+typedef struct eop {
+  eop_kind kind;
+  int src, dst, res; /* activation ids; res: the residual added before ReLU (-1: none) */
+  int relu;
+  reid_conv2d_desc conv; /* per sample; c_in padded for the stem */
+  reid_pool2d_desc pool; /* per sample */
+  void *w;               /* device: folded weights [c_out, k, k, c_in] (KRSC), storage type */
+  void *bias;            /* device: folded bias [c_out], storage type */
+  float *bias_f32;       /* device: the same in float */
+  cudnnFilterDescriptor_t w_desc;
+  cudnnTensorDescriptor_t bias_desc, bias_desc_f32;
+} eop;
+
+typedef struct eact {
+  int c, h, w; /* per sample; c padded for the input */
+  int slot;    /* activation buffer, -1 for the input and the feature */
+} eact;
+
+typedef struct eplan {
+  int n;                          /* batch size of the bucket */
+  cudnnTensorDescriptor_t *x, *y; /* per op; NULL for non-conv ops */
+  cudnnConvolutionDescriptor_t *conv;
+  int *algo;
+  size_t *ws;
+  conv_mode *mode;
+  cudaGraphExec_t graph;
+  int graph_state; /* 1: captured, -1: capture failed (run eagerly) */
+} eplan;
+
+typedef struct cuda_engine {
+  reid_backend *be;
+  cuda_state *s;
+  int dtype, elem; /* ENGINE_*, bytes per element */
+  cudnnDataType_t dt;
+  cudnnMathType_t math; /* FMA for fp32, default (TF32) for tf32, tensor ops for 16-bit */
+  int max_batch, dim;
+  int in_c, in_h, in_w; /* image: 3 channels, NCHW float on the host */
+
+  eop *ops;
+  int n_ops;
+  eact *acts;
+  int n_acts, input_act, feature_act;
+
+  void **slots; /* activation buffers, slot_bytes each */
+  int n_slots;
+  size_t slot_bytes;
+  void *input;                    /* device [max_batch, H, W, 8], storage type */
+  float *input_f32;               /* device [max_batch, 3, H, W] for the host path */
+  float *host_in;                 /* pinned [max_batch, 3, H, W] */
+  float *out_dev;                 /* device [max_batch, dim] */
+  float *host_out;                /* pinned [max_batch, dim] */
+  float *neck_scale, *neck_shift; /* device [dim] (embedding after the BNNeck), or NULL */
+  void *workspace;                /* one cuDNN workspace for every convolution, fixed size */
+  size_t workspace_bytes;
+  cudnnActivationDescriptor_t relu, identity;
+
+  int n_buckets;
+  int bucket_n[ENGINE_MAX_BUCKETS];
+  eplan *plans[ENGINE_MAX_BUCKETS];
+} cuda_engine;
+
+static inline void *engine_act_ptr(const cuda_engine *g, int act) {
+  return act == g->input_act ? g->input : g->slots[g->acts[act].slot];
+}
+
+/* plans (cuda_engine_plan.c) */
+reid_status engine_plan_create(cuda_engine *g, int n, eplan **out);
+void engine_plan_destroy(cuda_engine *g, eplan *p);
+/* Runs the network on the first p->n images of the input buffer and copies
+ * the embeddings to host_out (asynchronously, on the backend's stream). */
+reid_status engine_plan_run(cuda_engine *g, eplan *p);
+
+/* kernels (engine_kernels.cu) */
+reid_status engine_convert_weights(cuda_state *s, const float *src, void *dst, size_t n, int dtype);
+reid_status engine_input_from_nchw(cuda_state *s, const float *x, int n, int c, int h, int w,
+                                   int cpad, void *dst, int dtype);
+reid_status engine_maxpool(cuda_state *s, const void *x, void *y, int n, int c,
+                           const reid_pool2d_desc *d, int dtype);
+reid_status engine_gap(cuda_state *s, const void *x, int n, int hw, int c, const float *scale,
+                       const float *shift, float *out, int dtype);
+reid_status engine_epilogue(cuda_state *s, void *y, const float *bias, const void *res,
+                            size_t pixels, int c, int relu, int dtype);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,180 @@
+/* Kernels of the CUDA inference engine, on NHWC tensors in the engine's
+ * storage type T (float, __half or __nv_bfloat16; arithmetic in float):
+ * weight conversion, NCHW float input -> NHWC T (channels padded with 0),
+ * 3 x 3 max pooling, global average pooling (+ the BNNeck affine map) into
+ * float embeddings, and the bias + residual + ReLU epilogue used when cuDNN
+ * cannot fuse it into the convolution. */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "cuda_engine.h"
+#include "cuda_kernels.cuh"
+
+template <typename T> __device__ __forceinline__ T from_f(float v);
+template <> __device__ __forceinline__ float from_f<float>(float v) {
+  return v;
+}
+template <> __device__ __forceinline__ __half from_f<__half>(float v) {
+  return __float2half_rn(v);
+}
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+__device__ __forceinline__ float to_f(float v) {
+  return v;
+}
+__device__ __forceinline__ float to_f(__half v) {
+  return __half2float(v);
+}
+__device__ __forceinline__ float to_f(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
+
+static const int THREADS = 256;
+
+template <typename T> __global__ void k_convert(size_t n, const float *src, T *dst) {
+  GRID_STRIDE(i, n) dst[i] = from_f<T>(src[i]);
+}
+
+/* y[i, r, col, ch] = ch < c ? x[i, ch, r, col] : 0 */
+template <typename T>
+__global__ void k_nchw_to_nhwc(size_t total, int c, int h, int w, int cpad, const float *x, T *y) {
+  GRID_STRIDE(o, total) {
+    const int ch = (int)(o % cpad);
+    const size_t pix = o / cpad; /* (i h + r) w + col */
+    const int col = (int)(pix % w), r = (int)((pix / w) % h);
+    const size_t i = pix / ((size_t)w * h);
+    y[o] = from_f<T>(ch < c ? x[((i * c + ch) * h + r) * w + col] : 0.0f);
+  }
+}
+
+/* PyTorch's max pooling (padding never wins, first max, NaN propagates) on NHWC */
+template <typename T>
+__global__ void k_maxpool_nhwc(size_t total, int c, int h, int w, int k, int stride, int pad,
+                               int ho, int wo, const T *x, T *y) {
+  GRID_STRIDE(o, total) {
+    const int ch = (int)(o % c);
+    const size_t pix = o / c;
+    const int ow = (int)(pix % wo), oh = (int)((pix / wo) % ho);
+    const size_t i = pix / ((size_t)wo * ho);
+    const int ih0 = oh * stride - pad, iw0 = ow * stride - pad;
+    const int ih_lo = ih0 < 0 ? 0 : ih0, ih_hi = ih0 + k < h ? ih0 + k : h;
+    const int iw_lo = iw0 < 0 ? 0 : iw0, iw_hi = iw0 + k < w ? iw0 + k : w;
+    float m = -INFINITY;
+    for (int ih = ih_lo; ih < ih_hi; ih++)
+      for (int iw = iw_lo; iw < iw_hi; iw++) {
+        const float v = to_f(x[((i * h + ih) * w + iw) * c + ch]);
+        if (v > m || isnan(v)) m = v;
+      }
+    y[o] = from_f<T>(m);
+  }
+}
+
+/* out[i, ch] = mean over hw of x[i, :, ch], then * scale[ch] + shift[ch] when given */
+template <typename T>
+__global__ void k_gap_nhwc(size_t total, int hw, int c, const T *x, const float *scale,
+                           const float *shift, float *out) {
+  GRID_STRIDE(o, total) {
+    const int ch = (int)(o % c);
+    const size_t i = o / c;
+    const T *xp = x + i * hw * c + ch;
+    float acc = 0.0f;
+    for (int j = 0; j < hw; j++) acc += to_f(xp[(size_t)j * c]);
+    float v = acc / (float)hw;
+    if (scale) v = v * scale[ch] + shift[ch];
+    out[o] = v;
+  }
+}
+
+/* y = relu?(y + bias[ch] + res) */
+template <typename T>
+__global__ void k_epilogue(size_t total, int c, const float *bias, const T *res, int relu, T *y) {
+  GRID_STRIDE(o, total) {
+    float v = to_f(y[o]) + bias[o % c];
+    if (res) v += to_f(res[o]);
+    if (relu) v = v < 0.0f ? 0.0f : v;
+    y[o] = from_f<T>(v);
+  }
+}
+
+extern "C" reid_status engine_convert_weights(cuda_state *s, const float *src, void *dst, size_t n,
+                                              int dtype) {
+  const int grid = cuda_grid_for(s, n, THREADS);
+  if (dtype == ENGINE_FP16)
+    k_convert<__half><<<grid, THREADS, 0, s->stream>>>(n, src, (__half *)dst);
+  else if (dtype == ENGINE_BF16)
+    k_convert<__nv_bfloat16><<<grid, THREADS, 0, s->stream>>>(n, src, (__nv_bfloat16 *)dst);
+  else
+    k_convert<float><<<grid, THREADS, 0, s->stream>>>(n, src, (float *)dst);
+  CUDA_LAUNCH_CHECK("k_convert");
+  return REID_OK;
+}
+
+extern "C" reid_status engine_input_from_nchw(cuda_state *s, const float *x, int n, int c, int h,
+                                              int w, int cpad, void *dst, int dtype) {
+  const size_t total = (size_t)n * h * w * cpad;
+  const int grid = cuda_grid_for(s, total, THREADS);
+  if (dtype == ENGINE_FP16)
+    k_nchw_to_nhwc<__half><<<grid, THREADS, 0, s->stream>>>(total, c, h, w, cpad, x, (__half *)dst);
+  else if (dtype == ENGINE_BF16)
+    k_nchw_to_nhwc<__nv_bfloat16>
+        <<<grid, THREADS, 0, s->stream>>>(total, c, h, w, cpad, x, (__nv_bfloat16 *)dst);
+  else
+    k_nchw_to_nhwc<float><<<grid, THREADS, 0, s->stream>>>(total, c, h, w, cpad, x, (float *)dst);
+  CUDA_LAUNCH_CHECK("k_nchw_to_nhwc");
+  return REID_OK;
+}
+
+extern "C" reid_status engine_maxpool(cuda_state *s, const void *x, void *y, int n, int c,
+                                      const reid_pool2d_desc *d, int dtype) {
+  const size_t total = (size_t)n * d->h_out * d->w_out * c;
+  const int grid = cuda_grid_for(s, total, THREADS);
+  if (dtype == ENGINE_FP16)
+    k_maxpool_nhwc<__half><<<grid, THREADS, 0, s->stream>>>(total, c, d->h, d->w, d->k, d->stride,
+                                                            d->pad, d->h_out, d->w_out,
+                                                            (const __half *)x, (__half *)y);
+  else if (dtype == ENGINE_BF16)
+    k_maxpool_nhwc<__nv_bfloat16>
+        <<<grid, THREADS, 0, s->stream>>>(total, c, d->h, d->w, d->k, d->stride, d->pad, d->h_out,
+                                          d->w_out, (const __nv_bfloat16 *)x, (__nv_bfloat16 *)y);
+  else
+    k_maxpool_nhwc<float><<<grid, THREADS, 0, s->stream>>>(total, c, d->h, d->w, d->k, d->stride,
+                                                           d->pad, d->h_out, d->w_out,
+                                                           (const float *)x, (float *)y);
+  CUDA_LAUNCH_CHECK("k_maxpool_nhwc");
+  return REID_OK;
+}
+
+extern "C" reid_status engine_gap(cuda_state *s, const void *x, int n, int hw, int c,
+                                  const float *scale, const float *shift, float *out, int dtype) {
+  const size_t total = (size_t)n * c;
+  const int grid = cuda_grid_for(s, total, THREADS);
+  if (dtype == ENGINE_FP16)
+    k_gap_nhwc<__half>
+        <<<grid, THREADS, 0, s->stream>>>(total, hw, c, (const __half *)x, scale, shift, out);
+  else if (dtype == ENGINE_BF16)
+    k_gap_nhwc<__nv_bfloat16><<<grid, THREADS, 0, s->stream>>>(
+        total, hw, c, (const __nv_bfloat16 *)x, scale, shift, out);
+  else
+    k_gap_nhwc<float>
+        <<<grid, THREADS, 0, s->stream>>>(total, hw, c, (const float *)x, scale, shift, out);
+  CUDA_LAUNCH_CHECK("k_gap_nhwc");
+  return REID_OK;
+}
+
+extern "C" reid_status engine_epilogue(cuda_state *s, void *y, const float *bias, const void *res,
+                                       size_t pixels, int c, int relu, int dtype) {
+  const size_t total = pixels * c;
+  const int grid = cuda_grid_for(s, total, THREADS);
+  if (dtype == ENGINE_FP16)
+    k_epilogue<__half>
+        <<<grid, THREADS, 0, s->stream>>>(total, c, bias, (const __half *)res, relu, (__half *)y);
+  else if (dtype == ENGINE_BF16)
+    k_epilogue<__nv_bfloat16><<<grid, THREADS, 0, s->stream>>>(
+        total, c, bias, (const __nv_bfloat16 *)res, relu, (__nv_bfloat16 *)y);
+  else
+    k_epilogue<float>
+        <<<grid, THREADS, 0, s->stream>>>(total, c, bias, (const float *)res, relu, (float *)y);
+  CUDA_LAUNCH_CHECK("k_epilogue");
+  return REID_OK;
+}

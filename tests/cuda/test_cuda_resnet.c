@@ -1,0 +1,235 @@
+/* The whole ResNet-50 (last stride 1, 256x128) forward on the GPU against
+ * the CPU, on the same weights with randomised batch norm:
+ *   - the training graph in eval mode on the CUDA backend (every op through
+ *     the backend table): cosine >= 0.9999 per row;
+ *   - the CUDA engine (BN folded, fused epilogues, NHWC, CUDA graphs) in
+ *     fp32 and tf32 (cosine >= 0.9999) and fp16 / bf16 (>= 0.999);
+ *   - batch buckets: 3 images run in the bucket of 4, a repeated call
+ *     replays the captured graph and must give the same result;
+ *   - the device path: GPU preprocessing straight into the engine's input;
+ *   - ResNet-18 with the embedding after the BNNeck (the affine map fused
+ *     into the global pooling).
+ * Outputs are poisoned with NaN before every call. */
+#include "cuda_test.h"
+#include "engine.h"
+#include "preprocess.h"
+#include "resnet.h"
+
+/* BN statistics and affine parameters away from the identity; the last BN of
+ * each residual branch small so that activations stay O(1) through 16 blocks
+ * (as trained networks keep them) */
+static void randomise_bn(reid_net *net, test_rng *rng) {
+  const int bottleneck = reid_net_config(net)->arch == REID_ARCH_RESNET50;
+  for (int i = 0; i < reid_net_tensor_count(net); i++) {
+    const reid_tensor_view *t = reid_net_tensor(net, i);
+    float *v = reid_net_tensor_data(net, t);
+    const int last = strstr(t->name, bottleneck ? ".bn3." : ".bn2.") != NULL;
+    if (strstr(t->name, "running_var"))
+      test_fill_uniform(rng, v, t->numel, 0.5f, 1.5f);
+    else if (strstr(t->name, "running_mean"))
+      test_fill_uniform(rng, v, t->numel, -0.1f, 0.1f);
+    else if (t->ndim == 1 && strstr(t->name, ".weight"))
+      test_fill_uniform(rng, v, t->numel, last ? 0.1f : 0.5f, last ? 0.3f : 1.5f);
+    else if (t->ndim == 1 && strstr(t->name, ".bias"))
+      test_fill_uniform(rng, v, t->numel, -0.1f, 0.1f);
+  }
+}
+
+/* the CPU net's weights onto the GPU net (same layout) */
+static void copy_weights(reid_net *from_cpu, reid_net *to_gpu) {
+  size_t np, nb;
+  float *p = reid_net_params(from_cpu, &np), *b = reid_net_buffers(from_cpu, &nb);
+  CHECK_OK(gpu->ops->upload(gpu, reid_net_params(to_gpu, NULL), p, sizeof(float) * np));
+  CHECK_OK(gpu->ops->upload(gpu, reid_net_buffers(to_gpu, NULL), b, sizeof(float) * nb));
+}
+
+/* smooth random colour fields plus noise, normalised: [n, 3, h, w] */
+static void random_images(test_rng *rng, float *x, int n, int h, int w) {
+  for (int i = 0; i < n; i++)
+    for (int c = 0; c < 3; c++) {
+      const float a = test_rng_uniform(rng, -1, 1), fx = test_rng_uniform(rng, 0.02f, 0.2f),
+                  fy = test_rng_uniform(rng, 0.02f, 0.2f);
+      for (int r = 0; r < h; r++)
+        for (int q = 0; q < w; q++)
+          x[(((size_t)i * 3 + c) * h + r) * w + q] =
+              a * sinf(fx * q + fy * r) + test_rng_uniform(rng, -0.5f, 0.5f);
+    }
+}
+
+static double min_row_cosine(const float *a, const float *b, int n, int d) {
+  double worst = 1;
+  for (int i = 0; i < n; i++) {
+    double dot = 0, na = 0, nb = 0;
+    for (int j = 0; j < d; j++) {
+      const double x = a[(size_t)i * d + j], y = b[(size_t)i * d + j];
+      dot += x * y, na += x * x, nb += y * y;
+    }
+    const double c = dot / sqrt(na * nb + 1e-300);
+    if (!(c >= worst)) worst = c;
+  }
+  return worst;
+}
+
+typedef struct fixture {
+  reid_model_config cfg;
+  reid_net *cnet, *gnet;
+  int n, d;
+  size_t image;
+  float *x, *ref; /* [n, 3, H, W] input, [n, d] CPU embeddings (graph, eval) */
+} fixture;
+
+static int fixture_make(fixture *f, reid_model_config cfg, int n, uint64_t seed) {
+  memset(f, 0, sizeof *f);
+  f->cfg = cfg;
+  f->n = n;
+  CHECK_OK(reid_net_create(&cfg, cpu, &f->cnet));
+  CHECK_OK(reid_net_create(&cfg, gpu, &f->gnet));
+  if (!f->cnet || !f->gnet) return 0;
+  test_rng rng = test_rng_make(seed);
+  CHECK_OK(reid_net_init_weights(f->cnet, seed));
+  randomise_bn(f->cnet, &rng);
+  copy_weights(f->cnet, f->gnet);
+  f->d = reid_net_feature_dim(f->cnet);
+  f->image = (size_t)3 * cfg.input_height * cfg.input_width;
+  f->x = test_alloc(f->image * n);
+  f->ref = test_alloc((size_t)n * f->d);
+  random_images(&rng, f->x, n, cfg.input_height, cfg.input_width);
+  CHECK_OK(reid_net_forward(f->cnet, f->x, n, 1, 0));
+  memcpy(f->ref, reid_net_embedding(f->cnet), sizeof(float) * n * f->d);
+  const double m = max_abs(f->ref, (size_t)n * f->d);
+  CHECK(m > 1e-3 && m < 1e4, "fixture: CPU embedding magnitude %g out of the useful range", m);
+  /* how different the rows are: a cosine check is only as strong as this */
+  double rows = 1;
+  for (int i = 1; i < n; i++) {
+    const double c = min_row_cosine(f->ref, f->ref + (size_t)i * f->d, 1, f->d);
+    rows = c < rows ? c : rows;
+  }
+  fprintf(stderr, "fixture %s: max |embedding| %.4g, row 0 vs others: min cosine %.6f\n",
+          reid_arch_name(cfg.arch), m, rows);
+  return 1;
+}
+
+static void fixture_free(fixture *f) {
+  reid_net_destroy(f->cnet);
+  reid_net_destroy(f->gnet);
+  free(f->x);
+  free(f->ref);
+}
+
+/* the training graph, eval mode, through the backend table */
+static void test_graph(fixture *f) {
+  float *gx = dev_from(f->x, f->image * f->n);
+  CHECK_OK(reid_net_forward(f->gnet, gx, f->n, 1, 0));
+  float *got = host_from(reid_net_embedding(f->gnet), (size_t)f->n * f->d);
+  const double cos = min_row_cosine(got, f->ref, f->n, f->d);
+  fprintf(stderr, "graph (backend table) fp32: min cosine %.9f\n", cos);
+  CHECK(cos >= 0.9999, "graph eval on CUDA: cosine %.9f < 0.9999", cos);
+  free(got);
+  dev_free(gx);
+}
+
+static void test_engine(fixture *f, reid_precision prec, double min_cos) {
+  reid_engine *e = NULL;
+  CHECK_OK(reid_engine_create(f->gnet, prec, 4, &e));
+  if (!e) return;
+  CHECK(reid_engine_is_cuda(e), "the CUDA engine serves a CUDA net");
+  fprintf(stderr, "engine: %s\n", reid_engine_describe(e));
+  const size_t len = (size_t)f->n * f->d;
+  float *out = host_poisoned(len), *again = host_poisoned(len), *one = host_poisoned(f->d);
+  CHECK_OK(reid_engine_embed(e, f->x, f->n, out)); /* bucket 4, eager at plan creation */
+  const double cos = min_row_cosine(out, f->ref, f->n, f->d);
+  fprintf(stderr, "engine %s: min cosine %.9f\n", reid_precision_name(prec), cos);
+  CHECK(cos >= min_cos, "engine %s: cosine %.9f < %g", reid_precision_name(prec), cos, min_cos);
+  CHECK_OK(reid_engine_embed(e, f->x, f->n, again)); /* the captured graph */
+  const double rep = min_row_cosine(again, out, f->n, f->d);
+  CHECK(rep >= 0.999999, "engine %s: graph replay differs from the eager run (cosine %.9f)",
+        reid_precision_name(prec), rep);
+  CHECK_OK(reid_engine_embed(e, f->x + f->image, 1, one)); /* bucket 1 */
+  const double single = min_row_cosine(one, f->ref + f->d, 1, f->d);
+  CHECK(single >= min_cos, "engine %s batch 1: cosine %.9f", reid_precision_name(prec), single);
+  float *seven = host_poisoned((size_t)7 * f->d), *x7 = test_alloc(f->image * 7);
+  for (int i = 0; i < 7; i++)
+    memcpy(x7 + f->image * i, f->x + f->image * (i % f->n), sizeof(float) * f->image);
+  CHECK_OK(reid_engine_embed(e, x7, 7, seven)); /* more than max_batch: chunks of 4 and 3 */
+  for (int i = 0; i < 7; i++) {
+    const double c =
+        min_row_cosine(seven + (size_t)i * f->d, f->ref + (size_t)(i % f->n) * f->d, 1, f->d);
+    CHECK(c >= min_cos, "engine %s, 7 images, row %d: cosine %.9f", reid_precision_name(prec), i,
+          c);
+  }
+  CHECK(reid_cuda_engine_run(e, 0, out) == REID_EINVAL, "batch 0 refused");
+  CHECK(reid_cuda_engine_run(e, 5, out) == REID_EINVAL, "batch above max_batch refused");
+  reid_engine_destroy(e);
+  free(out), free(again), free(one), free(seven), free(x7);
+}
+
+/* frame -> reid_preprocess_cuda -> engine input -> embeddings, against the CPU path */
+static void test_device_path(fixture *f, reid_precision prec, double min_cos) {
+  reid_engine *e = NULL;
+  CHECK_OK(reid_engine_create(f->gnet, prec, 4, &e));
+  if (!e) return;
+  test_rng rng = test_rng_make(5);
+  const int fw = 400, fh = 300;
+  uint8_t *px = malloc((size_t)fw * fh * 3);
+  for (int r = 0; r < fh; r++)
+    for (int q = 0; q < fw; q++)
+      for (int c = 0; c < 3; c++)
+        px[((size_t)r * fw + q) * 3 + c] =
+            (uint8_t)(127 + 100 * sinf(0.05f * q * (c + 1) + 0.03f * r) +
+                      test_rng_int(&rng, -20, 20));
+  reid_frame frame = {
+      .format = REID_PIX_RGB, .width = fw, .height = fh, .planes = {px}, .strides = {fw * 3}};
+  reid_box boxes[3] = {{10, 20, 90, 200}, {200.5f, 50.25f, 120, 260}, {350, 100, 80, 250}};
+  reid_preprocess_params p =
+      reid_preprocess_params_imagenet(f->cfg.input_height, f->cfg.input_width);
+  float *x = test_alloc(f->image * 3), *ref = host_poisoned((size_t)3 * f->d),
+        *got = host_poisoned((size_t)3 * f->d);
+  CHECK_OK(reid_preprocess_cpu(&frame, boxes, 3, &p, x));
+  CHECK_OK(reid_net_forward(f->cnet, x, 3, 1, 0));
+  memcpy(ref, reid_net_embedding(f->cnet), sizeof(float) * 3 * f->d);
+  void *input;
+  reid_tensor_format fmt;
+  CHECK_OK(reid_cuda_engine_input(e, &input, &fmt));
+  CHECK(fmt.layout == REID_LAYOUT_NHWC && fmt.channels == 8, "engine input is NHWC8");
+  CHECK_OK(reid_preprocess_cuda(gpu, &frame, REID_MEMORY_HOST, boxes, 3, &p, &fmt, input));
+  CHECK_OK(reid_cuda_engine_run(e, 3, got));
+  const double cos = min_row_cosine(got, ref, 3, f->d);
+  fprintf(stderr, "device path %s: min cosine %.9f\n", reid_precision_name(prec), cos);
+  CHECK(cos >= min_cos, "device path %s: cosine %.9f < %g", reid_precision_name(prec), cos,
+        min_cos);
+  reid_engine_destroy(e);
+  free(px), free(x), free(ref), free(got);
+}
+
+int main(void) {
+  const int skip = cuda_test_setup("test_cuda_resnet");
+  if (skip) return skip;
+  reid_model_config cfg;
+  reid_model_config_default(&cfg); /* resnet50, last stride 1, 256x128 */
+  fixture f;
+  if (fixture_make(&f, cfg, 3, 7)) {
+    test_graph(&f);
+    test_engine(&f, REID_PRECISION_FP32, 0.9999);
+    test_engine(&f, REID_PRECISION_TF32, 0.9999);
+    test_engine(&f, REID_PRECISION_FP16, 0.999);
+    test_engine(&f, REID_PRECISION_BF16, 0.999);
+    test_device_path(&f, REID_PRECISION_FP16, 0.999);
+    test_device_path(&f, REID_PRECISION_FP32, 0.9999);
+  }
+  fixture_free(&f);
+
+  /* ResNet-18, BNNeck, embedding after the BN, 128x64 */
+  reid_model_config small;
+  reid_model_config_default(&small);
+  small.arch = REID_ARCH_RESNET18;
+  small.input_height = 128, small.input_width = 64;
+  small.bnneck = 1, small.embed_after_bn = 1, small.num_classes = 10;
+  if (fixture_make(&f, small, 3, 11)) {
+    test_graph(&f);
+    test_engine(&f, REID_PRECISION_FP32, 0.9999);
+    test_engine(&f, REID_PRECISION_FP16, 0.999);
+  }
+  fixture_free(&f);
+  cuda_test_teardown();
+  return test_finish("test_cuda_resnet");
+}
