@@ -25,3 +25,7 @@ int cmd_init(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_teacher(int argc, char **argv);
+int cmd_student(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_export(int argc, char **argv);

@@ -269,7 +269,7 @@ reid_status reid_checkpoint_save_pair(reid_net *teacher, reid_net *student, cons
   if (!w) return REID_ENOMEM;
   reid_status st = st_writer_add_meta(w, "format", "mdkt-pair");
   if (st == REID_OK) st = st_writer_add_meta(w, "image_model", "student.");
-  if (st == REID_OK) st = st_writer_add_meta(w, "video_model", "teacher.");
+  if (st == REID_OK) st = st_writer_add_meta(w, "video_model", "student.");
   if (st == REID_OK) st = reid_checkpoint_add(w, teacher, "teacher.", dtype);
   if (st == REID_OK) st = reid_checkpoint_add(w, student, "student.", dtype);
   if (st == REID_OK) st = st_writer_save(w, path);

@@ -36,9 +36,15 @@ reid_status reid_checkpoint_save(reid_net *net, const char *path, st_dtype dtype
 
 /* MDKT pairs: one file holding two networks, tensors and metadata keys
  * prefixed "teacher." and "student.", plus top-level metadata
- *   format = "mdkt-pair", image_model = "student.", video_model = "teacher."
- * (the prefixes of the network that embeds query images and of the one that
- * embeds tracklets). For a single-network file both prefixes are "". */
+ *   format = "mdkt-pair", image_model = PREFIX, video_model = PREFIX
+ * naming the network that embeds query images and the one that embeds
+ * tracklets (for a single-network file both prefixes are "").
+ * reid_checkpoint_save_pair names the student for both: MDKT's losses align
+ * the student's logits and distances with the teacher's, not its embedding
+ * coordinates, so student queries against teacher tracklets match poorly
+ * (measured on the synthetic end-to-end run: I2V mAP 18.6% against 34.7%
+ * with the student on both sides). The teacher stays in the file for V2V
+ * evaluation (`reid-train eval --part teacher`) and further training. */
 typedef struct reid_model_roles {
   char image_prefix[32];
   char video_prefix[32];
@@ -46,7 +52,7 @@ typedef struct reid_model_roles {
 } reid_model_roles;
 
 reid_status reid_checkpoint_roles(const st_file *f, reid_model_roles *roles);
-/* Writes a pair: the student embeds images, the teacher videos. */
+/* Writes a pair (teacher., student.; the student serves both roles). */
 reid_status reid_checkpoint_save_pair(reid_net *teacher, reid_net *student, const char *path,
                                       st_dtype dtype);
 

@@ -190,7 +190,7 @@ int main(void) {
     reid_model_roles roles;
     CHECK_OK(reid_checkpoint_roles(pf, &roles));
     CHECK(roles.is_pair && !strcmp(roles.image_prefix, "student.") &&
-              !strcmp(roles.video_prefix, "teacher."),
+              !strcmp(roles.video_prefix, "student."),
           "pair roles");
     st_close(pf);
   }

@@ -1,0 +1,92 @@
+/* reid-train export: one network of an MDKT pair as a checkpoint of its own. */
+#include <stdio.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "cli.h"
+
+static const char *const help =
+    "usage: reid-train export --model PAIR.safetensors --part student|teacher --output "
+    "M.safetensors\n"
+    "\n"
+    "Writes one network of an MDKT pair (written by 'reid-train student') alone, with\n"
+    "its tensors and metadata under their plain torchvision names, so any command or\n"
+    "the reidembed element can load it as a single model.\n"
+    "\n"
+    "  --model FILE      the MDKT pair (required)\n"
+    "  --part P          student (the image model) or teacher (the video model) (required)\n"
+    "  --output FILE     checkpoint to write (required; atomically)\n"
+    "  --dtype T         f32 (default), f16 or bf16\n"
+    "  -h, --help        this text\n";
+
+static int run_export(const char *model, const char *part, const char *output, st_dtype dtype) {
+  const char *cmd = "export";
+  st_file *f = NULL;
+  reid_backend *cpu = NULL;
+  reid_net *net = NULL;
+  char prefix[32];
+  snprintf(prefix, sizeof prefix, "%s.", part);
+  reid_model_roles roles;
+  reid_model_config cfg;
+  reid_status st = st_open(model, &f);
+  if (st == REID_OK) st = reid_checkpoint_roles(f, &roles);
+  if (st == REID_OK && !roles.is_pair)
+    st = reid_fail(REID_EFORMAT,
+                   "%s: a single network, not an MDKT pair (no format=mdkt-pair "
+                   "metadata): nothing to export",
+                   model);
+  if (st == REID_OK) st = reid_checkpoint_read_config(f, prefix, &cfg);
+  if (st == REID_OK) st = reid_backend_create("cpu", 0, &cpu);
+  if (st == REID_OK) st = reid_net_create(&cfg, cpu, &net);
+  if (st == REID_OK) st = reid_checkpoint_load_weights(net, f, prefix);
+  if (st == REID_OK) st = reid_checkpoint_save(net, output, dtype);
+  if (f) st_close(f);
+  int rc = st == REID_OK ? CLI_OK : cli_library_error(cmd, st);
+  if (st == REID_OK)
+    fprintf(stderr, "reid-train export: %s (%s, %s) -> %s\n", part, reid_arch_name(cfg.arch),
+            cfg.task[0] ? cfg.task : "no task", output);
+  reid_net_destroy(net);
+  reid_backend_destroy(cpu);
+  return rc;
+}
+
+int cmd_export(int argc, char **argv) {
+  static const struct option options[] = {
+      {"model", required_argument, 0, 'm'},  {"part", required_argument, 0, 'p'},
+      {"output", required_argument, 0, 'o'}, {"dtype", required_argument, 0, 't'},
+      {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+  const char *cmd = "export";
+  const char *model = NULL, *part = NULL, *output = NULL;
+  st_dtype dtype = ST_F32;
+  optind = 1;
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    switch (c) {
+    case 'm': model = optarg; break;
+    case 'p':
+      if (strcmp(optarg, "student") && strcmp(optarg, "teacher"))
+        return cli_usage_error(cmd, "--part expects student or teacher, got '%s'", optarg);
+      part = optarg;
+      break;
+    case 'o': output = optarg; break;
+    case 't':
+      if (!strcmp(optarg, "f32"))
+        dtype = ST_F32;
+      else if (!strcmp(optarg, "f16"))
+        dtype = ST_F16;
+      else if (!strcmp(optarg, "bf16"))
+        dtype = ST_BF16;
+      else
+        return cli_usage_error(cmd, "--dtype expects f32, f16 or bf16, got '%s'", optarg);
+      break;
+    case 'h': fputs(help, stdout); return CLI_OK;
+    default: return cli_bad_option(cmd, argv);
+    }
+  }
+  if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+  if (!model) return cli_usage_error(cmd, "--model is required");
+  if (!part) return cli_usage_error(cmd, "--part is required (student or teacher)");
+  if (!output) return cli_usage_error(cmd, "--output is required");
+  return run_export(model, part, output, dtype);
+}
