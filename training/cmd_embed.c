@@ -168,7 +168,7 @@ static int run_embed(const embed_args *a) {
     st = read_list(a->input, &paths, &n);
   }
   if (st == REID_OK) st = reid_backend_create(a->device, a->gpu_id, &be);
-  if (st == REID_OK) st = reid_net_create(&cfg, be, &net);
+  if (st == REID_OK) st = reid_net_create_empty(&cfg, be, &net);
   if (st == REID_OK) st = reid_checkpoint_load_weights(net, f, NULL);
   if (f) st_close(f);
   f = NULL;

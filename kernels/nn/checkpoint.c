@@ -172,7 +172,7 @@ reid_status reid_checkpoint_load(const char *path, const char *prefix, reid_back
   reid_model_config cfg;
   reid_net *net = NULL;
   reid_status st = reid_checkpoint_read_config(f, prefix, &cfg);
-  if (st == REID_OK) st = reid_net_create(&cfg, be, &net);
+  if (st == REID_OK) st = reid_net_create_empty(&cfg, be, &net);
   if (st == REID_OK) st = reid_checkpoint_load_weights(net, f, prefix);
   st_close(f);
   if (st != REID_OK) {

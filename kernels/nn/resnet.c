@@ -330,7 +330,8 @@ static reid_status alloc_params(reid_net *net) {
   return REID_OK;
 }
 
-reid_status reid_net_create(const reid_model_config *cfg, reid_backend *be, reid_net **out) {
+static reid_status net_create(const reid_model_config *cfg, reid_backend *be, int init,
+                              reid_net **out) {
   *out = NULL;
   REID_TRY(reid_model_config_validate(cfg));
   reid_net *net = calloc(1, sizeof *net);
@@ -339,13 +340,23 @@ reid_status reid_net_create(const reid_model_config *cfg, reid_backend *be, reid
   net->be = be;
   reid_status st = build_graph(net);
   if (st == REID_OK) st = alloc_params(net);
-  if (st == REID_OK) st = reid_net_init_weights(net, 0);
+  if (st == REID_OK && init) st = reid_net_init_weights(net, 0);
+  if (st == REID_OK && !init) st = be->ops->fill(be, net->params, net->n_params, 0.0f);
+  if (st == REID_OK && !init) st = be->ops->fill(be, net->buffers, net->n_buffers, 0.0f);
   if (st != REID_OK) {
     reid_net_destroy(net);
     return st;
   }
   *out = net;
   return REID_OK;
+}
+
+reid_status reid_net_create(const reid_model_config *cfg, reid_backend *be, reid_net **out) {
+  return net_create(cfg, be, 1, out);
+}
+
+reid_status reid_net_create_empty(const reid_model_config *cfg, reid_backend *be, reid_net **out) {
+  return net_create(cfg, be, 0, out);
 }
 
 /* ---- accessors ---- */

@@ -52,7 +52,11 @@ typedef struct reid_tensor_view {
 
 typedef struct reid_net reid_net;
 
+/* A network with torchvision's initialisation (seed 0). */
 reid_status reid_net_create(const reid_model_config *cfg, reid_backend *be, reid_net **out);
+/* The same with every tensor zero: for loaders, which overwrite all of them
+ * (random initialisation is most of the time of loading a small model). */
+reid_status reid_net_create_empty(const reid_model_config *cfg, reid_backend *be, reid_net **out);
 void reid_net_destroy(reid_net *net);
 
 const reid_model_config *reid_net_config(const reid_net *net);

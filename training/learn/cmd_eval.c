@@ -77,7 +77,7 @@ static reid_status load_models(const eval_args *a, reid_backend *be, reid_net **
     if (!need[i] || (!roles.is_pair && i == 1 && *image)) continue;
     reid_model_config cfg;
     st = reid_checkpoint_read_config(f, prefixes[i], &cfg);
-    if (st == REID_OK) st = reid_net_create(&cfg, be, nets[i]);
+    if (st == REID_OK) st = reid_net_create_empty(&cfg, be, nets[i]);
     if (st == REID_OK) st = reid_checkpoint_load_weights(*nets[i], f, prefixes[i]);
   }
   st_close(f);

@@ -37,7 +37,7 @@ static int run_export(const char *model, const char *part, const char *output, s
                    model);
   if (st == REID_OK) st = reid_checkpoint_read_config(f, prefix, &cfg);
   if (st == REID_OK) st = reid_backend_create("cpu", 0, &cpu);
-  if (st == REID_OK) st = reid_net_create(&cfg, cpu, &net);
+  if (st == REID_OK) st = reid_net_create_empty(&cfg, cpu, &net);
   if (st == REID_OK) st = reid_checkpoint_load_weights(net, f, prefix);
   if (st == REID_OK) st = reid_checkpoint_save(net, output, dtype);
   if (f) st_close(f);
