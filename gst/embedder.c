@@ -1,0 +1,168 @@
+/* Checkpoint -> networks -> engines; crops and images -> normalised embeddings. */
+#include "embedder.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "image.h"
+#include "safetensors.h"
+
+typedef struct role_model {
+  reid_net *net;
+  reid_engine *engine;
+  reid_preprocess_params pp;
+  int dim;
+} role_model;
+
+struct reid_embedder {
+  reid_backend *be;
+  role_model video, image; /* image.net == NULL: the video model serves both roles */
+  int batch;
+  float *x; /* [batch, 3, H, W] preprocessed crops, the larger of the two inputs */
+  char model_name[256];
+  char description[320];
+};
+
+static const role_model *role_of(const reid_embedder *e, reid_embed_role role) {
+  return role == REID_ROLE_IMAGE && e->image.net ? &e->image : &e->video;
+}
+
+int reid_embedder_dim(const reid_embedder *e, reid_embed_role role) {
+  return role_of(e, role)->dim;
+}
+int reid_embedder_networks(const reid_embedder *e) {
+  return e->image.net ? 2 : 1;
+}
+const char *reid_embedder_model_name(const reid_embedder *e) {
+  return e->model_name;
+}
+const char *reid_embedder_describe(const reid_embedder *e) {
+  return e->description;
+}
+
+void reid_embedder_input_size(const reid_embedder *e, reid_embed_role role, int *height,
+                              int *width) {
+  *height = role_of(e, role)->pp.height;
+  *width = role_of(e, role)->pp.width;
+}
+
+int reid_embedder_next_chunk(int left, int batch) {
+  if (left >= batch) return batch;
+  int p = 1;
+  while (2 * p <= left) p *= 2;
+  return p;
+}
+
+/* Reads one network (prefix "" for a single model) and makes its engine. */
+static reid_status load_role(reid_embedder *e, const st_file *f, const char *prefix,
+                             reid_precision precision, role_model *m) {
+  reid_model_config cfg;
+  REID_TRY(reid_checkpoint_read_config(f, prefix, &cfg));
+  REID_TRY(reid_net_create_empty(&cfg, e->be, &m->net));
+  REID_TRY(reid_checkpoint_load_weights(m->net, f, prefix));
+  reid_status st = reid_engine_create(m->net, precision, e->batch, &m->engine);
+  if (st != REID_OK)
+    return reid_fail_context(st, "%s: %s network on %s", st_path(f), *prefix ? prefix : "the",
+                             e->be->name);
+  m->dim = reid_engine_dim(m->engine);
+  m->pp.height = cfg.input_height;
+  m->pp.width = cfg.input_width;
+  memcpy(m->pp.mean, cfg.mean, sizeof m->pp.mean);
+  memcpy(m->pp.std, cfg.std, sizeof m->pp.std);
+  return REID_OK;
+}
+
+static void describe(reid_embedder *e) {
+  const reid_model_config *v = reid_net_config(e->video.net);
+  int n = snprintf(e->description, sizeof e->description, "%s %dx%d on %s", reid_arch_name(v->arch),
+                   v->input_height, v->input_width, reid_engine_describe(e->video.engine));
+  if (e->image.net && n > 0 && (size_t)n < sizeof e->description) {
+    const reid_model_config *i = reid_net_config(e->image.net);
+    snprintf(e->description + n, sizeof e->description - (size_t)n, "; images: %s %dx%d",
+             reid_arch_name(i->arch), i->input_height, i->input_width);
+  }
+}
+
+reid_status reid_embedder_open(const reid_embedder_options *o, reid_embedder **out) {
+  *out = NULL;
+  if (!o->model_path || !*o->model_path)
+    return reid_fail(REID_EINVAL, "no model file given (set the 'model' property)");
+  if (o->batch_size < 1) return reid_fail(REID_EINVAL, "batch size %d < 1", o->batch_size);
+  reid_embedder *e = calloc(1, sizeof *e);
+  if (!e) return reid_fail(REID_ENOMEM, "embedder: out of memory");
+  e->batch = o->batch_size;
+  const char *base = strrchr(o->model_path, '/');
+  snprintf(e->model_name, sizeof e->model_name, "%s", base ? base + 1 : o->model_path);
+
+  st_file *f = NULL;
+  reid_model_roles roles;
+  reid_status st = st_open(o->model_path, &f);
+  if (st == REID_OK) st = reid_checkpoint_roles(f, &roles);
+  /* the device is checked after the file so that a bad file is named first */
+  if (st == REID_OK) st = reid_backend_create(o->device ? o->device : "auto", o->gpu_id, &e->be);
+  if (st == REID_OK) st = load_role(e, f, roles.video_prefix, o->precision, &e->video);
+  if (st == REID_OK && strcmp(roles.image_prefix, roles.video_prefix) != 0)
+    st = load_role(e, f, roles.image_prefix, o->precision, &e->image);
+  st_close(f);
+  if (st == REID_OK) {
+    const role_model *big = &e->video;
+    if (e->image.net && e->image.pp.height * e->image.pp.width > big->pp.height * big->pp.width)
+      big = &e->image;
+    e->x = malloc(sizeof(float) * 3 * (size_t)big->pp.height * big->pp.width * (size_t)e->batch);
+    if (!e->x) st = reid_fail(REID_ENOMEM, "embedder: out of memory for batch %d", e->batch);
+  }
+  if (st != REID_OK) {
+    reid_embedder_close(e);
+    return st;
+  }
+  describe(e);
+  *out = e;
+  return REID_OK;
+}
+
+void reid_embedder_close(reid_embedder *e) {
+  if (!e) return;
+  reid_engine_destroy(e->image.engine);
+  reid_net_destroy(e->image.net);
+  reid_engine_destroy(e->video.engine);
+  reid_net_destroy(e->video.net);
+  reid_backend_destroy(e->be);
+  free(e->x);
+  free(e);
+}
+
+reid_status reid_embedder_embed_boxes(reid_embedder *e, const reid_frame *frame,
+                                      const reid_box *boxes, int n, float *out) {
+  if (n <= 0) return REID_OK;
+  const role_model *m = &e->video;
+  for (int done = 0; done < n;) {
+    int chunk = reid_embedder_next_chunk(n - done, e->batch);
+    REID_TRY(reid_preprocess_cpu(frame, boxes + done, chunk, &m->pp, e->x));
+    REID_TRY(reid_engine_embed(m->engine, e->x, chunk, out + (size_t)m->dim * done));
+    done += chunk;
+  }
+  reid_l2_normalize_rows(out, n, m->dim);
+  return REID_OK;
+}
+
+reid_status reid_embedder_embed_images(reid_embedder *e, const char *const *paths, int n,
+                                       float *out) {
+  const role_model *m = role_of(e, REID_ROLE_IMAGE);
+  size_t image = (size_t)3 * m->pp.height * m->pp.width;
+  for (int done = 0; done < n;) {
+    int chunk = n - done < e->batch ? n - done : e->batch;
+    for (int i = 0; i < chunk; i++) {
+      reid_image img = {0};
+      reid_status st = reid_image_load_rgb(paths[done + i], &img);
+      if (st == REID_OK) st = reid_preprocess_image(&img, &m->pp, e->x + image * i);
+      reid_image_free(&img);
+      if (st != REID_OK) return st;
+    }
+    REID_TRY(reid_engine_embed(m->engine, e->x, chunk, out + (size_t)m->dim * done));
+    done += chunk;
+  }
+  reid_l2_normalize_rows(out, n, m->dim);
+  return REID_OK;
+}

@@ -1,0 +1,515 @@
+/**
+ * SECTION:element-reidembed
+ * @title: reidembed
+ *
+ * Computes a re-identification embedding for every object of a video frame
+ * (each #GstVideoRegionOfInterestMeta on the buffer; with GStreamer >= 1.24
+ * also the analytics relation meta's object-detection mtds), pools them per
+ * track into tracklet embeddings, reports finished tracklets as bus messages
+ * and JSON lines, and compares them with a watchlist of query images.
+ *
+ * The track id is the `id` field of the ROI meta's `object_id` param
+ * structure (DL Streamer's convention), else the meta's own id. Each
+ * processed object gets two param structures on its ROI meta:
+ * `reid-embedding` (this frame's embedding; fields model, dims, data as
+ * #GBytes of float32, frame-count = 1) and `reid-track-embedding` (the
+ * track's pooled embedding so far; same fields, frame-count = frames pooled,
+ * plus track-id). With inference-interval N a track is embedded at most
+ * every N frames; in the other frames its objects get only the pooled value.
+ *
+ * Buffers pass through unchanged but for metadata; frames are mapped
+ * read-only.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 -m filesrc location=walk.mp4 ! decodebin ! videoconvert ! \
+ *     reidattachroi location=walk.mot ! \
+ *     reidembed model=resnet50.safetensors tracklet-location=tracklets.jsonl ! fakesink
+ * ]|
+ */
+#include "gstreidembed.h"
+
+#include <string.h>
+
+GST_DEBUG_CATEGORY(gst_reid_embed_debug);
+#define GST_CAT_DEFAULT gst_reid_embed_debug
+
+#define DEFAULT_PROP_MODEL              NULL
+#define DEFAULT_PROP_DEVICE             GST_REID_DEVICE_AUTO
+#define DEFAULT_PROP_GPU_ID             0
+#define DEFAULT_PROP_BATCH_SIZE         16
+#define DEFAULT_PROP_PRECISION          GST_REID_PRECISION_FP32
+#define DEFAULT_PROP_INFERENCE_INTERVAL 1
+#define DEFAULT_PROP_OBJECT_CLASS       ""
+#define DEFAULT_PROP_MIN_SIZE           0
+#define DEFAULT_PROP_TRACK_TIMEOUT      30
+#define DEFAULT_PROP_TRACKLET_LOCATION  NULL
+#define DEFAULT_PROP_QUERY_LOCATION     NULL
+#define DEFAULT_PROP_MATCH_THRESHOLD    0.7
+#define DEFAULT_PROP_MESSAGE            TRUE
+#define DEFAULT_PROP_STREAM_NAME        NULL
+
+enum {
+  PROP_0,
+  PROP_MODEL,
+  PROP_DEVICE,
+  PROP_GPU_ID,
+  PROP_BATCH_SIZE,
+  PROP_PRECISION,
+  PROP_INFERENCE_INTERVAL,
+  PROP_OBJECT_CLASS,
+  PROP_MIN_SIZE,
+  PROP_TRACK_TIMEOUT,
+  PROP_TRACKLET_LOCATION,
+  PROP_QUERY_LOCATION,
+  PROP_MATCH_THRESHOLD,
+  PROP_MESSAGE,
+  PROP_STREAM_NAME,
+};
+
+#define REID_CAPS GST_VIDEO_CAPS_MAKE("{ NV12, I420, RGB, BGR, RGBA, BGRA, BGRx, RGBx }")
+
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(REID_CAPS));
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(REID_CAPS));
+
+G_DEFINE_TYPE(GstReidEmbed, gst_reid_embed, GST_TYPE_BASE_TRANSFORM);
+GST_ELEMENT_REGISTER_DEFINE(reidembed, "reidembed", GST_RANK_NONE, GST_TYPE_REID_EMBED);
+
+GType gst_reid_device_get_type(void) {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {GST_REID_DEVICE_AUTO, "CUDA when a GPU is usable, else the CPU", "auto"},
+      {GST_REID_DEVICE_CPU, "CPU (oneDNN)", "cpu"},
+      {GST_REID_DEVICE_CUDA, "CUDA GPU (fails at start without one)", "cuda"},
+      {0, NULL, NULL},
+  };
+  if (g_once_init_enter(&type))
+    g_once_init_leave(&type, g_enum_register_static("GstReidDevice", values));
+  return type;
+}
+
+GType gst_reid_precision_get_type(void) {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {GST_REID_PRECISION_FP32, "float32", "fp32"},
+      {GST_REID_PRECISION_TF32, "TF32 tensor cores (CUDA)", "tf32"},
+      {GST_REID_PRECISION_FP16, "float16 (CUDA)", "fp16"},
+      {GST_REID_PRECISION_BF16, "bfloat16 (CPU with AVX512-BF16, CUDA)", "bf16"},
+      {0, NULL, NULL},
+  };
+  if (g_once_init_enter(&type))
+    g_once_init_leave(&type, g_enum_register_static("GstReidPrecision", values));
+  return type;
+}
+
+/* ------------------------------------------------------------ properties */
+
+/* "person, car" -> quarks; unknown class names are fine (they never match). */
+static void parse_classes(GstReidEmbed *self, const gchar *list) {
+  self->n_classes = 0;
+  if (!list) return;
+  gchar **parts = g_strsplit(list, ",", -1);
+  for (gchar **p = parts; *p; p++) {
+    gchar *name = g_strstrip(*p);
+    if (!*name) continue;
+    if (self->n_classes == REID_EMBED_MAX_CLASSES) {
+      g_warning(
+          "reidembed: object-class lists more than %d classes; '%s' and later ones are ignored",
+          REID_EMBED_MAX_CLASSES, name);
+      break;
+    }
+    self->classes[self->n_classes++] = g_quark_from_string(name);
+  }
+  g_strfreev(parts);
+}
+
+static void gst_reid_embed_set_property(GObject *object, guint prop_id, const GValue *value,
+                                        GParamSpec *pspec) {
+  GstReidEmbed *self = GST_REID_EMBED(object);
+  GST_OBJECT_LOCK(self);
+  switch (prop_id) {
+  case PROP_MODEL: g_free(self->model), self->model = g_value_dup_string(value); break;
+  case PROP_DEVICE: self->device = g_value_get_enum(value); break;
+  case PROP_GPU_ID: self->gpu_id = g_value_get_int(value); break;
+  case PROP_BATCH_SIZE: self->batch_size = g_value_get_int(value); break;
+  case PROP_PRECISION: self->precision = g_value_get_enum(value); break;
+  case PROP_INFERENCE_INTERVAL: self->inference_interval = g_value_get_int(value); break;
+  case PROP_OBJECT_CLASS:
+    g_free(self->object_class);
+    self->object_class = g_value_dup_string(value);
+    parse_classes(self, self->object_class);
+    break;
+  case PROP_MIN_SIZE: self->min_size = g_value_get_int(value); break;
+  case PROP_TRACK_TIMEOUT: self->track_timeout = g_value_get_int(value); break;
+  case PROP_TRACKLET_LOCATION:
+    g_free(self->tracklet_location), self->tracklet_location = g_value_dup_string(value);
+    break;
+  case PROP_QUERY_LOCATION:
+    g_free(self->query_location), self->query_location = g_value_dup_string(value);
+    break;
+  case PROP_MATCH_THRESHOLD: self->match_threshold = g_value_get_double(value); break;
+  case PROP_MESSAGE: self->message = g_value_get_boolean(value); break;
+  case PROP_STREAM_NAME:
+    g_free(self->stream_name), self->stream_name = g_value_dup_string(value);
+    break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+  }
+  GST_OBJECT_UNLOCK(self);
+}
+
+static void gst_reid_embed_get_property(GObject *object, guint prop_id, GValue *value,
+                                        GParamSpec *pspec) {
+  GstReidEmbed *self = GST_REID_EMBED(object);
+  GST_OBJECT_LOCK(self);
+  switch (prop_id) {
+  case PROP_MODEL: g_value_set_string(value, self->model); break;
+  case PROP_DEVICE: g_value_set_enum(value, self->device); break;
+  case PROP_GPU_ID: g_value_set_int(value, self->gpu_id); break;
+  case PROP_BATCH_SIZE: g_value_set_int(value, self->batch_size); break;
+  case PROP_PRECISION: g_value_set_enum(value, self->precision); break;
+  case PROP_INFERENCE_INTERVAL: g_value_set_int(value, self->inference_interval); break;
+  case PROP_OBJECT_CLASS: g_value_set_string(value, self->object_class); break;
+  case PROP_MIN_SIZE: g_value_set_int(value, self->min_size); break;
+  case PROP_TRACK_TIMEOUT: g_value_set_int(value, self->track_timeout); break;
+  case PROP_TRACKLET_LOCATION: g_value_set_string(value, self->tracklet_location); break;
+  case PROP_QUERY_LOCATION: g_value_set_string(value, self->query_location); break;
+  case PROP_MATCH_THRESHOLD: g_value_set_double(value, self->match_threshold); break;
+  case PROP_MESSAGE: g_value_set_boolean(value, self->message); break;
+  case PROP_STREAM_NAME: g_value_set_string(value, self->stream_name); break;
+  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+  }
+  GST_OBJECT_UNLOCK(self);
+}
+
+void gst_reid_embed_settings(GstReidEmbed *self, ReidFrameSettings *s) {
+  GST_OBJECT_LOCK(self);
+  s->inference_interval = self->inference_interval;
+  s->min_size = self->min_size;
+  s->track_timeout = self->track_timeout;
+  s->n_classes = self->n_classes;
+  memcpy(s->classes, self->classes, sizeof(GQuark) * (gsize)self->n_classes);
+  s->match_threshold = self->match_threshold;
+  s->message = self->message;
+  GST_OBJECT_UNLOCK(self);
+}
+
+/* ------------------------------------------------------------ start / stop */
+
+static void free_streaming_state(GstReidEmbed *self) {
+  reid_jsonl_close(self->jsonl);
+  reid_watchlist_free(self->watchlist);
+  reid_tracklet_pool_destroy(self->pool);
+  reid_embedder_close(self->embedder);
+  self->jsonl = NULL;
+  self->watchlist = NULL;
+  self->pool = NULL;
+  self->embedder = NULL;
+  g_clear_pointer(&self->stream_label, g_free);
+  g_clear_pointer(&self->boxes, g_free);
+  g_clear_pointer(&self->embeddings, g_free);
+  g_clear_pointer(&self->pooled, g_free);
+  g_clear_pointer(&self->scores, g_free);
+  self->boxes_cap = 0;
+  self->have_info = FALSE;
+}
+
+/* The library's message names the file when the file is at fault; otherwise
+ * say which model was being loaded. */
+static gchar *model_error_text(const gchar *path, const gchar *lib_message) {
+  if (path && g_str_has_prefix(lib_message, path)) return g_strdup(lib_message);
+  return g_strdup_printf("model '%s': %s", path ? path : "(none)", lib_message);
+}
+
+static gboolean gst_reid_embed_start(GstBaseTransform *trans) {
+  GstReidEmbed *self = GST_REID_EMBED(trans);
+  static const char *const devices[] = {"auto", "cpu", "cuda"};
+  GST_OBJECT_LOCK(self);
+  gchar *model = g_strdup(self->model);
+  gchar *tracklets = g_strdup(self->tracklet_location);
+  gchar *queries = g_strdup(self->query_location);
+  gchar *label = g_strdup(self->stream_name ? self->stream_name : GST_OBJECT_NAME(self));
+  reid_embedder_options opt = {.model_path = model,
+                               .device = devices[self->device],
+                               .gpu_id = self->gpu_id,
+                               .batch_size = self->batch_size,
+                               .precision = (reid_precision)self->precision};
+  GST_OBJECT_UNLOCK(self);
+
+  g_mutex_lock(&self->proc_lock);
+  self->stream_label = label;
+  self->frame_index = 0;
+  gboolean ok = FALSE;
+  reid_status st = reid_embedder_open(&opt, &self->embedder);
+  if (st != REID_OK) {
+    gchar *text = model_error_text(model, reid_last_error());
+    if (st == REID_EIO)
+      GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("%s", text),
+                        ("reid status %s", reid_status_name(st)));
+    else if (st == REID_EUNSUPPORTED || st == REID_EINVAL)
+      GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", text),
+                        ("reid status %s", reid_status_name(st)));
+    else
+      GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("%s", text),
+                        ("reid status %s", reid_status_name(st)));
+    g_free(text);
+    goto done;
+  }
+  self->dim = reid_embedder_dim(self->embedder, REID_ROLE_VIDEO);
+  GST_INFO_OBJECT(self, "model %s: %s", model, reid_embedder_describe(self->embedder));
+  if (reid_tracklet_pool_create(self->dim, &self->pool) != REID_OK) {
+    GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("%s", reid_last_error()), (NULL));
+    goto done;
+  }
+  self->pooled = g_new0(gfloat, self->dim);
+  if (queries && *queries) {
+    st = reid_watchlist_load(queries, self->embedder, &self->watchlist);
+    if (st != REID_OK) {
+      GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("%s", reid_last_error()), (NULL));
+      goto done;
+    }
+    if (self->watchlist->dim != self->dim) {
+      GST_ELEMENT_ERROR(
+          self, RESOURCE, SETTINGS,
+          ("model '%s': query images give %d-dimensional embeddings but tracklets %d; "
+           "they cannot be compared",
+           model, self->watchlist->dim, self->dim),
+          (NULL));
+      goto done;
+    }
+    self->scores = g_new0(gfloat, self->watchlist->count);
+    GST_INFO_OBJECT(self, "watchlist %s: %d queries", queries, self->watchlist->count);
+  }
+  if (tracklets && *tracklets && reid_jsonl_open(tracklets, &self->jsonl) != REID_OK) {
+    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE, ("tracklet-location: %s", reid_last_error()),
+                      (NULL));
+    goto done;
+  }
+  ok = TRUE;
+done:
+  if (!ok) free_streaming_state(self);
+  g_mutex_unlock(&self->proc_lock);
+  g_free(model);
+  g_free(tracklets);
+  g_free(queries);
+  return ok;
+}
+
+static gboolean gst_reid_embed_stop(GstBaseTransform *trans) {
+  GstReidEmbed *self = GST_REID_EMBED(trans);
+  ReidFrameSettings s;
+  gst_reid_embed_settings(self, &s);
+  g_mutex_lock(&self->proc_lock);
+  /* tracks still alive (no EOS before the stop) are reported, not lost */
+  if (self->pool) gst_reid_embed_end_all(self, &s, "stop");
+  free_streaming_state(self);
+  g_mutex_unlock(&self->proc_lock);
+  return TRUE;
+}
+
+/* ------------------------------------------------------------ streaming */
+
+static gboolean gst_reid_embed_set_caps(GstBaseTransform *trans, GstCaps *incaps,
+                                        GstCaps *outcaps) {
+  GstReidEmbed *self = GST_REID_EMBED(trans);
+  (void)outcaps;
+  GstVideoInfo info;
+  if (!gst_video_info_from_caps(&info, incaps)) {
+    GST_ERROR_OBJECT(self, "cannot parse caps %" GST_PTR_FORMAT, incaps);
+    return FALSE;
+  }
+  g_mutex_lock(&self->proc_lock);
+  self->info = info;
+  self->have_info = TRUE;
+  g_mutex_unlock(&self->proc_lock);
+  return TRUE;
+}
+
+static gboolean gst_reid_embed_sink_event(GstBaseTransform *trans, GstEvent *event) {
+  GstReidEmbed *self = GST_REID_EMBED(trans);
+  const gchar *reason = NULL;
+  if (GST_EVENT_TYPE(event) == GST_EVENT_EOS)
+    reason = "eos";
+  else if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP)
+    reason = "flush";
+  if (reason) {
+    ReidFrameSettings s;
+    gst_reid_embed_settings(self, &s);
+    g_mutex_lock(&self->proc_lock);
+    if (self->pool) gst_reid_embed_end_all(self, &s, reason);
+    g_mutex_unlock(&self->proc_lock);
+  }
+  return GST_BASE_TRANSFORM_CLASS(gst_reid_embed_parent_class)->sink_event(trans, event);
+}
+
+static GstFlowReturn gst_reid_embed_transform_ip(GstBaseTransform *trans, GstBuffer *buf) {
+  GstReidEmbed *self = GST_REID_EMBED(trans);
+  ReidFrameSettings s;
+  gst_reid_embed_settings(self, &s);
+  g_mutex_lock(&self->proc_lock);
+  GstFlowReturn ret;
+  if (!self->have_info) {
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("no caps before the first buffer"), (NULL));
+    ret = GST_FLOW_NOT_NEGOTIATED;
+  } else if (!self->pool) {
+    GST_ELEMENT_ERROR(self, CORE, STATE_CHANGE, ("buffer before start"), (NULL));
+    ret = GST_FLOW_ERROR;
+  } else {
+    ret = gst_reid_embed_process(self, buf, &s);
+  }
+  g_mutex_unlock(&self->proc_lock);
+  return ret;
+}
+
+/* ------------------------------------------------------------ GObject */
+
+static void gst_reid_embed_finalize(GObject *object) {
+  GstReidEmbed *self = GST_REID_EMBED(object);
+  free_streaming_state(self);
+  g_array_free(self->objects, TRUE);
+  g_free(self->model);
+  g_free(self->object_class);
+  g_free(self->tracklet_location);
+  g_free(self->query_location);
+  g_free(self->stream_name);
+  g_mutex_clear(&self->proc_lock);
+  G_OBJECT_CLASS(gst_reid_embed_parent_class)->finalize(object);
+}
+
+static void gst_reid_embed_init(GstReidEmbed *self) {
+  self->model = g_strdup(DEFAULT_PROP_MODEL);
+  self->device = DEFAULT_PROP_DEVICE;
+  self->gpu_id = DEFAULT_PROP_GPU_ID;
+  self->batch_size = DEFAULT_PROP_BATCH_SIZE;
+  self->precision = DEFAULT_PROP_PRECISION;
+  self->inference_interval = DEFAULT_PROP_INFERENCE_INTERVAL;
+  self->object_class = g_strdup(DEFAULT_PROP_OBJECT_CLASS);
+  self->min_size = DEFAULT_PROP_MIN_SIZE;
+  self->track_timeout = DEFAULT_PROP_TRACK_TIMEOUT;
+  self->tracklet_location = g_strdup(DEFAULT_PROP_TRACKLET_LOCATION);
+  self->query_location = g_strdup(DEFAULT_PROP_QUERY_LOCATION);
+  self->match_threshold = DEFAULT_PROP_MATCH_THRESHOLD;
+  self->message = DEFAULT_PROP_MESSAGE;
+  self->stream_name = g_strdup(DEFAULT_PROP_STREAM_NAME);
+  g_mutex_init(&self->proc_lock);
+  self->objects = g_array_new(FALSE, FALSE, sizeof(ReidObject));
+  gst_base_transform_set_in_place(GST_BASE_TRANSFORM(self), TRUE);
+  gst_base_transform_set_passthrough(GST_BASE_TRANSFORM(self), FALSE);
+}
+
+static void gst_reid_embed_class_init(GstReidEmbedClass *klass) {
+  GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
+  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS(klass);
+  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
+  const GParamFlags rw_ready = rw | GST_PARAM_MUTABLE_READY;
+  const GParamFlags rw_playing = rw | GST_PARAM_MUTABLE_PLAYING;
+
+  gobject_class->set_property = gst_reid_embed_set_property;
+  gobject_class->get_property = gst_reid_embed_get_property;
+  gobject_class->finalize = gst_reid_embed_finalize;
+
+  /**
+   * GstReidEmbed:model:
+   * The checkpoint (.safetensors) to load at start: one ResNet, or an MDKT
+   * pair whose video_model / image_model metadata name the networks that
+   * embed tracklets and query images (reid-train names the student for both).
+   */
+  g_object_class_install_property(gobject_class, PROP_MODEL,
+                                  g_param_spec_string("model", "Model",
+                                                      "Checkpoint file (.safetensors); required",
+                                                      DEFAULT_PROP_MODEL, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_DEVICE,
+      g_param_spec_enum("device", "Device", "Where the network runs: auto, cpu or cuda",
+                        gst_reid_device_get_type(), DEFAULT_PROP_DEVICE, rw_ready));
+  g_object_class_install_property(gobject_class, PROP_GPU_ID,
+                                  g_param_spec_int("gpu-id", "GPU id",
+                                                   "CUDA device index (device=cuda or auto)", 0, 63,
+                                                   DEFAULT_PROP_GPU_ID, rw_ready));
+  g_object_class_install_property(gobject_class, PROP_BATCH_SIZE,
+                                  g_param_spec_int("batch-size", "Batch size",
+                                                   "Crops per network call", 1, 1024,
+                                                   DEFAULT_PROP_BATCH_SIZE, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_PRECISION,
+      g_param_spec_enum("precision", "Precision",
+                        "Inference precision: fp32; bf16 on CPUs with AVX512-BF16; tf32, fp16, "
+                        "bf16 on CUDA (an unsupported one fails at start)",
+                        gst_reid_precision_get_type(), DEFAULT_PROP_PRECISION, rw_ready));
+  /**
+   * GstReidEmbed:inference-interval:
+   * Embed each track at most every N frames; in between, its objects get
+   * only the pooled embedding and the track stays alive.
+   */
+  g_object_class_install_property(gobject_class, PROP_INFERENCE_INTERVAL,
+                                  g_param_spec_int("inference-interval", "Inference interval",
+                                                   "Embed each track at most every N frames", 1,
+                                                   G_MAXINT, DEFAULT_PROP_INFERENCE_INTERVAL,
+                                                   rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_OBJECT_CLASS,
+      g_param_spec_string("object-class", "Object class",
+                          "Comma-separated ROI types to process (e.g. \"person,car\"); empty: all",
+                          DEFAULT_PROP_OBJECT_CLASS, rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_MIN_SIZE,
+      g_param_spec_int("min-size", "Minimum size",
+                       "Boxes narrower or lower than this many pixels (after clipping) are skipped",
+                       0, G_MAXINT, DEFAULT_PROP_MIN_SIZE, rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_TRACK_TIMEOUT,
+      g_param_spec_int("track-timeout", "Track timeout",
+                       "A track ends after this many consecutive frames without it", 1, G_MAXINT,
+                       DEFAULT_PROP_TRACK_TIMEOUT, rw_playing));
+  /**
+   * GstReidEmbed:tracklet-location:
+   * File that gets one JSON line per finished tracklet and per watchlist
+   * match (appended; opened at start, which fails if it cannot be).
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_TRACKLET_LOCATION,
+      g_param_spec_string("tracklet-location", "Tracklet location",
+                          "JSON-lines file for finished tracklets and matches (appended)",
+                          DEFAULT_PROP_TRACKLET_LOCATION, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_QUERY_LOCATION,
+      g_param_spec_string("query-location", "Query location",
+                          "Watchlist: a folder of query images or a text file listing them",
+                          DEFAULT_PROP_QUERY_LOCATION, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_MATCH_THRESHOLD,
+      g_param_spec_double("match-threshold", "Match threshold",
+                          "Cosine similarity at or above which a tracklet matches a query", -1.0,
+                          1.0, DEFAULT_PROP_MATCH_THRESHOLD, rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_MESSAGE,
+      g_param_spec_boolean("message", "Message",
+                           "Post reid-tracklet and reid-match element messages on the bus",
+                           DEFAULT_PROP_MESSAGE, rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_STREAM_NAME,
+      g_param_spec_string("stream-name", "Stream name",
+                          "Name of the stream in messages and JSON lines (default: element name)",
+                          DEFAULT_PROP_STREAM_NAME, rw_ready));
+
+  gst_element_class_set_static_metadata(
+      element_class, "Re-identification embeddings", "Filter/Analyzer/Video",
+      "Embeds the objects (ROI metas) of video frames with a re-ID network, pools them into "
+      "tracklets and matches tracklets against a watchlist of query images",
+      "reid project");
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
+
+  trans_class->start = GST_DEBUG_FUNCPTR(gst_reid_embed_start);
+  trans_class->stop = GST_DEBUG_FUNCPTR(gst_reid_embed_stop);
+  trans_class->set_caps = GST_DEBUG_FUNCPTR(gst_reid_embed_set_caps);
+  trans_class->sink_event = GST_DEBUG_FUNCPTR(gst_reid_embed_sink_event);
+  trans_class->transform_ip = GST_DEBUG_FUNCPTR(gst_reid_embed_transform_ip);
+  trans_class->passthrough_on_same_caps = FALSE;
+
+  gst_type_mark_as_plugin_api(gst_reid_device_get_type(), 0);
+  gst_type_mark_as_plugin_api(gst_reid_precision_get_type(), 0);
+  GST_DEBUG_CATEGORY_INIT(gst_reid_embed_debug, "reidembed", 0, "re-ID embeddings");
+}

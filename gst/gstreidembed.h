@@ -1,0 +1,104 @@
+/* reidembed: re-identification embeddings for the objects of video frames.
+ * See gstreidembed.c for the element's documentation. */
+#pragma once
+
+#include <gst/base/gstbasetransform.h>
+#include <gst/gst.h>
+#include <gst/video/video.h>
+
+#include "embedder.h"
+#include "jsonl.h"
+#include "tracklets.h"
+#include "watchlist.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  GST_REID_DEVICE_AUTO = 0,
+  GST_REID_DEVICE_CPU = 1,
+  GST_REID_DEVICE_CUDA = 2,
+} GstReidDevice;
+
+/* Values equal reid_precision's. */
+typedef enum {
+  GST_REID_PRECISION_FP32 = 0,
+  GST_REID_PRECISION_TF32 = 1,
+  GST_REID_PRECISION_FP16 = 2,
+  GST_REID_PRECISION_BF16 = 3,
+} GstReidPrecision;
+
+GType gst_reid_device_get_type(void);
+GType gst_reid_precision_get_type(void);
+
+#define GST_TYPE_REID_EMBED (gst_reid_embed_get_type())
+G_DECLARE_FINAL_TYPE(GstReidEmbed, gst_reid_embed, GST, REID_EMBED, GstBaseTransform)
+
+#define REID_EMBED_MAX_CLASSES 64
+
+/* One object of the current frame. */
+typedef struct ReidObject {
+  GstVideoRegionOfInterestMeta *meta; /* NULL for an analytics OD mtd (GStreamer >= 1.24) */
+  reid_tracklet *track;               /* owned by the pool */
+  reid_box box;                       /* clipped to the frame */
+  gint embed_row;                     /* row in the frame's embedding batch, -1: none */
+} ReidObject;
+
+struct _GstReidEmbed {
+  GstBaseTransform parent;
+
+  /* properties, under the object lock; model/device/... apply at the next start */
+  gchar *model;
+  GstReidDevice device;
+  gint gpu_id;
+  gint batch_size;
+  GstReidPrecision precision;
+  gint inference_interval;
+  gchar *object_class;
+  GQuark classes[REID_EMBED_MAX_CLASSES];
+  gint n_classes;
+  gint min_size;
+  gint track_timeout;
+  gchar *tracklet_location;
+  gchar *query_location;
+  gdouble match_threshold;
+  gboolean message;
+  gchar *stream_name;
+
+  /* streaming state, from start() to stop(), under proc_lock */
+  GMutex proc_lock;
+  reid_embedder *embedder;
+  reid_tracklet_pool *pool;
+  reid_watchlist *watchlist;
+  reid_jsonl *jsonl;
+  gchar *stream_label; /* stream-name, or the element's name */
+  GstVideoInfo info;
+  gboolean have_info;
+  gint64 frame_index; /* buffers seen since start */
+  gint dim;           /* video-role embedding size */
+  GArray *objects;    /* ReidObject scratch */
+  reid_box *boxes;    /* [boxes_cap] scratch: boxes to embed */
+  gfloat *embeddings; /* [boxes_cap, dim] scratch */
+  gfloat *pooled;     /* [dim] scratch */
+  gfloat *scores;     /* [watchlist count] scratch */
+  gint boxes_cap;
+};
+
+GST_ELEMENT_REGISTER_DECLARE(reidembed);
+
+/* gstreidembed_process.c: per-frame work and tracklet reporting (proc_lock held). */
+typedef struct ReidFrameSettings {
+  gint inference_interval, min_size, track_timeout;
+  GQuark classes[REID_EMBED_MAX_CLASSES];
+  gint n_classes;
+  gdouble match_threshold;
+  gboolean message;
+} ReidFrameSettings;
+
+GstFlowReturn gst_reid_embed_process(GstReidEmbed *self, GstBuffer *buf,
+                                     const ReidFrameSettings *s);
+/* Ends every live track (EOS, flush, stop) with `reason`; FALSE after posting an error. */
+gboolean gst_reid_embed_end_all(GstReidEmbed *self, const ReidFrameSettings *s,
+                                const gchar *reason);
+void gst_reid_embed_settings(GstReidEmbed *self, ReidFrameSettings *s);
+
+G_END_DECLS
