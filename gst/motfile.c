@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "safetensors.h" /* st_read_file */
+#include "fileio.h"
 
 #define MOT_MAX_FIELDS 16
 #define MOT_MAX_FIELD  63
@@ -149,7 +149,7 @@ reid_status reid_mot_load(const char *path, reid_mot **out) {
   *out = NULL;
   unsigned char *bytes = NULL;
   size_t size = 0;
-  REID_TRY(st_read_file(path, &bytes, &size));
+  REID_TRY(reid_read_file(path, &bytes, &size));
   reid_status st = reid_mot_parse((const char *)bytes, size, path, out);
   free(bytes);
   return st;

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "half.h"
-#include "safetensors.h" /* st_read_file, st_write_atomic */
+#include "fileio.h"
 
 static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
@@ -55,7 +55,7 @@ reid_status npy_write_f32(const char *path, int ndim, const int64_t *shape, cons
 #endif
   const void *parts[3] = {pre, header, payload};
   size_t sizes[3] = {sizeof pre, (size_t)n, nbytes};
-  reid_status st = st_write_atomic(path, parts, sizes, 3);
+  reid_status st = reid_write_file_atomic(path, parts, sizes, 3, 1);
   free(le);
   return st;
 }
@@ -281,7 +281,7 @@ static reid_status decode(const char *path, const unsigned char *b, size_t size,
 reid_status npy_read_f32(const char *path, int *ndim, int64_t shape[NPY_MAX_DIMS], float **data) {
   unsigned char *bytes;
   size_t size;
-  REID_TRY(st_read_file(path, &bytes, &size));
+  REID_TRY(reid_read_file(path, &bytes, &size));
   reid_status st = decode(path, bytes, size, ndim, shape, data);
   free(bytes);
   return st;

@@ -99,18 +99,7 @@ reid_status st_writer_add_f32(st_writer *w, const char *name, st_dtype dtype, in
 reid_status st_writer_add_raw(st_writer *w, const char *name, st_dtype dtype, int ndim,
                               const int64_t *shape, const void *data);
 
-/* Writes the tensors in the order added, atomically (see st_write_atomic). */
+/* Writes the tensors in the order added, atomically (see reid_write_file_atomic in fileio.h). */
 reid_status st_writer_save(const st_writer *w, const char *path);
 
-/* ---- shared file helpers (also used by npy.c) ------------------------- */
 
-/* Reads the whole regular file into a new buffer (free() it; non-NULL even
- * when *size is 0). REID_EIO with "path: reason" on failure. */
-reid_status st_read_file(const char *path, unsigned char **bytes, size_t *size);
-
-/* Writes the concatenation of parts[0..nparts) to `path` atomically: to
- * "path.tmp-XXXXXX" in the same folder (mkstemp), fsync, rename over path.
- * The temporary is removed on failure; the final file gets mode 0666 & ~umask.
- * Used by the safetensors and npy writers. */
-reid_status st_write_atomic(const char *path, const void *const *parts, const size_t *sizes,
-                            int nparts);

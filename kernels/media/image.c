@@ -11,6 +11,8 @@
  * lines arrive on the calling thread. */
 #include "image.h"
 
+#include "fileio.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -358,38 +360,6 @@ reid_status reid_image_load_rgb(const char *path, reid_image *out) {
 
 /* ---------------------------------------------------------------- encode */
 
-/* Writes bytes to "<path>.tmpXXXXXX" and renames it over path. */
-static reid_status write_atomic(const char *path, const uint8_t *bytes, size_t n) {
-  size_t len = strlen(path);
-  char *tmp = malloc(len + 16);
-  if (!tmp) return reid_fail(REID_ENOMEM, "%s: temp name", path);
-  memcpy(tmp, path, len);
-  memcpy(tmp + len, ".tmpXXXXXX", sizeof ".tmpXXXXXX");
-  int fd = mkostemp(tmp, O_CLOEXEC);
-  if (fd < 0) {
-    reid_status st = ff_fail(REID_EIO, path, "cannot create temp file", AVERROR(errno));
-    free(tmp);
-    return st;
-  }
-  int err = 0;
-  size_t done = 0;
-  while (done < n && !err) {
-    ssize_t put = write(fd, bytes + done, n - done);
-    if (put < 0 && errno == EINTR) continue;
-    if (put <= 0)
-      err = put < 0 ? errno : EIO;
-    else
-      done += (size_t)put;
-  }
-  if (!err && fchmod(fd, 0644) != 0) err = errno;
-  if (close(fd) != 0 && !err) err = errno;
-  if (!err && rename(tmp, path) != 0) err = errno;
-  if (err) unlink(tmp);
-  free(tmp);
-  if (err) return ff_fail(REID_EIO, path, "write failed", AVERROR(err));
-  return REID_OK;
-}
-
 /* Sends one frame through an opened encoder and writes the packet to path. */
 static reid_status encode_and_write(const char *path, AVCodecContext *enc, const AVFrame *frame) {
   AVPacket *pkt = av_packet_alloc();
@@ -401,7 +371,8 @@ static reid_status encode_and_write(const char *path, AVCodecContext *enc, const
   if (err < 0)
     st = ff_fail(REID_EFORMAT, path, "encode failed", err);
   else
-    st = write_atomic(path, pkt->data, (size_t)pkt->size);
+    st = reid_write_file_atomic(path, (const void *const[]){pkt->data},
+                                (const size_t[]){(size_t)pkt->size}, 1, 0);
   av_packet_free(&pkt);
   return st;
 }

@@ -3,6 +3,7 @@
  * fixed range, XML escaping of names, the atomic write, and errors. */
 #include <unistd.h>
 
+#include "fileio.h"
 #include "plot.h"
 #include "safetensors.h"
 #include "test_util.h"
@@ -10,7 +11,7 @@
 static char *read_text(const char *path) {
   unsigned char *bytes = NULL;
   size_t size = 0;
-  if (st_read_file(path, &bytes, &size) != REID_OK) return NULL;
+  if (reid_read_file(path, &bytes, &size) != REID_OK) return NULL;
   char *text = realloc(bytes, size + 1);
   if (text) text[size] = 0;
   return text;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fileio.h"
 #include "checkpoint.h"
 #include "cli.h"
 #include "eval.h"
@@ -122,7 +123,7 @@ static reid_status write_json(const eval_args *a, const reid_rank_result *r) {
   if (st == REID_OK) {
     const void *parts[1] = {text};
     size_t sizes[1] = {n};
-    st = st_write_atomic(a->json, parts, sizes, 1);
+    st = reid_write_file_atomic(a->json, parts, sizes, 1, 1);
   }
   free(text);
   free(model);

@@ -1,5 +1,5 @@
 /* SVG line charts (see plot.h). The document is built in memory, then
- * written with st_write_atomic. */
+ * written with reid_write_file_atomic. */
 #include "plot.h"
 
 #include <math.h>
@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fileio.h"
 #include "safetensors.h"
 
 typedef struct text {
@@ -213,7 +214,7 @@ reid_status reid_plot_svg(const char *path, const reid_plot *p, const reid_plot_
   }
   const void *parts[1] = {t.data};
   size_t sizes[1] = {t.len};
-  reid_status st = st_write_atomic(path, parts, sizes, 1);
+  reid_status st = reid_write_file_atomic(path, parts, sizes, 1, 1);
   free(t.data);
   return st;
 }

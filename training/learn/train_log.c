@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "json.h"
 #include "plot.h"
 #include "safetensors.h"
@@ -62,7 +63,7 @@ static reid_status reload(train_log *l, long keep_iter, int steps_per_epoch, cha
   *kept = NULL;
   *kept_len = 0;
   if (access(l->path, F_OK) != 0) return REID_OK; /* no log yet: start one */
-  REID_TRY(st_read_file(l->path, &bytes, &size));
+  REID_TRY(reid_read_file(l->path, &bytes, &size));
   char *out = malloc(size + 1);
   if (!out) {
     free(bytes);
@@ -126,7 +127,7 @@ reid_status train_log_open(train_log *l, const char *path, long resume_iter, FIL
     REID_TRY(reload(l, resume_iter, steps_per_epoch, &kept, &len));
     const void *parts[1] = {kept ? kept : ""};
     size_t sizes[1] = {len};
-    reid_status st = st_write_atomic(path, parts, sizes, 1);
+    reid_status st = reid_write_file_atomic(path, parts, sizes, 1, 1);
     free(kept);
     REID_TRY(st);
     l->file = fopen(path, "a");
