@@ -4,39 +4,10 @@
 #   test_cli.sh PATH/reid-train
 set -u
 rt=$1
-work=$(mktemp -d "${TMPDIR:-/tmp}/reid-cli-XXXXXX")
-trap 'rm -rf "$work"' EXIT
-pass=0
-fail=0
+. "$(dirname "$0")/../cli_expect.sh"
+cli_test_begin cli
 
-# expect CODE NEEDLE -- command...: exit code, a one-line stderr containing NEEDLE (when the code is not 0)
-expect() {
-  local want=$1 needle=$2
-  shift 3
-  "$@" >"$work/out" 2>"$work/err"
-  local got=$?
-  local lines
-  lines=$(wc -l <"$work/err")
-  if [ "$got" != "$want" ]; then
-    echo "FAIL: '$*' exited $got, want $want; stderr: $(cat "$work/err")"
-    fail=$((fail + 1))
-  elif [ "$want" != 0 ] && { [ "$lines" != 1 ] || ! grep -qF -- "$needle" "$work/err"; }; then
-    echo "FAIL: '$*': want one stderr line containing '$needle', got: $(cat "$work/err")"
-    fail=$((fail + 1))
-  elif [ "$want" = 0 ] && [ -n "$needle" ] && ! grep -qF -- "$needle" "$work/out"; then
-    echo "FAIL: '$*': stdout lacks '$needle': $(cat "$work/out")"
-    fail=$((fail + 1))
-  else
-    pass=$((pass + 1))
-  fi
-}
 
-# expect_size FILE BYTES
-expect_size() {
-  local got
-  got=$(stat -c %s "$1" 2>/dev/null || echo missing)
-  if [ "$got" = "$2" ]; then pass=$((pass + 1)); else echo "FAIL: $1 has $got bytes, want $2"; fail=$((fail + 1)); fi
-}
 
 # ---- top level and help
 expect 2 "a command is required" -- "$rt"
@@ -103,5 +74,4 @@ if [ -e "$work/e2.npy" ]; then echo "FAIL: a failed embed left an output"; fail=
 expect 1 "expected float32 N x 3 x H x W" -- "$rt" embed --model "$work/m.safetensors" --input "$work/e.npy" --output "$work/e3.npy"
 expect 0 "" -- "$rt" embed --model "$work/m.safetensors" --input "$work/imgs/list.txt" --output "$work/raw.npy" --raw --threads 1
 
-echo "cli: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+cli_test_end cli

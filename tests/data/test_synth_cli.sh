@@ -4,31 +4,9 @@
 #   test_synth_cli.sh PATH/reid-train
 set -u
 rt=$1
-work=$(mktemp -d "${TMPDIR:-/tmp}/reid-synth-cli-XXXXXX")
-trap 'rm -rf "$work"' EXIT
-pass=0
-fail=0
+. "$(dirname "$0")/../cli_expect.sh"
+cli_test_begin synth-cli
 
-# expect CODE NEEDLE -- command...: exit code; one stderr line containing NEEDLE (code != 0)
-# or stdout containing NEEDLE (code 0)
-expect() {
-  local want=$1 needle=$2
-  shift 3
-  "$@" >"$work/out" 2>"$work/err"
-  local got=$?
-  if [ "$got" != "$want" ]; then
-    echo "FAIL: '$*' exited $got, want $want; stderr: $(cat "$work/err")"
-    fail=$((fail + 1))
-  elif [ "$want" != 0 ] && { [ "$(wc -l <"$work/err")" != 1 ] || ! grep -qF -- "$needle" "$work/err"; }; then
-    echo "FAIL: '$*': want one stderr line containing '$needle', got: $(cat "$work/err")"
-    fail=$((fail + 1))
-  elif [ "$want" = 0 ] && ! grep -qF -- "$needle" "$work/out"; then
-    echo "FAIL: '$*': stdout lacks '$needle': $(cat "$work/out")"
-    fail=$((fail + 1))
-  else
-    pass=$((pass + 1))
-  fi
-}
 
 # exists PATH...: each path exists
 exists() {
@@ -68,5 +46,4 @@ expect 0 "veri layout, 42 images; train 18, query 6, gallery 18 images" -- "$rt"
 exists "$work/veri/name_train.txt" "$work/veri/name_query.txt" "$work/veri/name_test.txt" "$work/veri/test_track.txt" \
   "$work/veri/image_train/0001_c001_00000005_0.jpg"
 
-echo "test_synth_cli: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+cli_test_end test_synth_cli

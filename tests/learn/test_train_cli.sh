@@ -12,31 +12,9 @@ set -u
 rt=$1
 # the machine is shared: idle OpenMP threads sleep instead of spinning
 export OMP_WAIT_POLICY=passive
-work=$(mktemp -d "${TMPDIR:-/tmp}/reid-learn-cli-XXXXXX")
-trap 'rm -rf "$work"' EXIT
-pass=0
-fail=0
+. "$(dirname "$0")/../cli_expect.sh"
+cli_test_begin learn-cli
 
-# expect CODE NEEDLE -- command...: exit code, and a one-line stderr containing NEEDLE when CODE != 0
-expect() {
-  local want=$1 needle=$2
-  shift 3
-  "$@" >"$work/out" 2>"$work/err"
-  local got=$? lines
-  lines=$(wc -l <"$work/err")
-  if [ "$got" != "$want" ]; then
-    echo "FAIL: '$*' exited $got, want $want; stderr: $(tail -3 "$work/err")"
-    fail=$((fail + 1))
-  elif [ "$want" != 0 ] && { [ "$lines" != 1 ] || ! grep -qF -- "$needle" "$work/err"; }; then
-    echo "FAIL: '$*': want one stderr line containing '$needle', got: $(cat "$work/err")"
-    fail=$((fail + 1))
-  elif [ "$want" = 0 ] && [ -n "$needle" ] && ! grep -qF -- "$needle" "$work/out"; then
-    echo "FAIL: '$*': stdout lacks '$needle'"
-    fail=$((fail + 1))
-  else
-    pass=$((pass + 1))
-  fi
-}
 
 check() { # check DESCRIPTION command...: the command must succeed
   local what=$1
@@ -140,5 +118,4 @@ expect 1 "no checkpoint had been written yet" -- \
   "$rt" teacher "${tiny[@]}" --epochs 1 --lr 1e30 --output "$work/n2.safetensors"
 check "nothing is written after a failed first epoch" test ! -e "$work/n2.safetensors"
 
-echo "test_train_cli: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+cli_test_end test_train_cli
