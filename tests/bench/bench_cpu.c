@@ -15,18 +15,8 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "bench_util.h"
 #include "resnet.h"
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
 
 typedef reid_status (*bench_fn)(void *ctx);
 
@@ -37,15 +27,15 @@ static double measure(bench_fn fn, void *ctx, int items, double min_time, int re
   double *rates = calloc(reps, sizeof *rates);
   for (int r = 0; r < reps; r++) {
     int iters = 0;
-    double t0 = now(), t;
+    double t0 = bench_now(), t;
     do {
       if (fn(ctx) != REID_OK) return -1;
       iters++;
-      t = now();
+      t = bench_now();
     } while (t - t0 < min_time / reps);
     rates[r] = items * iters / (t - t0);
   }
-  qsort(rates, reps, sizeof *rates, cmp_double);
+  qsort(rates, reps, sizeof *rates, bench_cmp_double);
   double median = rates[reps / 2];
   free(rates);
   return median;
@@ -61,29 +51,6 @@ typedef struct infer_ctx {
 static reid_status infer_once(void *p) {
   infer_ctx *c = p;
   return reid_engine_embed(c->engine, c->x, c->n, c->out);
-}
-
-typedef struct train_ctx {
-  reid_backend *be;
-  reid_net *net;
-  float *x, *loss, *probs, *dloss, *dlogits, *m, *v;
-  int32_t *labels;
-  int batch, classes, step;
-} train_ctx;
-
-static reid_status train_once(void *p) {
-  train_ctx *c = p;
-  const reid_backend_ops *ops = c->be->ops;
-  REID_TRY(reid_net_forward(c->net, c->x, c->batch, 1, 1));
-  REID_TRY(ops->softmax_xent_forward(c->be, c->batch, c->classes, reid_net_logits(c->net),
-                                     c->labels, 0.0f, c->loss, c->probs));
-  REID_TRY(ops->softmax_xent_backward(c->be, c->batch, c->classes, c->probs, c->labels, 0.0f,
-                                      c->dloss, c->dlogits));
-  REID_TRY(reid_net_backward(c->net, NULL, c->dlogits));
-  size_t n;
-  float *params = reid_net_params(c->net, &n);
-  return ops->adam_update(c->be, n, params, reid_net_grads(c->net, NULL), c->m, c->v, 1e-4f, 0.9f,
-                          0.999f, 1e-8f, 0.0f, 0, ++c->step);
 }
 
 static float *random_input(size_t n, unsigned seed) {
@@ -163,7 +130,7 @@ int main(int argc, char **argv) {
   tcfg.input_height = 128;
   tcfg.input_width = 64;
   tcfg.num_classes = 100;
-  train_ctx t = {.be = be, .batch = 32, .classes = 100};
+  bench_train_step t = {.be = be, .batch = 32, .classes = 100, .lr = 1e-4f};
   double train_rate = -1;
   if (reid_net_create(&tcfg, be, &t.net) == REID_OK) {
     size_t n;
@@ -178,7 +145,7 @@ int main(int argc, char **argv) {
     t.v = calloc(n, sizeof(float));
     t.labels = malloc(32 * sizeof(int32_t));
     for (int i = 0; i < 32; i++) t.labels[i] = (i * 37) % 100;
-    train_rate = measure(train_once, &t, 32, min_time, reps);
+    train_rate = measure(bench_train_once, &t, 32, min_time, reps);
     if (train_rate < 0) fprintf(stderr, "bench: training step failed: %s\n", reid_last_error());
     printf("%-44s %12.1f\n", "resnet18 128x64 train step batch 32 (img/s)", train_rate);
     reid_net_destroy(t.net);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "checkpoint.h"
 #include "engine.h"
 #include "reid_cuda.h"
@@ -35,17 +36,6 @@ typedef struct result {
 
 static result results[MAX_RESULTS];
 static int n_results;
-
-static int cmp_double(const void *a, const void *b) {
-  const double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 typedef reid_status (*bench_fn)(void *ctx);
 
@@ -69,7 +59,7 @@ static int time_events(reid_backend *be, bench_fn fn, void *ctx, int warmup, int
     t[i] = e;
   }
   if (ok) {
-    qsort(t, (size_t)iters, sizeof *t, cmp_double);
+    qsort(t, (size_t)iters, sizeof *t, bench_cmp_double);
     *ms = t[iters / 2], *p10 = t[iters / 10], *p90 = t[iters * 9 / 10];
   } else {
     fprintf(stderr, "bench_gpu: %s\n", reid_last_error());
@@ -115,12 +105,12 @@ static void bench_inference(reid_net *net, reid_precision prec, const int *batch
   int max_batch = 1;
   for (int i = 0; i < n_batches; i++) max_batch = batches[i] > max_batch ? batches[i] : max_batch;
   reid_engine *e = NULL;
-  double t0 = now();
+  double t0 = bench_now();
   if (reid_engine_create(net, prec, max_batch, &e) != REID_OK) {
     fprintf(stderr, "bench_gpu: engine %s: %s\n", reid_precision_name(prec), reid_last_error());
     return;
   }
-  printf("# %s (created in %.1f s)\n", reid_engine_describe(e), now() - t0);
+  printf("# %s (created in %.1f s)\n", reid_engine_describe(e), bench_now() - t0);
   const reid_model_config *cfg = reid_net_config(net);
   const size_t image = (size_t)3 * cfg->input_height * cfg->input_width;
   float *x = malloc(sizeof(float) * image * max_batch);
@@ -193,34 +183,11 @@ static void bench_preprocess(reid_backend *be, int iters) {
 
 /* ---- training step ---- */
 
-typedef struct train_ctx {
-  reid_backend *be;
-  reid_net *net;
-  float *x, *loss, *probs, *dloss, *dlogits, *m, *v;
-  int32_t *labels;
-  int batch, classes, step;
-} train_ctx;
-
-static reid_status train_once(void *p) {
-  train_ctx *c = p;
-  const reid_backend_ops *ops = c->be->ops;
-  REID_TRY(reid_net_forward(c->net, c->x, c->batch, 1, 1));
-  REID_TRY(ops->softmax_xent_forward(c->be, c->batch, c->classes, reid_net_logits(c->net),
-                                     c->labels, 0.0f, c->loss, c->probs));
-  REID_TRY(ops->softmax_xent_backward(c->be, c->batch, c->classes, c->probs, c->labels, 0.0f,
-                                      c->dloss, c->dlogits));
-  REID_TRY(reid_net_backward(c->net, NULL, c->dlogits));
-  size_t np;
-  float *params = reid_net_params(c->net, &np);
-  return ops->adam_update(c->be, np, params, reid_net_grads(c->net, NULL), c->m, c->v, 3.5e-4f,
-                          0.9f, 0.999f, 1e-8f, 0.0f, 0, ++c->step);
-}
-
 static void bench_train(reid_backend *be, int batch, int iters) {
   reid_model_config cfg;
   reid_model_config_default(&cfg); /* resnet50, last stride 1, 256x128 */
   cfg.num_classes = 751;           /* a torchvision fc, as the PyTorch peer */
-  train_ctx c = {.be = be, .batch = batch, .classes = cfg.num_classes};
+  bench_train_step c = {.be = be, .batch = batch, .classes = cfg.num_classes, .lr = 3.5e-4f};
   if (reid_net_create(&cfg, be, &c.net) != REID_OK) {
     fprintf(stderr, "bench_gpu: training net: %s\n", reid_last_error());
     return;
@@ -248,7 +215,7 @@ static void bench_train(reid_backend *be, int batch, int iters) {
     for (int tf32 = 0; tf32 < 2; tf32++) {
       reid_cuda_set_tf32(be, tf32);
       double ms, p10, p90;
-      if (time_events(be, train_once, &c, 3, iters, &ms, &p10, &p90) == 0)
+      if (time_events(be, bench_train_once, &c, 3, iters, &ms, &p10, &p90) == 0)
         add_result(tf32 ? "train step resnet50 (backend tf32)"
                         : "train step resnet50 (backend fp32)",
                    batch, ms, p10, p90, batch);

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "checkpoint.h"
 #include "engine.h"
 #include "preprocess.h"
@@ -40,17 +41,6 @@ typedef struct options {
   int threads, rounds;
   double min_time;
 } options;
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
 
 /* Writes a randomly initialised ResNet (last stride 1, 256x128) unless present. */
 static int make_model(const char *arch_name, const char *path) {
@@ -119,16 +109,16 @@ static double bench_engine(const char *path, const options *o) {
     for (int w = 0; w < 2 && st == REID_OK; w++) st = reid_engine_embed(engine, x, BATCH, y);
     for (int r = 0; r < 5 && st == REID_OK; r++) {
       int iters = 0;
-      double t0 = now(), t;
+      double t0 = bench_now(), t;
       do {
         st = reid_engine_embed(engine, x, BATCH, y);
         iters++;
-        t = now();
+        t = bench_now();
       } while (st == REID_OK && t - t0 < o->min_time / 5);
       rates[r] = BATCH * iters / (t - t0);
     }
     if (st == REID_OK) {
-      qsort(rates, 5, sizeof rates[0], cmp_double);
+      qsort(rates, 5, sizeof rates[0], bench_cmp_double);
       rate = rates[2];
       fprintf(stderr, "  engine: %s\n", reid_engine_describe(engine));
     }
@@ -153,7 +143,7 @@ typedef struct progress {
 static void on_handoff(GstElement *sink, GstBuffer *buf, GstPad *pad, gpointer data) {
   (void)sink, (void)buf, (void)pad;
   progress *p = data;
-  double t = now();
+  double t = bench_now();
   g_mutex_lock(&p->lock);
   p->frames++;
   if (p->frames == p->warmup) p->t_warm = t;

@@ -1,0 +1,46 @@
+/* Shared by the benchmark programs: a monotonic clock, medians, and one
+ * classification training step (forward, cross-entropy, backward, Adam). */
+#pragma once
+
+#include <stdlib.h>
+#include <time.h>
+
+#include "backend.h"
+#include "resnet.h"
+
+static inline double bench_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static inline int bench_cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Backend memory for one step: x [batch, 3, H, W], labels [batch], the
+ * cross-entropy buffers and the Adam moments of the flat parameter buffer. */
+typedef struct bench_train_step {
+  reid_backend *be;
+  reid_net *net;
+  float *x, *loss, *probs, *dloss, *dlogits, *m, *v;
+  int32_t *labels;
+  int batch, classes, step;
+  float lr;
+} bench_train_step;
+
+static inline reid_status bench_train_once(void *p) {
+  bench_train_step *c = p;
+  const reid_backend_ops *ops = c->be->ops;
+  REID_TRY(reid_net_forward(c->net, c->x, c->batch, 1, 1));
+  REID_TRY(ops->softmax_xent_forward(c->be, c->batch, c->classes, reid_net_logits(c->net),
+                                     c->labels, 0.0f, c->loss, c->probs));
+  REID_TRY(ops->softmax_xent_backward(c->be, c->batch, c->classes, c->probs, c->labels, 0.0f,
+                                      c->dloss, c->dlogits));
+  REID_TRY(reid_net_backward(c->net, NULL, c->dlogits));
+  size_t n;
+  float *params = reid_net_params(c->net, &n);
+  return ops->adam_update(c->be, n, params, reid_net_grads(c->net, NULL), c->m, c->v, c->lr, 0.9f,
+                          0.999f, 1e-8f, 0.0f, 0, ++c->step);
+}
