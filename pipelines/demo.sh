@@ -9,10 +9,10 @@
 #   pipelines/demo.sh [OUT_DIR]        (default build/demo/gst)
 #   env: MODEL, DEVICE (see env.sh), THRESHOLD (default 0.9999)
 #
-# With untrained (randomly initialised) weights every crop lands in nearly the
-# same direction: unrelated crops score 0.98-0.9996, the query cut from the
-# same pixels 0.99999, hence the demo's threshold. A trained model separates
-# identities far more (pick match-threshold on validation data, ~0.5-0.8).
+# The video shows test patterns, not people, and the query is cut from the same
+# pixels as one track: it scores ~0.99999, unrelated patterns less, hence the
+# demo's strict threshold. On people, pick match-threshold on validation data
+# (~0.5-0.8 for a trained model).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 out=${1:-$repo/build/demo/gst}

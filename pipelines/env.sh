@@ -3,8 +3,8 @@
 #   GST_PLUGIN_PATH  defaults to <repo>/build/gst when libgstreid.so is not
 #                    installed system-wide (meson install puts it in GStreamer's
 #                    plugin folder, where gst-launch-1.0 finds it by itself)
-#   MODEL            defaults to <repo>/build/demo/resnet50.safetensors
-#                    (written by scripts/demo.sh; any reid-train checkpoint works)
+#   MODEL            defaults to <repo>/models/reid-resnet18-synth.safetensors, the
+#                    default model shipped in the tree (any reid-train checkpoint works)
 #   DEVICE           auto | cpu | cuda (default auto)
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if ! gst-inspect-1.0 reidembed >/dev/null 2>&1; then
@@ -14,10 +14,10 @@ if ! gst-inspect-1.0 reidembed >/dev/null 2>&1; then
   echo "reidembed not found: build the project (meson setup build && ninja -C build) or set GST_PLUGIN_PATH" >&2
   exit 1
 fi
-MODEL=${MODEL:-$repo/build/demo/resnet50.safetensors}
+MODEL=${MODEL:-$repo/models/reid-resnet18-synth.safetensors}
 DEVICE=${DEVICE:-auto}
 if [ ! -f "$MODEL" ]; then
-  echo "model $MODEL not found: run scripts/demo.sh, or set MODEL to a reid-train checkpoint" >&2
+  echo "model $MODEL not found: set MODEL to a reid-train checkpoint" >&2
   exit 1
 fi
 
