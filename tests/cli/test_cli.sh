@@ -36,6 +36,10 @@ expect 1 "$work/absent.safetensors" -- "$rt" info "$work/absent.safetensors"
 printf 'not a checkpoint' >"$work/garbage.safetensors"
 expect 1 "garbage.safetensors" -- "$rt" info "$work/garbage.safetensors"
 
+# ---- the default model shipped in models/ loads and embeds
+default_model=$(dirname "$0")/../../models/reid-resnet18-synth.safetensors
+expect 0 "model: resnet18, last stride 1, input 128x64, embedding 512, BNNeck, 32 classes" -- "$rt" info "$default_model"
+
 # ---- embed: arguments
 expect 2 "--model is required" -- "$rt" embed --input x --output y
 expect 2 "--input is required" -- "$rt" embed --model m --output y
@@ -55,6 +59,8 @@ mv "$work/imgs/img-2.ppm" "$work/imgs/b.ppm"
 printf '# two images\na.ppm\n\n  b.ppm\na.ppm\n' >"$work/imgs/list.txt"
 expect 0 "" -- "$rt" embed --model "$work/m.safetensors" --input "$work/imgs/list.txt" --output "$work/e.npy" --device cpu --batch-size 2
 expect_size "$work/e.npy" $((128 + 3 * 512 * 4))
+expect 0 "" -- "$rt" embed --model "$default_model" --input "$work/imgs/list.txt" --output "$work/d.npy" --device cpu
+expect_size "$work/d.npy" $((128 + 3 * 512 * 4))
 if cmp -s <(tail -c +129 "$work/e.npy" | head -c 2048) <(tail -c +$((129 + 2 * 2048)) "$work/e.npy" | head -c 2048); then
   pass=$((pass + 1))
 else
