@@ -9,6 +9,7 @@
  * no E[x^2] - E[x]^2 cancellation; the per-element maps then run in float in
  * the CPU's order of operations (built with -fmad=false). */
 #include "cuda_kernels.cuh"
+#include "op_checks.h"
 
 enum { SUM_X, SUM_SQDEV, SUM_DY_DYX, SUM_DY };
 
@@ -180,15 +181,6 @@ static inline int chan_blocks(int c) {
     CUDA_LAUNCH_CHECK(#kernel);                                                                    \
   } while (0)
 
-static reid_status check_shape(const char *op, int n, int c, int hw, float eps) {
-  if (n < 1 || c < 1 || hw < 1)
-    return reid_fail(REID_EINVAL, "%s: invalid shape n=%d c=%d hw=%d", op, n, c, hw);
-  if ((int64_t)n * c > INT32_MAX || (int64_t)c * hw > INT32_MAX || (int64_t)n * hw > INT32_MAX)
-    return reid_fail(REID_EINVAL, "%s: shape n=%d c=%d hw=%d too large", op, n, c, hw);
-  if (!(eps >= 0.0f)) return reid_fail(REID_EINVAL, "%s: eps %g must be >= 0", op, (double)eps);
-  return REID_OK;
-}
-
 /* Scratch: part [c][splits][2] doubles, mean [c] doubles, floats [3c]. */
 typedef struct bn_scratch {
   double *part, *mean;
@@ -218,7 +210,7 @@ static reid_status launch_partials(cuda_state *s, int n, int c, int hw, int spli
 
 extern "C" reid_status cuda_channel_sum(cuda_state *s, int n, int c, int hw, const float *x,
                                         float *out) {
-  REID_TRY(check_shape("channel_sum", n, c, hw, 0.0f));
+  REID_TRY(reid_check_batchnorm("channel_sum", n, c, hw, 0.0f));
   const int splits = choose_splits(s, c, (long long)n * hw);
   bn_scratch sc;
   REID_TRY(bn_scratch_get(s, c, splits, &sc));
@@ -236,14 +228,7 @@ static reid_status cuda_batchnorm_forward_train(reid_backend *be, int n, int c, 
   const char *op = "batchnorm_forward_train";
   cuda_state *s;
   REID_TRY(cuda_enter(be, &s));
-  REID_TRY(check_shape(op, n, c, hw, eps));
-  if ((int64_t)n * hw < 2)
-    return reid_fail(REID_EINVAL,
-                     "%s: Expected more than 1 value per channel when training, got input size "
-                     "[%d, %d, %d]",
-                     op, n, c, hw);
-  if (!(momentum >= 0.0f && momentum <= 1.0f))
-    return reid_fail(REID_EINVAL, "%s: momentum %g outside [0, 1]", op, (double)momentum);
+  REID_TRY(reid_check_batchnorm_train(op, n, c, hw, eps, momentum));
   CUDA_REQUIRE(op, x);
   CUDA_REQUIRE(op, gamma);
   CUDA_REQUIRE(op, beta);
@@ -278,7 +263,7 @@ static reid_status cuda_batchnorm_forward_eval(reid_backend *be, int n, int c, i
   const char *op = "batchnorm_forward_eval";
   cuda_state *s;
   REID_TRY(cuda_enter(be, &s));
-  REID_TRY(check_shape(op, n, c, hw, eps));
+  REID_TRY(reid_check_batchnorm(op, n, c, hw, eps));
   CUDA_REQUIRE(op, x);
   CUDA_REQUIRE(op, gamma);
   CUDA_REQUIRE(op, beta);
@@ -301,7 +286,7 @@ static reid_status cuda_batchnorm_backward(reid_backend *be, int n, int c, int h
   const char *op = "batchnorm_backward";
   cuda_state *s;
   REID_TRY(cuda_enter(be, &s));
-  REID_TRY(check_shape(op, n, c, hw, 0.0f));
+  REID_TRY(reid_check_batchnorm(op, n, c, hw, 0.0f));
   CUDA_REQUIRE(op, x);
   CUDA_REQUIRE(op, gamma);
   CUDA_REQUIRE(op, save_mean);
@@ -332,7 +317,7 @@ static reid_status cuda_batchnorm_backward_eval(reid_backend *be, int n, int c, 
   const char *op = "batchnorm_backward_eval";
   cuda_state *s;
   REID_TRY(cuda_enter(be, &s));
-  REID_TRY(check_shape(op, n, c, hw, eps));
+  REID_TRY(reid_check_batchnorm(op, n, c, hw, eps));
   CUDA_REQUIRE(op, gamma);
   CUDA_REQUIRE(op, running_var);
   CUDA_REQUIRE(op, dy);

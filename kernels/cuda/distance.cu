@@ -10,6 +10,7 @@
  *   dx_r[k] = sum_c -g_rc / (nx_r ny_c) y_c[k] + self_r / nx_r^2 x_r[k]   (cosine)
  * in the CPU's order. */
 #include "cuda_kernels.cuh"
+#include "op_checks.h"
 
 #define TILE 16
 
@@ -99,16 +100,6 @@ __global__ void k_rows_backward(int kind, int cols, int d, const float *x, const
 
 /* ---- host side ---- */
 
-static reid_status check_args(const char *op, reid_distance_kind kind, int m, int n, int d) {
-  if (kind != REID_DIST_SQEUCLIDEAN && kind != REID_DIST_EUCLIDEAN && kind != REID_DIST_COSINE)
-    return reid_fail(REID_EINVAL, "%s: unknown distance kind %d", op, (int)kind);
-  if (m < 1 || n < 1 || d < 1)
-    return reid_fail(REID_EINVAL, "%s: invalid shape m=%d n=%d d=%d", op, m, n, d);
-  if ((int64_t)m * n > INT32_MAX || (int64_t)m * d > INT32_MAX || (int64_t)n * d > INT32_MAX)
-    return reid_fail(REID_EINVAL, "%s: shape m=%d n=%d d=%d too large", op, m, n, d);
-  return REID_OK;
-}
-
 static reid_status row_norms(cuda_state *s, int m, int n, int d, const float *a, const float *b,
                              double **na, double **nb) {
   void *p;
@@ -127,7 +118,7 @@ static reid_status cuda_distance_forward(reid_backend *be, reid_distance_kind ki
   const char *op = "distance_forward";
   cuda_state *s;
   REID_TRY(cuda_enter(be, &s));
-  REID_TRY(check_args(op, kind, m, n, d));
+  REID_TRY(reid_check_distance(op, kind, m, n, d));
   CUDA_REQUIRE(op, a);
   CUDA_REQUIRE(op, b);
   CUDA_REQUIRE(op, dist);
@@ -156,7 +147,7 @@ static reid_status cuda_distance_backward(reid_backend *be, reid_distance_kind k
   const char *op = "distance_backward";
   cuda_state *s;
   REID_TRY(cuda_enter(be, &s));
-  REID_TRY(check_args(op, kind, m, n, d));
+  REID_TRY(reid_check_distance(op, kind, m, n, d));
   if (!da && !db) return REID_OK;
   CUDA_REQUIRE(op, a);
   CUDA_REQUIRE(op, b);

@@ -9,6 +9,7 @@
  * Math mode: strict fp32 unless reid_cuda_set_tf32 enabled TF32. dbias sums
  * the rows in order, as the CPU does. */
 #include "cuda_kernels.cuh"
+#include "op_checks.h"
 
 static const int THREADS = 256;
 
@@ -26,20 +27,12 @@ __global__ void k_column_sum(int b, int out, const float *dy, float *dbias) {
   dbias[j] = acc;
 }
 
-static reid_status check_shape(const char *op, int b, int in, int out) {
-  if (b < 1 || in < 1 || out < 1)
-    return reid_fail(REID_EINVAL, "%s: invalid shape b=%d in=%d out=%d", op, b, in, out);
-  if ((int64_t)b * in > INT32_MAX || (int64_t)b * out > INT32_MAX || (int64_t)out * in > INT32_MAX)
-    return reid_fail(REID_EINVAL, "%s: shape b=%d in=%d out=%d too large", op, b, in, out);
-  return REID_OK;
-}
-
 static reid_status cuda_linear_forward(reid_backend *be, int b, int in, int out, const float *x,
                                        const float *w, const float *bias, float *y) {
   const char *op = "linear_forward";
   cuda_state *s;
   REID_TRY(cuda_enter(be, &s));
-  REID_TRY(check_shape(op, b, in, out));
+  REID_TRY(reid_check_linear(op, b, in, out));
   CUDA_REQUIRE(op, x);
   CUDA_REQUIRE(op, w);
   CUDA_REQUIRE(op, y);
@@ -62,7 +55,7 @@ static reid_status cuda_linear_backward(reid_backend *be, int b, int in, int out
   const char *op = "linear_backward";
   cuda_state *s;
   REID_TRY(cuda_enter(be, &s));
-  REID_TRY(check_shape(op, b, in, out));
+  REID_TRY(reid_check_linear(op, b, in, out));
   CUDA_REQUIRE(op, dy);
   if (dx) CUDA_REQUIRE(op, w);
   if (dw) CUDA_REQUIRE(op, x);

@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "cuda_kernels.cuh"
+#include "op_checks.h"
 
 static const int THREADS = 256;
 
@@ -48,22 +49,14 @@ static reid_status cuda_adam_update(reid_backend *be, size_t n, float *params, c
   const char *op = "adam_update";
   cuda_state *s;
   REID_TRY(cuda_enter(be, &s));
-  if (!(lr >= 0.0f)) return reid_fail(REID_EINVAL, "%s: invalid learning rate %g", op, (double)lr);
-  if (!(beta1 >= 0.0f && beta1 < 1.0f) || !(beta2 >= 0.0f && beta2 < 1.0f))
-    return reid_fail(REID_EINVAL, "%s: betas (%g, %g) outside [0, 1)", op, (double)beta1,
-                     (double)beta2);
-  if (!(eps >= 0.0f)) return reid_fail(REID_EINVAL, "%s: invalid eps %g", op, (double)eps);
-  if (!(weight_decay >= 0.0f))
-    return reid_fail(REID_EINVAL, "%s: invalid weight decay %g", op, (double)weight_decay);
-  if (step < 1) return reid_fail(REID_EINVAL, "%s: step %d must count from 1", op, step);
+  REID_TRY(reid_check_adam(op, lr, beta1, beta2, eps, weight_decay, step));
   if (n == 0) return REID_OK;
   CUDA_REQUIRE(op, params);
   CUDA_REQUIRE(op, grads);
   CUDA_REQUIRE(op, m);
   CUDA_REQUIRE(op, v);
-  const float step_size = (float)((double)lr / (1.0 - pow(beta1, step)));
-  const float bc2_sqrt = (float)sqrt(1.0 - pow(beta2, step));
-  const float shrink = (float)(1.0 - (double)lr * weight_decay);
+  const reid_adam_scalars sc = reid_adam_scalars_at(lr, beta1, beta2, weight_decay, step);
+  const float step_size = sc.step_size, bc2_sqrt = sc.bc2_sqrt, shrink = sc.shrink;
   const int coupled = !decoupled && weight_decay != 0.0f;
   const int adamw = decoupled && weight_decay != 0.0f;
   k_adam<<<cuda_grid_for(s, n, THREADS), THREADS, 0, s->stream>>>(
@@ -79,14 +72,7 @@ static reid_status cuda_sgd_update(reid_backend *be, size_t n, float *params, co
   const char *op = "sgd_update";
   cuda_state *s;
   REID_TRY(cuda_enter(be, &s));
-  if (!(lr >= 0.0f)) return reid_fail(REID_EINVAL, "%s: invalid learning rate %g", op, (double)lr);
-  if (!(momentum >= 0.0f))
-    return reid_fail(REID_EINVAL, "%s: invalid momentum %g", op, (double)momentum);
-  if (!(weight_decay >= 0.0f))
-    return reid_fail(REID_EINVAL, "%s: invalid weight decay %g", op, (double)weight_decay);
-  if (nesterov && momentum == 0.0f)
-    return reid_fail(REID_EINVAL, "%s: Nesterov momentum requires a momentum", op);
-  if (step < 1) return reid_fail(REID_EINVAL, "%s: step %d must count from 1", op, step);
+  REID_TRY(reid_check_sgd(op, lr, momentum, weight_decay, nesterov, step));
   if (n == 0) return REID_OK;
   CUDA_REQUIRE(op, params);
   CUDA_REQUIRE(op, grads);

@@ -8,6 +8,7 @@
  *    the CPU's summation order);
  *  - global average pooling (double sums) and the temporal mean. */
 #include "cuda_kernels.cuh"
+#include "op_checks.h"
 
 static const int THREADS = 256;
 
@@ -101,26 +102,12 @@ __global__ void k_temporal_mean_backward(size_t total, int t, int d, const float
 
 /* ---- host side ---- */
 
-static reid_status check_pool_desc(const char *op, const reid_pool2d_desc *d) {
-  if (!d) return reid_fail(REID_EINVAL, "%s: descriptor is NULL", op);
-  if (d->n < 1 || d->c < 1 || d->h < 1 || d->w < 1 || d->k < 1 || d->stride < 1 || d->pad < 0 ||
-      2 * d->pad > d->k || d->h + 2 * d->pad < d->k || d->w + 2 * d->pad < d->k ||
-      d->h_out != (d->h + 2 * d->pad - d->k) / d->stride + 1 ||
-      d->w_out != (d->w + 2 * d->pad - d->k) / d->stride + 1 || (int64_t)d->h * d->w > INT32_MAX ||
-      (int64_t)d->n * d->c > INT32_MAX)
-    return reid_fail(REID_EINVAL,
-                     "%s: invalid descriptor n=%d c=%d h=%d w=%d k=%d stride=%d pad=%d -> %dx%d "
-                     "(use reid_pool2d_desc_init)",
-                     op, d->n, d->c, d->h, d->w, d->k, d->stride, d->pad, d->h_out, d->w_out);
-  return REID_OK;
-}
-
 static reid_status cuda_maxpool2d_forward(reid_backend *be, const reid_pool2d_desc *d,
                                           const float *x, float *y, int32_t *argmax) {
   const char *op = "maxpool2d_forward";
   cuda_state *s;
   REID_TRY(cuda_enter(be, &s));
-  REID_TRY(check_pool_desc(op, d));
+  REID_TRY(reid_check_pool_desc(op, d));
   CUDA_REQUIRE(op, x);
   CUDA_REQUIRE(op, y);
   CUDA_REQUIRE(op, argmax);
@@ -137,7 +124,7 @@ static reid_status cuda_maxpool2d_backward(reid_backend *be, const reid_pool2d_d
   const char *op = "maxpool2d_backward";
   cuda_state *s;
   REID_TRY(cuda_enter(be, &s));
-  REID_TRY(check_pool_desc(op, d));
+  REID_TRY(reid_check_pool_desc(op, d));
   if (!dx) return REID_OK;
   CUDA_REQUIRE(op, argmax);
   CUDA_REQUIRE(op, dy);

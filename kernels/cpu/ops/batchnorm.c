@@ -24,6 +24,7 @@
 #include <stdlib.h>
 
 #include "cpu_ops.h"
+#include "op_checks.h"
 
 #define CHUNK        256               /* floats summed in float before a double merge */
 #define PARALLEL_MIN ((size_t)1 << 15) /* elements worth waking the thread team for */
@@ -32,15 +33,6 @@
   do {                                                                                             \
     if (!(ptr)) return reid_fail(REID_EINVAL, "%s: %s is NULL", op, #ptr);                         \
   } while (0)
-
-static reid_status check_shape(const char *op, int n, int c, int hw, float eps) {
-  if (n < 1 || c < 1 || hw < 1)
-    return reid_fail(REID_EINVAL, "%s: invalid shape n=%d c=%d hw=%d", op, n, c, hw);
-  if ((int64_t)n * c > INT32_MAX || (int64_t)c * hw > INT32_MAX)
-    return reid_fail(REID_EINVAL, "%s: shape n=%d c=%d hw=%d too large", op, n, c, hw);
-  if (!(eps >= 0.0f)) return reid_fail(REID_EINVAL, "%s: eps %g must be >= 0", op, (double)eps);
-  return REID_OK;
-}
 
 /* Statistics of a set of values: count, mean, m2 = sum (x - mean)^2 */
 typedef struct moments {
@@ -134,14 +126,7 @@ static reid_status cpu_batchnorm_forward_train(reid_backend *be, int n, int c, i
                                                float *save_mean, float *save_invstd) {
   (void)be;
   const char *op = "batchnorm_forward_train";
-  REID_TRY(check_shape(op, n, c, hw, eps));
-  if ((int64_t)n * hw < 2)
-    return reid_fail(REID_EINVAL,
-                     "%s: Expected more than 1 value per channel when training, got input size "
-                     "[%d, %d, %d]",
-                     op, n, c, hw);
-  if (!(momentum >= 0.0f && momentum <= 1.0f))
-    return reid_fail(REID_EINVAL, "%s: momentum %g outside [0, 1]", op, (double)momentum);
+  REID_TRY(reid_check_batchnorm_train(op, n, c, hw, eps, momentum));
   REQUIRE(op, x);
   REQUIRE(op, gamma);
   REQUIRE(op, beta);
@@ -201,7 +186,7 @@ static reid_status cpu_batchnorm_forward_eval(reid_backend *be, int n, int c, in
                                               float eps, float *y) {
   (void)be;
   const char *op = "batchnorm_forward_eval";
-  REID_TRY(check_shape(op, n, c, hw, eps));
+  REID_TRY(reid_check_batchnorm(op, n, c, hw, eps));
   REQUIRE(op, x);
   REQUIRE(op, gamma);
   REQUIRE(op, beta);
@@ -253,7 +238,7 @@ static reid_status cpu_batchnorm_backward(reid_backend *be, int n, int c, int hw
                                           float *dgamma, float *dbeta) {
   (void)be;
   const char *op = "batchnorm_backward";
-  REID_TRY(check_shape(op, n, c, hw, 0.0f));
+  REID_TRY(reid_check_batchnorm(op, n, c, hw, 0.0f));
   REQUIRE(op, x);
   REQUIRE(op, gamma);
   REQUIRE(op, save_mean);
@@ -299,7 +284,7 @@ static reid_status cpu_batchnorm_backward_eval(reid_backend *be, int n, int c, i
                                                float *dbeta) {
   (void)be;
   const char *op = "batchnorm_backward_eval";
-  REID_TRY(check_shape(op, n, c, hw, eps));
+  REID_TRY(reid_check_batchnorm(op, n, c, hw, eps));
   REQUIRE(op, gamma);
   REQUIRE(op, running_var);
   REQUIRE(op, dy);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 
 #include "cpu_ops.h"
+#include "op_checks.h"
 
 #define IB 32 /* rows of a per block */
 #define JB 64 /* rows of b per block */
@@ -68,21 +69,11 @@ static void row_norms(int rows, int d, const float *x, double *out) {
   }
 }
 
-static reid_status check_args(const char *op, reid_distance_kind kind, int m, int n, int d) {
-  if (kind != REID_DIST_SQEUCLIDEAN && kind != REID_DIST_EUCLIDEAN && kind != REID_DIST_COSINE)
-    return reid_fail(REID_EINVAL, "%s: unknown distance kind %d", op, (int)kind);
-  if (m < 1 || n < 1 || d < 1)
-    return reid_fail(REID_EINVAL, "%s: invalid shape m=%d n=%d d=%d", op, m, n, d);
-  if ((int64_t)m * n > INT32_MAX || (int64_t)m * d > INT32_MAX || (int64_t)n * d > INT32_MAX)
-    return reid_fail(REID_EINVAL, "%s: shape m=%d n=%d d=%d too large", op, m, n, d);
-  return REID_OK;
-}
-
 static reid_status cpu_distance_forward(reid_backend *be, reid_distance_kind kind, int m, int n,
                                         int d, const float *a, const float *b, float *dist) {
   (void)be;
   const char *op = "distance_forward";
-  REID_TRY(check_args(op, kind, m, n, d));
+  REID_TRY(reid_check_distance(op, kind, m, n, d));
   REQUIRE(op, a);
   REQUIRE(op, b);
   REQUIRE(op, dist);
@@ -187,7 +178,7 @@ static reid_status cpu_distance_backward(reid_backend *be, reid_distance_kind ki
                                          const float *ddist, float *da, float *db) {
   (void)be;
   const char *op = "distance_backward";
-  REID_TRY(check_args(op, kind, m, n, d));
+  REID_TRY(reid_check_distance(op, kind, m, n, d));
   if (!da && !db) return REID_OK;
   REQUIRE(op, a);
   REQUIRE(op, b);

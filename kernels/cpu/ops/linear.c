@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "cpu_ops.h"
+#include "op_checks.h"
 
 #define IB 32   /* rows of A per block */
 #define JB 64   /* rows of B per block */
@@ -86,20 +87,12 @@ static void transpose(int rows, int cols, const float *restrict x, float *restri
   }
 }
 
-static reid_status check_shape(const char *op, int b, int in, int out) {
-  if (b < 1 || in < 1 || out < 1)
-    return reid_fail(REID_EINVAL, "%s: invalid shape b=%d in=%d out=%d", op, b, in, out);
-  if ((int64_t)b * in > INT32_MAX || (int64_t)b * out > INT32_MAX || (int64_t)out * in > INT32_MAX)
-    return reid_fail(REID_EINVAL, "%s: shape b=%d in=%d out=%d too large", op, b, in, out);
-  return REID_OK;
-}
-
 /* y[b, out] = bias + x[b, in] w[out, in]^T */
 static reid_status cpu_linear_forward(reid_backend *be, int b, int in, int out, const float *x,
                                       const float *w, const float *bias, float *y) {
   (void)be;
   const char *op = "linear_forward";
-  REID_TRY(check_shape(op, b, in, out));
+  REID_TRY(reid_check_linear(op, b, in, out));
   REQUIRE(op, x);
   REQUIRE(op, w);
   REQUIRE(op, y);
@@ -112,7 +105,7 @@ static reid_status cpu_linear_backward(reid_backend *be, int b, int in, int out,
                                        float *dbias) {
   (void)be;
   const char *op = "linear_backward";
-  REID_TRY(check_shape(op, b, in, out));
+  REID_TRY(reid_check_linear(op, b, in, out));
   REQUIRE(op, dy);
   if (dx) REQUIRE(op, w);
   if (dw) REQUIRE(op, x);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "cpu_ops.h"
+#include "op_checks.h"
 
 #define PARALLEL_MIN ((size_t)1 << 15)
 
@@ -24,25 +25,17 @@ static reid_status cpu_adam_update(reid_backend *be, size_t n, float *params, co
                                    float eps, float weight_decay, int decoupled, int step) {
   (void)be;
   const char *op = "adam_update";
-  if (!(lr >= 0.0f)) return reid_fail(REID_EINVAL, "%s: invalid learning rate %g", op, (double)lr);
-  if (!(beta1 >= 0.0f && beta1 < 1.0f) || !(beta2 >= 0.0f && beta2 < 1.0f))
-    return reid_fail(REID_EINVAL, "%s: betas (%g, %g) outside [0, 1)", op, (double)beta1,
-                     (double)beta2);
-  if (!(eps >= 0.0f)) return reid_fail(REID_EINVAL, "%s: invalid eps %g", op, (double)eps);
-  if (!(weight_decay >= 0.0f))
-    return reid_fail(REID_EINVAL, "%s: invalid weight decay %g", op, (double)weight_decay);
-  if (step < 1) return reid_fail(REID_EINVAL, "%s: step %d must count from 1", op, step);
+  REID_TRY(reid_check_adam(op, lr, beta1, beta2, eps, weight_decay, step));
   if (n == 0) return REID_OK;
   REQUIRE(op, params);
   REQUIRE(op, grads);
   REQUIRE(op, m);
   REQUIRE(op, v);
 
-  const float step_size = (float)((double)lr / (1.0 - pow(beta1, step)));
-  const float bc2_sqrt = (float)sqrt(1.0 - pow(beta2, step));
+  const reid_adam_scalars sc = reid_adam_scalars_at(lr, beta1, beta2, weight_decay, step);
+  const float step_size = sc.step_size, bc2_sqrt = sc.bc2_sqrt, shrink = sc.shrink;
   const float one_minus_b1 = 1.0f - beta1, one_minus_b2 = 1.0f - beta2;
   const float wd = weight_decay;
-  const float shrink = (float)(1.0 - (double)lr * weight_decay); /* AdamW */
   const int coupled = !decoupled && weight_decay != 0.0f;
   const int adamw = decoupled && weight_decay != 0.0f;
 #pragma omp parallel for simd if (n >= PARALLEL_MIN) schedule(static)
@@ -70,14 +63,7 @@ static reid_status cpu_sgd_update(reid_backend *be, size_t n, float *params, con
                                   int nesterov, int step) {
   (void)be;
   const char *op = "sgd_update";
-  if (!(lr >= 0.0f)) return reid_fail(REID_EINVAL, "%s: invalid learning rate %g", op, (double)lr);
-  if (!(momentum >= 0.0f))
-    return reid_fail(REID_EINVAL, "%s: invalid momentum %g", op, (double)momentum);
-  if (!(weight_decay >= 0.0f))
-    return reid_fail(REID_EINVAL, "%s: invalid weight decay %g", op, (double)weight_decay);
-  if (nesterov && momentum == 0.0f)
-    return reid_fail(REID_EINVAL, "%s: Nesterov momentum requires a momentum", op);
-  if (step < 1) return reid_fail(REID_EINVAL, "%s: step %d must count from 1", op, step);
+  REID_TRY(reid_check_sgd(op, lr, momentum, weight_decay, nesterov, step));
   if (n == 0) return REID_OK;
   REQUIRE(op, params);
   REQUIRE(op, grads);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cpu_ops.h"
+#include "op_checks.h"
 
 #define PARALLEL_MIN ((size_t)1 << 15)
 
@@ -22,20 +23,6 @@
   do {                                                                                             \
     if (!(ptr)) return reid_fail(REID_EINVAL, "%s: %s is NULL", op, #ptr);                         \
   } while (0)
-
-static reid_status check_pool_desc(const char *op, const reid_pool2d_desc *d) {
-  if (!d) return reid_fail(REID_EINVAL, "%s: descriptor is NULL", op);
-  if (d->n < 1 || d->c < 1 || d->h < 1 || d->w < 1 || d->k < 1 || d->stride < 1 || d->pad < 0 ||
-      2 * d->pad > d->k || d->h + 2 * d->pad < d->k || d->w + 2 * d->pad < d->k ||
-      d->h_out != (d->h + 2 * d->pad - d->k) / d->stride + 1 ||
-      d->w_out != (d->w + 2 * d->pad - d->k) / d->stride + 1 || (int64_t)d->h * d->w > INT32_MAX ||
-      (int64_t)d->n * d->c > INT32_MAX)
-    return reid_fail(REID_EINVAL,
-                     "%s: invalid descriptor n=%d c=%d h=%d w=%d k=%d stride=%d pad=%d -> %dx%d "
-                     "(use reid_pool2d_desc_init)",
-                     op, d->n, d->c, d->h, d->w, d->k, d->stride, d->pad, d->h_out, d->w_out);
-  return REID_OK;
-}
 
 /* One input row against window column kw for output columns [ow_lo, ow_hi):
  * iw = ow * stride + off. Inlined with constant strides. */
@@ -138,7 +125,7 @@ static reid_status cpu_maxpool2d_forward(reid_backend *be, const reid_pool2d_des
                                          const float *x, float *y, int32_t *argmax) {
   (void)be;
   const char *op = "maxpool2d_forward";
-  REID_TRY(check_pool_desc(op, d));
+  REID_TRY(reid_check_pool_desc(op, d));
   REQUIRE(op, x);
   REQUIRE(op, y);
   REQUIRE(op, argmax);
@@ -183,7 +170,7 @@ static reid_status cpu_maxpool2d_backward(reid_backend *be, const reid_pool2d_de
                                           const int32_t *argmax, const float *dy, float *dx) {
   (void)be;
   const char *op = "maxpool2d_backward";
-  REID_TRY(check_pool_desc(op, d));
+  REID_TRY(reid_check_pool_desc(op, d));
   if (!dx) return REID_OK;
   REQUIRE(op, argmax);
   REQUIRE(op, dy);
