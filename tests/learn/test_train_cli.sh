@@ -22,6 +22,9 @@ check() { # check DESCRIPTION command...: the command must succeed
   if "$@"; then pass=$((pass + 1)); else echo "FAIL: $what"; fail=$((fail + 1)); fi
 }
 
+# is_png FILE: FILE starts with the PNG signature
+is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ]; }
+
 # the losses of a log without the timing fields
 losses() { sed -E 's/"seconds":[^,]*,"images_per_s":[^,]*,//' "$1"; }
 
@@ -47,7 +50,8 @@ expect 2 "--optimizer expects adam or adamw" -- "$rt" teacher "${tiny[@]}" --opt
 expect 2 "--lr-schedule" -- "$rt" teacher "${tiny[@]}" --lr-schedule bogus --output "$work/t.safetensors"
 expect 2 "--sampling expects chunks or multiview" -- "$rt" teacher "${tiny[@]}" --sampling random --output "$work/t.safetensors"
 expect 2 "--tau1 is an option of 'reid-train student'" -- "$rt" teacher "${tiny[@]}" --tau1 2 --output "$work/t.safetensors"
-expect 2 "must end in .svg" -- "$rt" teacher "${tiny[@]}" --plot "$work/l.png" --output "$work/t.safetensors"
+expect 2 "--plot writes SVG or PNG: the file name must end in .svg or .png, got '$work/l.pdf'" -- \
+  "$rt" teacher "${tiny[@]}" --plot "$work/l.pdf" --output "$work/t.safetensors"
 expect 2 "--layout expects" -- "$rt" teacher "${tiny[@]}" --layout ilids --output "$work/t.safetensors"
 expect 2 "--device expects cpu, cuda or auto" -- "$rt" teacher "${tiny[@]}" --device tpu --output "$work/t.safetensors"
 expect 2 "unexpected argument 'extra'" -- "$rt" teacher "${tiny[@]}" --output "$work/t.safetensors" extra
@@ -62,7 +66,8 @@ expect 2 "the student uses the teacher's input size" -- "$rt" student --data "$d
 expect 2 "--protocol is required" -- "$rt" eval --data "$d" --model x
 expect 2 "--protocol expects i2v, v2v or i2i" -- "$rt" eval --data "$d" --model x --protocol x2y
 expect 2 "--model is required" -- "$rt" eval --data "$d" --protocol i2v
-expect 2 "must end in .svg" -- "$rt" eval --data "$d" --model x --protocol i2v --plot c.pdf
+expect 2 "--plot writes SVG or PNG: the file name must end in .svg or .png, got 'c.pdf'" -- \
+  "$rt" eval --data "$d" --model x --protocol i2v --plot c.pdf
 expect 2 "--part expects student or teacher" -- "$rt" export --model x --part both --output y
 expect 2 "--part is required" -- "$rt" export --model x --output y
 
@@ -81,7 +86,8 @@ expect 1 "the teacher has 7 classes but" -- "$rt" student "${base[@]}" --teacher
 
 # ---- resume: 2 epochs in one go == 1 epoch, then --resume to 2 (teacher)
 expect 0 "" -- "$rt" teacher "${tiny[@]}" --epochs 2 --output "$work/a.safetensors"
-expect 0 "" -- "$rt" teacher "${tiny[@]}" --epochs 1 --output "$work/b.safetensors"
+expect 0 "" -- "$rt" teacher "${tiny[@]}" --epochs 1 --plot "$work/b.PNG" --output "$work/b.safetensors"
+check "--plot b.PNG writes a PNG" is_png "$work/b.PNG"
 check "a one-epoch teacher differs from a two-epoch one" bash -c "! cmp -s '$work/a.safetensors' '$work/b.safetensors'"
 # a run killed during epoch 2 leaves log lines the state does not cover: --resume drops them
 echo '{"epoch":2,"step":1,"iter":4,"lr":0.0001,"loss":123}' >>"$work/b.log.jsonl"
@@ -113,7 +119,9 @@ expect 1 "training stopped, the last good checkpoint $work/n.safetensors (epoch 
 check "the guard's message names the non-finite values" grep -q "non-finite values at epoch 2" "$work/err"
 # model and state are written together at each checkpoint: the state says which one survived
 check "the kept state is epoch 1's" grep -qa '"epoch":"1"' "$work/n.state.safetensors"
-expect 0 "mAP" -- "$rt" eval --data "$d" --model "$work/n.safetensors" --protocol v2v --frames 2 --device cpu
+expect 0 "mAP" -- "$rt" eval --data "$d" --model "$work/n.safetensors" --protocol v2v --frames 2 --device cpu \
+  --plot "$work/cmc.png"
+check "eval --plot cmc.png writes a PNG" is_png "$work/cmc.png"
 expect 1 "no checkpoint had been written yet" -- \
   "$rt" teacher "${tiny[@]}" --epochs 1 --lr 1e30 --output "$work/n2.safetensors"
 check "nothing is written after a failed first epoch" test ! -e "$work/n2.safetensors"

@@ -37,7 +37,7 @@ static const char *const help =
     "  --flip              add the embedding of each mirrored frame\n"
     "  --json FILE         write {\"protocol\", \"mAP\", \"cmc\": [rank-1, rank-2, ...],\n"
     "                      \"queries\", \"skipped\", ...} (fractions in [0, 1])\n"
-    "  --plot FILE.svg     draw the CMC curve\n"
+    "  --plot FILE         draw the CMC curve, as SVG (FILE.svg) or PNG (FILE.png)\n"
     "  --max-rank N        length of the CMC (default 50)\n"
     "  --batch-size N      samples per batch (default 16)\n"
     "  --device D          cpu, cuda or auto (default auto)\n"
@@ -142,7 +142,7 @@ static reid_status plot_cmc(const eval_args *a, const reid_rank_result *r) {
   reid_plot_series s = {name, x, r->cmc, r->max_rank};
   reid_plot p = {
       .title = title, .x_label = "rank", .y_label = "matching rate", .y_min = 0, .y_max = 1};
-  reid_status st = reid_plot_svg(a->plot, &p, &s, 1);
+  reid_status st = reid_plot_write(a->plot, &p, &s, 1);
   free(x);
   return st;
 }
@@ -233,14 +233,13 @@ int cmd_eval(int argc, char **argv) {
       a.part = optarg;
       break;
     case 'j': a.json = optarg; break;
-    case 'P': {
-      size_t len = strlen(optarg);
-      if (len < 4 || strcmp(optarg + len - 4, ".svg"))
-        return cli_usage_error(cmd, "--plot writes SVG: the file name must end in .svg, got '%s'",
-                               optarg);
+    case 'P':
+      if (reid_plot_format_of(optarg) == REID_PLOT_UNKNOWN)
+        return cli_usage_error(
+            cmd, "--plot writes SVG or PNG: the file name must end in .svg or .png, got '%s'",
+            optarg);
       a.plot = optarg;
       break;
-    }
     case 'r':
       if (cli_parse_int(cmd, "--max-rank", optarg, 1, 1000, &a.cfg.max_rank)) return CLI_USAGE;
       break;

@@ -1,15 +1,16 @@
-/* SVG line charts (see plot.h). The document is built in memory, then
+/* SVG line charts (see plot.h), and the choice between SVG and PNG. The SVG
+ * document is built in memory from the layout of plot_layout.h, then
  * written with reid_write_file_atomic. */
 #include "plot.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fileio.h"
-#include "safetensors.h"
+#include "plot_layout.h"
 
 typedef struct text {
   char *data;
@@ -57,153 +58,72 @@ static void put_escaped(text *t, const char *s) {
   }
 }
 
-static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-                                      "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
-
-/* A "nice" tick step (1, 2 or 5 times a power of ten) for about `ticks` ticks. */
-static double nice_step(double range, int ticks) {
-  double raw = range / ticks;
-  double mag = pow(10.0, floor(log10(raw)));
-  double norm = raw / mag;
-  return (norm < 1.5 ? 1.0 : norm < 3.0 ? 2.0 : norm < 7.0 ? 5.0 : 10.0) * mag;
-}
-
-static int usable(double v, int log_scale) {
-  return isfinite(v) && (!log_scale || v > 0);
-}
-
-typedef struct axis {
-  double lo, hi; /* in axis units (log10 of the value on a log axis) */
-  int log_scale;
-  double px0, px1; /* pixel positions of lo and hi */
-} axis;
-
-static double to_px(const axis *a, double v) {
-  double u = a->log_scale ? log10(v) : v;
-  return a->px0 + (u - a->lo) / (a->hi - a->lo) * (a->px1 - a->px0);
-}
-
-/* Data range of x or y over every usable point; returns 0 when there is none. */
-static int data_range(const reid_plot_series *s, int count, int use_y, int log_scale, double *lo,
-                      double *hi) {
-  int any = 0;
-  for (int i = 0; i < count; i++)
-    for (int j = 0; j < s[i].n; j++) {
-      double x = s[i].x[j], y = s[i].y[j];
-      if (!isfinite(x) || !usable(y, log_scale)) continue;
-      double v = use_y ? y : x;
-      if (!any || v < *lo) *lo = v;
-      if (!any || v > *hi) *hi = v;
-      any = 1;
-    }
-  return any;
-}
-
-static void format_tick(char *buf, size_t size, double v) {
-  if (v != 0 && (fabs(v) >= 1e5 || fabs(v) < 1e-3))
-    snprintf(buf, size, "%.0e", v);
-  else
-    snprintf(buf, size, "%.4g", v);
-}
-
 reid_status reid_plot_svg(const char *path, const reid_plot *p, const reid_plot_series *s,
                           int count) {
-  if (!path || !p || (count > 0 && !s) || count < 0)
-    return reid_fail(REID_EINVAL, "plot: invalid arguments");
-  const int width = p->width > 0 ? p->width : 800, height = p->height > 0 ? p->height : 480;
-  const double left = 80, right = width - 170, top = 40, bottom = height - 60;
-  double xlo = 0, xhi = 1, ylo = 0, yhi = 1;
-  if (!data_range(s, count, 0, p->log_y, &xlo, &xhi) ||
-      !data_range(s, count, 1, p->log_y, &ylo, &yhi))
-    return reid_fail(REID_EINVAL, "%s: nothing to plot (no finite%s points)", path,
-                     p->log_y ? " positive" : "");
-  if (p->y_min < p->y_max) ylo = p->y_min, yhi = p->y_max;
-  if (xhi <= xlo) xhi = xlo + 1;
-  axis ax = {xlo, xhi, 0, left, right};
-  axis ay = {ylo, yhi, p->log_y, bottom, top};
-  if (p->log_y) {
-    ay.lo = floor(log10(ylo));
-    ay.hi = ceil(log10(yhi));
-    if (ay.hi <= ay.lo) ay.hi = ay.lo + 1;
-  } else if (ay.hi <= ay.lo) {
-    ay.hi = ay.lo + 1;
-  }
-
+  plot_layout l;
+  REID_TRY(plot_layout_make(path, p, s, count, &l));
   text t = {0};
   put(&t, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
   put(&t,
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
       "font-family=\"sans-serif\" font-size=\"12\">\n",
-      width, height, width, height);
+      l.width, l.height, l.width, l.height);
   put(&t, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-  put(&t, "<text x=\"%g\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">", (left + right) / 2);
+  put(&t, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\" font-size=\"15\">", l.title_x, l.title_y);
   put_escaped(&t, p->title);
   put(&t, "</text>\n");
 
   /* grid and tick labels */
   char label[32];
-  double xstep = nice_step(ax.hi - ax.lo, 8);
-  for (double v = ceil(ax.lo / xstep) * xstep; v <= ax.hi + 1e-9 * xstep; v += xstep) {
-    double x = to_px(&ax, v);
-    format_tick(label, sizeof label, fabs(v) < 1e-12 * xstep ? 0.0 : v);
-    put(&t, "<line x1=\"%.1f\" y1=\"%g\" x2=\"%.1f\" y2=\"%g\" stroke=\"#ddd\"/>\n", x, top, x,
-        bottom);
-    put(&t, "<text x=\"%.1f\" y=\"%g\" text-anchor=\"middle\">%s</text>\n", x, bottom + 16, label);
+  for (int k = 0; k < l.x.ticks; k++) {
+    double x = plot_tick(&l.x, k, label, sizeof label);
+    put(&t, "<line x1=\"%.1f\" y1=\"%g\" x2=\"%.1f\" y2=\"%g\" stroke=\"#%06x\"/>\n", x, l.top, x,
+        l.bottom, PLOT_GRID_COLOUR);
+    put(&t, "<text x=\"%.1f\" y=\"%g\" text-anchor=\"middle\">%s</text>\n", x, l.x_tick_y, label);
   }
-  if (p->log_y) {
-    for (int e = (int)ay.lo; e <= (int)ay.hi; e++) {
-      double y = to_px(&ay, pow(10.0, e));
-      format_tick(label, sizeof label, pow(10.0, e));
-      put(&t, "<line x1=\"%g\" y1=\"%.1f\" x2=\"%g\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", left, y,
-          right, y);
-      put(&t, "<text x=\"%g\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", left - 6, y + 4, label);
-    }
-  } else {
-    double ystep = nice_step(ay.hi - ay.lo, 6);
-    for (double v = ceil(ay.lo / ystep) * ystep; v <= ay.hi + 1e-9 * ystep; v += ystep) {
-      double y = to_px(&ay, v);
-      format_tick(label, sizeof label, fabs(v) < 1e-12 * ystep ? 0.0 : v);
-      put(&t, "<line x1=\"%g\" y1=\"%.1f\" x2=\"%g\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", left, y,
-          right, y);
-      put(&t, "<text x=\"%g\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", left - 6, y + 4, label);
-    }
+  for (int k = 0; k < l.y.ticks; k++) {
+    double y = plot_tick(&l.y, k, label, sizeof label);
+    put(&t, "<line x1=\"%g\" y1=\"%.1f\" x2=\"%g\" y2=\"%.1f\" stroke=\"#%06x\"/>\n", l.left, y,
+        l.right, y, PLOT_GRID_COLOUR);
+    put(&t, "<text x=\"%g\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", l.y_tick_x, y + l.text_dy,
+        label);
   }
   put(&t, "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"none\" stroke=\"black\"/>\n",
-      left, top, right - left, bottom - top);
-  put(&t, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">", (left + right) / 2, bottom + 40);
+      l.left, l.top, l.right - l.left, l.bottom - l.top);
+  put(&t, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">", l.x_label_x, l.x_label_y);
   put_escaped(&t, p->x_label);
   put(&t,
-      "</text>\n<text x=\"20\" y=\"%g\" text-anchor=\"middle\" transform=\"rotate(-90 20 %g)\">",
-      (top + bottom) / 2, (top + bottom) / 2);
+      "</text>\n<text x=\"%g\" y=\"%g\" text-anchor=\"middle\" transform=\"rotate(-90 %g %g)\">",
+      l.y_label_x, l.y_label_y, l.y_label_x, l.y_label_y);
   put_escaped(&t, p->y_label);
   put(&t, "%s</text>\n", p->log_y ? " (log scale)" : "");
 
   /* series: polylines broken at unusable points, clipped to the plot box */
   put(&t, "<clipPath id=\"box\"><rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\"/></clipPath>\n",
-      left, top, right - left, bottom - top);
+      l.left, l.top, l.right - l.left, l.bottom - l.top);
   for (int i = 0; i < count; i++) {
-    const char *colour = palette[i % (int)(sizeof palette / sizeof *palette)];
+    uint32_t colour = plot_colour(i);
     int open = 0;
     for (int j = 0; j < s[i].n; j++) {
-      double x = s[i].x[j], y = s[i].y[j];
-      if (!isfinite(x) || !usable(y, p->log_y)) {
+      double x, y;
+      if (!plot_point(&l, &s[i], j, &x, &y)) {
         if (open) put(&t, "\"/>\n");
         open = 0;
         continue;
       }
       if (!open)
         put(&t,
-            "<polyline clip-path=\"url(#box)\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" "
+            "<polyline clip-path=\"url(#box)\" fill=\"none\" stroke=\"#%06x\" stroke-width=\"1.5\" "
             "points=\"",
             colour);
-      put(&t, "%.1f,%.1f ", to_px(&ax, x), to_px(&ay, y));
+      put(&t, "%.1f,%.1f ", x, y);
       open = 1;
     }
     if (open) put(&t, "\"/>\n");
-    double ly = top + 10 + 18 * i;
-    put(&t, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"%s\" stroke-width=\"3\"/>\n",
-        right + 12, ly, right + 32, ly, colour);
-    put(&t, "<text x=\"%g\" y=\"%g\">", right + 38, ly + 4);
+    double ly = plot_legend_y(&l, i);
+    put(&t, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#%06x\" stroke-width=\"3\"/>\n",
+        l.legend_x0, ly, l.legend_x1, ly, colour);
+    put(&t, "<text x=\"%g\" y=\"%g\">", l.legend_text_x, ly + l.text_dy);
     put_escaped(&t, s[i].name);
     put(&t, "</text>\n");
   }
@@ -217,4 +137,23 @@ reid_status reid_plot_svg(const char *path, const reid_plot *p, const reid_plot_
   reid_status st = reid_write_file_atomic(path, parts, sizes, 1, 1);
   free(t.data);
   return st;
+}
+
+reid_plot_format reid_plot_format_of(const char *path) {
+  size_t len = path ? strlen(path) : 0;
+  if (len < 4) return REID_PLOT_UNKNOWN;
+  if (!strcasecmp(path + len - 4, ".svg")) return REID_PLOT_SVG;
+  if (!strcasecmp(path + len - 4, ".png")) return REID_PLOT_PNG;
+  return REID_PLOT_UNKNOWN;
+}
+
+reid_status reid_plot_write(const char *path, const reid_plot *plot, const reid_plot_series *series,
+                            int count) {
+  switch (reid_plot_format_of(path)) {
+  case REID_PLOT_SVG: return reid_plot_svg(path, plot, series, count);
+  case REID_PLOT_PNG: return reid_plot_png(path, plot, series, count);
+  default:
+    return reid_fail(REID_EINVAL, "%s: not a chart file name (it must end in .svg or .png)",
+                     path ? path : "(no file name)");
+  }
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "plot.h"
 
 const char *const train_args_common_help =
     "data and outputs:\n"
@@ -15,7 +16,8 @@ const char *const train_args_common_help =
     "  --output FILE          model checkpoint to write (required); the resumable state goes\n"
     "                         to FILE's stem + .state.safetensors, the per-step log of every\n"
     "                         loss term to FILE's stem + .log.jsonl\n"
-    "  --plot FILE.svg        draw the loss curves (log scale) at every checkpoint\n"
+    "  --plot FILE            draw the loss curves (log scale) at every checkpoint, as SVG\n"
+    "                         (FILE.svg) or PNG (FILE.png)\n"
     "  --save-every N         checkpoint (model + state, atomic) every N epochs and at the end\n"
     "                         (default 10)\n"
     "  --resume               continue from the state file (same settings; bit-identical on\n"
@@ -164,11 +166,6 @@ static const char *option_name(int code) {
   return "?";
 }
 
-static int ends_with(const char *s, const char *suffix) {
-  size_t a = strlen(s), b = strlen(suffix);
-  return a >= b && !strcmp(s + a - b, suffix);
-}
-
 int train_args_parse(const char *cmd, int student, const char *help, int argc, char **argv,
                      reid_train_config *c, int *exit_code) {
   reid_train_config_default(c, student);
@@ -191,9 +188,10 @@ int train_args_parse(const char *cmd, int student, const char *help, int argc, c
       break;
     case OPT_OUTPUT: c->output = optarg; break;
     case OPT_PLOT:
-      if (!ends_with(optarg, ".svg"))
-        bad = cli_usage_error(cmd, "--plot writes SVG: the file name must end in .svg, got '%s'",
-                              optarg);
+      if (reid_plot_format_of(optarg) == REID_PLOT_UNKNOWN)
+        bad = cli_usage_error(
+            cmd, "--plot writes SVG or PNG: the file name must end in .svg or .png, got '%s'",
+            optarg);
       c->plot = optarg;
       break;
     case OPT_SAVE_EVERY:

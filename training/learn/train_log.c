@@ -1,7 +1,7 @@
 /* The training log: one JSON object per step in M.log.jsonl,
  *   {"epoch":E,"step":S,"iter":I,"lr":..,"seconds":..,"images_per_s":..,"<term>":..,...}
  * (epoch and step 1-based, iter the global step count, a non-finite term as
- * null), progress on the terminal, and the loss history for the SVG plot. */
+ * null), progress on the terminal, and the loss history for the plot. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,13 +211,13 @@ void train_log_epoch_end(train_log *l, const train_run *r, const loss_terms *nam
   l->epoch_images = 0;
 }
 
-reid_status train_log_plot(const train_log *l, const char *svg, const char *title) {
+reid_status train_log_plot(const train_log *l, const char *path, const char *title) {
   reid_plot_series s[TRAIN_MAX_TERMS];
   for (int i = 0; i < l->n_series; i++)
     s[i] =
         (reid_plot_series){l->series[i].name, l->series[i].x, l->series[i].y, (int)l->series[i].n};
   reid_plot p = {.title = title, .x_label = "epoch", .y_label = "loss", .log_y = 1};
-  return reid_plot_svg(svg, &p, s, l->n_series);
+  return reid_plot_write(path, &p, s, l->n_series);
 }
 
 void train_log_close(train_log *l) {

@@ -58,7 +58,7 @@ typedef struct reid_train_config {
   const char *data;
   reid_layout layout;
   const char *output; /* model path; the state and the log sit next to it */
-  const char *plot;   /* SVG of the loss curves (updated at each checkpoint), or NULL */
+  const char *plot;   /* SVG or PNG of the loss curves (updated at each checkpoint), or NULL */
   FILE *progress;     /* progress lines (stderr), NULL for none */
 
   /* device */

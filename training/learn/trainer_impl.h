@@ -130,7 +130,7 @@ reid_status train_log_step(train_log *l, const train_run *r, int step_in_epoch, 
                            double seconds, long images, const loss_terms *t);
 /* The epoch's summary line (mean of each term named in `names`). */
 void train_log_epoch_end(train_log *l, const train_run *r, const loss_terms *names);
-reid_status train_log_plot(const train_log *l, const char *svg, const char *title);
+reid_status train_log_plot(const train_log *l, const char *path, const char *title);
 void train_log_close(train_log *l);
 
 /* ---- the resumable state (train_state.c) ---- */
