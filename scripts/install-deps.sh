@@ -4,7 +4,7 @@
 #   scripts/install-deps.sh [--with-torch]   (--with-torch: PyTorch for parity tests and the benchmark peer)
 set -euo pipefail
 packages=(
-  gcc meson ninja-build pkg-config bash gawk
+  gcc g++ perl meson ninja-build pkg-config bash gawk   # g++, perl: the CUDA emulator (tests/cuda_emu)
   libdnnl-dev                                   # oneDNN: CPU convolutions
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev   # FFmpeg: image decoding
   libmatio-dev                                  # MARS info/*.mat files
