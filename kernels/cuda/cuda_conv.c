@@ -36,6 +36,13 @@ struct cuda_conv_cache {
   int n, cap;
 };
 
+/* Candidate slots: one per algorithm of any direction. */
+#define MAX_CANDIDATES 16
+_Static_assert((int)CUDNN_CONVOLUTION_FWD_ALGO_COUNT <= MAX_CANDIDATES &&
+                   (int)CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT <= MAX_CANDIDATES &&
+                   (int)CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT <= MAX_CANDIDATES,
+               "more cuDNN algorithms than candidate slots");
+
 /* One candidate of any direction. */
 typedef struct candidate {
   int algo;
@@ -147,7 +154,7 @@ static reid_status choose_algorithm(cuda_state *s, conv_entry *e, const void *a,
   }
   void *ws = NULL;
   if (need) REID_TRY(cuda_workspace(s, need, &ws));
-  candidate c[8];
+  candidate c[MAX_CANDIDATES];
   int n = 0;
   REID_TRY(find_candidates(s, e, a, b, out, ws, need, c, &n));
   for (int i = 0; i < n; i++) {

@@ -78,9 +78,15 @@ static reid_status conv_algorithm(cuda_engine *g, eplan *p, int i) {
   }
   if (any < 0 && g->math == CUDNN_FMA_MATH) { /* nothing timed as FMA-only: the plain GEMM */
     p->algo[i] = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
-    p->ws[i] = 0;
     p->mode[i] = MODE_FUSED;
     CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv[i], CUDNN_FMA_MATH));
+    CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(
+        g->s->cudnn, p->x[i], op->w_desc, p->conv[i], p->y[i],
+        CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, &p->ws[i]));
+    if (p->ws[i] > g->workspace_bytes)
+      return reid_fail(REID_EDEVICE,
+                       "engine: conv %d needs %zu B of cuDNN workspace, the engine has %zu", i,
+                       p->ws[i], g->workspace_bytes);
     return REID_OK;
   }
   if (any < 0)
