@@ -8,6 +8,9 @@
 #include "checkpoint.h"
 #include "image.h"
 #include "safetensors.h"
+#if HAVE_CUDA
+#include "reid_cuda.h"
+#endif
 
 typedef struct role_model {
   reid_net *net;
@@ -133,14 +136,31 @@ void reid_embedder_close(reid_embedder *e) {
   free(e);
 }
 
+/* One chunk of crops: on a CUDA engine the frame goes to the GPU once and is
+ * cropped, resized and normalised there straight into the engine's input;
+ * elsewhere on the CPU into e->x. */
+static reid_status embed_chunk(reid_embedder *e, const role_model *m, const reid_frame *frame,
+                               const reid_box *boxes, int n, float *out) {
+#if HAVE_CUDA
+  if (reid_engine_is_cuda(m->engine)) {
+    void *input;
+    reid_tensor_format fmt;
+    REID_TRY(reid_cuda_engine_input(m->engine, &input, &fmt));
+    REID_TRY(reid_preprocess_cuda(e->be, frame, REID_MEMORY_HOST, boxes, n, &m->pp, &fmt, input));
+    return reid_cuda_engine_run(m->engine, n, out);
+  }
+#endif
+  REID_TRY(reid_preprocess_cpu(frame, boxes, n, &m->pp, e->x));
+  return reid_engine_embed(m->engine, e->x, n, out);
+}
+
 reid_status reid_embedder_embed_boxes(reid_embedder *e, const reid_frame *frame,
                                       const reid_box *boxes, int n, float *out) {
   if (n <= 0) return REID_OK;
   const role_model *m = &e->video;
   for (int done = 0; done < n;) {
     int chunk = reid_embedder_next_chunk(n - done, e->batch);
-    REID_TRY(reid_preprocess_cpu(frame, boxes + done, chunk, &m->pp, e->x));
-    REID_TRY(reid_engine_embed(m->engine, e->x, chunk, out + (size_t)m->dim * done));
+    REID_TRY(embed_chunk(e, m, frame, boxes + done, chunk, out + (size_t)m->dim * done));
     done += chunk;
   }
   reid_l2_normalize_rows(out, n, m->dim);
