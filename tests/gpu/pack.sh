@@ -34,8 +34,10 @@ fi
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib"
-bins=("$build"/tests/cuda/test_cuda_* "$build/tests/bench/bench_gpu" "$build/training/reid-train")
+bins=("$build"/tests/cuda/test_cuda_* "$build/tests/gst/test_embedder_cuda" "$build/tests/bench/bench_gpu"
+      "$build/training/reid-train")
 for b in "${bins[@]}"; do
+  case $b in *_emu) continue ;; esac # the emulated twins run in CI, not there
   [ -f "$b" ] && [ -x "$b" ] && cp "$b" "$stage/bin/"
 done
 

@@ -55,7 +55,7 @@ else
   [ -x "$build/tests/cuda/test_cuda_ops" ] || { echo "run.sh: $build has no CUDA tests; build with -Dcuda=enabled" >&2; exit 2; }
   build=$(cd "$build" && pwd)
   libpath=""
-  test_bin() { echo "$build/tests/cuda/$1"; }
+  test_bin() { case $1 in test_embedder_cuda) echo "$build/tests/gst/$1" ;; *) echo "$build/tests/cuda/$1" ;; esac; }
   bench=$build/tests/bench/bench_gpu
   reid_train=$build/training/reid-train
 fi
@@ -115,9 +115,9 @@ git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 failed=0
 if has_part tests; then
   for t in test_cuda_available test_cuda_ops test_cuda_conv_linear test_cuda_loss \
-    test_cuda_preprocess test_cuda_resnet test_cuda_train; do
+    test_cuda_preprocess test_cuda_resnet test_cuda_train test_embedder_cuda; do
     start=$(date +%s%N)
-    run_bin timeout 600 "$(test_bin $t)" >"$out/$t.log" 2>&1
+    run_bin timeout 600 "$(test_bin $t)" --workdir "$work/$t" >"$out/$t.log" 2>&1
     rc=$?
     secs=$(awk -v a="$start" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
     case $rc in
