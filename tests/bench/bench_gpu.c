@@ -8,10 +8,12 @@
  *
  *   bench_gpu [--model M.safetensors] [--precision fp32,tf32,fp16,bf16] [--batch 1,128]
  *             [--iters 100] [--train-batch 64] [--skip-train] [--skip-infer] [--json OUT]
+ *             [--train-iters 20] [--arch resnet50] [--input 256x128]
  *
  * Without --model the weights are torchvision's random initialisation (the
- * speed does not depend on them). Prints a table; --json writes the numbers.
- * Exits 77 without a GPU. */
+ * speed does not depend on them) of --arch at --input (the CUDA emulator's
+ * smoke run uses a small ResNet-18). Prints a table; --json writes the
+ * numbers. Exits 77 without a GPU, 1 when any measurement failed. */
 #include <cuda_runtime_api.h>
 #include <getopt.h>
 #include <math.h>
@@ -36,6 +38,7 @@ typedef struct result {
 
 static result results[MAX_RESULTS];
 static int n_results;
+static int failures; /* measurements that could not be taken */
 
 typedef reid_status (*bench_fn)(void *ctx);
 
@@ -63,6 +66,7 @@ static int time_events(reid_backend *be, bench_fn fn, void *ctx, int warmup, int
     *ms = t[iters / 2], *p10 = t[iters / 10], *p90 = t[iters * 9 / 10];
   } else {
     fprintf(stderr, "bench_gpu: %s\n", reid_last_error());
+    failures++;
   }
   free(t);
   cudaEventDestroy(start);
@@ -108,6 +112,7 @@ static void bench_inference(reid_net *net, reid_precision prec, const int *batch
   double t0 = bench_now();
   if (reid_engine_create(net, prec, max_batch, &e) != REID_OK) {
     fprintf(stderr, "bench_gpu: engine %s: %s\n", reid_precision_name(prec), reid_last_error());
+    failures++;
     return;
   }
   printf("# %s (created in %.1f s)\n", reid_engine_describe(e), bench_now() - t0);
@@ -117,8 +122,10 @@ static void bench_inference(reid_net *net, reid_precision prec, const int *batch
   float *out = malloc(sizeof(float) * (size_t)reid_engine_dim(e) * max_batch);
   for (size_t i = 0; i < image * max_batch; i++) x[i] = (float)sin(0.001 * i);
   infer_ctx c = {e, x, out, max_batch};
-  if (reid_engine_embed(e, x, max_batch, out) != REID_OK) /* fills the input buffer */
+  if (reid_engine_embed(e, x, max_batch, out) != REID_OK) { /* fills the input buffer */
     fprintf(stderr, "bench_gpu: %s\n", reid_last_error());
+    failures++;
+  }
   char name[64];
   for (int i = 0; i < n_batches; i++) {
     c.n = batches[i];
@@ -164,6 +171,7 @@ static void bench_preprocess(reid_backend *be, int iters) {
   c.out = be->ops->alloc(be, (size_t)32 * 256 * 128 * 8 * 2);
   if (!dev || !c.out || be->ops->upload(be, dev, host, bytes) != REID_OK) {
     fprintf(stderr, "bench_gpu: preprocessing setup: %s\n", reid_last_error());
+    failures++;
     return;
   }
   c.frame = (reid_frame){.format = REID_PIX_NV12,
@@ -183,13 +191,13 @@ static void bench_preprocess(reid_backend *be, int iters) {
 
 /* ---- training step ---- */
 
-static void bench_train(reid_backend *be, int batch, int iters) {
-  reid_model_config cfg;
-  reid_model_config_default(&cfg); /* resnet50, last stride 1, 256x128 */
-  cfg.num_classes = 751;           /* a torchvision fc, as the PyTorch peer */
+static void bench_train(reid_backend *be, const reid_model_config *net_cfg, int batch, int iters) {
+  reid_model_config cfg = *net_cfg;
+  cfg.num_classes = 751; /* a torchvision fc, as the PyTorch peer */
   bench_train_step c = {.be = be, .batch = batch, .classes = cfg.num_classes, .lr = 3.5e-4f};
   if (reid_net_create(&cfg, be, &c.net) != REID_OK) {
     fprintf(stderr, "bench_gpu: training net: %s\n", reid_last_error());
+    failures++;
     return;
   }
   size_t np;
@@ -211,14 +219,18 @@ static void bench_train(reid_backend *be, int batch, int iters) {
       be->ops->fill(be, c.dloss, batch, 1.0f / batch) != REID_OK ||
       be->ops->upload(be, c.labels, labels, sizeof(int32_t) * batch) != REID_OK) {
     fprintf(stderr, "bench_gpu: training setup: %s\n", reid_last_error());
+    failures++;
   } else {
     for (int tf32 = 0; tf32 < 2; tf32++) {
       reid_cuda_set_tf32(be, tf32);
       double ms, p10, p90;
-      if (time_events(be, bench_train_once, &c, 3, iters, &ms, &p10, &p90) == 0)
-        add_result(tf32 ? "train step resnet50 (backend tf32)"
-                        : "train step resnet50 (backend fp32)",
-                   batch, ms, p10, p90, batch);
+      if (time_events(be, bench_train_once, &c, iters < 3 ? iters : 3, iters, &ms, &p10, &p90) ==
+          0) {
+        char name[64];
+        snprintf(name, sizeof name, "train step %s (backend %s)", reid_arch_name(cfg.arch),
+                 tf32 ? "tf32" : "fp32");
+        add_result(name, batch, ms, p10, p90, batch);
+      }
     }
     reid_cuda_set_tf32(be, 0);
   }
@@ -263,17 +275,17 @@ static void write_json(const char *path, const char *device) {
 
 int main(int argc, char **argv) {
   const char *model = NULL, *json = NULL, *precisions = "fp32,tf32,fp16,bf16";
-  int batches[16] = {1, 128}, n_batches = 2, iters = 100, train_batch = 64;
+  int batches[16] = {1, 128}, n_batches = 2, iters = 100, train_batch = 64, train_iters = 20;
   int skip_train = 0, skip_infer = 0;
-  static struct option options[] = {{"model", required_argument, 0, 'm'},
-                                    {"precision", required_argument, 0, 'p'},
-                                    {"batch", required_argument, 0, 'b'},
-                                    {"iters", required_argument, 0, 'i'},
-                                    {"train-batch", required_argument, 0, 't'},
-                                    {"skip-train", no_argument, 0, 'T'},
-                                    {"skip-infer", no_argument, 0, 'I'},
-                                    {"json", required_argument, 0, 'j'},
-                                    {0, 0, 0, 0}};
+  reid_model_config cfg;
+  reid_model_config_default(&cfg); /* resnet50, last stride 1, 256x128 */
+  static struct option options[] = {
+      {"model", required_argument, 0, 'm'},       {"precision", required_argument, 0, 'p'},
+      {"batch", required_argument, 0, 'b'},       {"iters", required_argument, 0, 'i'},
+      {"train-batch", required_argument, 0, 't'}, {"skip-train", no_argument, 0, 'T'},
+      {"skip-infer", no_argument, 0, 'I'},        {"json", required_argument, 0, 'j'},
+      {"train-iters", required_argument, 0, 'r'}, {"arch", required_argument, 0, 'a'},
+      {"input", required_argument, 0, 's'},       {0, 0, 0, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
     switch (opt) {
@@ -282,17 +294,34 @@ int main(int argc, char **argv) {
     case 'b': n_batches = parse_list(optarg, batches, 16); break;
     case 'i': iters = atoi(optarg); break;
     case 't': train_batch = atoi(optarg); break;
+    case 'r': train_iters = atoi(optarg); break;
     case 'T': skip_train = 1; break;
     case 'I': skip_infer = 1; break;
     case 'j': json = optarg; break;
+    case 'a':
+      if (reid_arch_parse(optarg, &cfg.arch) != REID_OK) {
+        fprintf(stderr, "bench_gpu: %s\n", reid_last_error());
+        return 2;
+      }
+      break;
+    case 's':
+      if (sscanf(optarg, "%dx%d", &cfg.input_height, &cfg.input_width) != 2 ||
+          cfg.input_height < 32 || cfg.input_width < 32 || cfg.input_height > 1024 ||
+          cfg.input_width > 1024) {
+        fprintf(stderr, "bench_gpu: --input wants HxW, 32..1024 each, got '%s'\n", optarg);
+        return 2;
+      }
+      break;
     default:
       fprintf(stderr, "usage: bench_gpu [--model M] [--precision LIST] [--batch LIST] [--iters N] "
-                      "[--train-batch N] [--skip-train] [--skip-infer] [--json OUT]\n");
+                      "[--train-batch N] [--skip-train] [--skip-infer] [--json OUT] "
+                      "[--train-iters N] [--arch A] [--input HxW]\n");
       return 2;
     }
   }
-  if (n_batches < 1 || iters < 10 || train_batch < 2) {
-    fprintf(stderr, "bench_gpu: bad --batch, --iters (>= 10) or --train-batch (>= 2)\n");
+  if (n_batches < 1 || iters < 10 || train_batch < 2 || train_iters < 1) {
+    fprintf(stderr, "bench_gpu: bad --batch, --iters (>= 10), --train-batch (>= 2) or "
+                    "--train-iters (>= 1)\n");
     return 2;
   }
   if (!reid_cuda_available()) {
@@ -313,8 +342,6 @@ int main(int argc, char **argv) {
     if (model) {
       st = reid_checkpoint_load(model, "", be, &net);
     } else {
-      reid_model_config cfg;
-      reid_model_config_default(&cfg);
       st = reid_net_create(&cfg, be, &net);
     }
     if (st != REID_OK) {
@@ -338,8 +365,9 @@ int main(int argc, char **argv) {
     reid_net_destroy(net);
     bench_preprocess(be, iters);
   }
-  if (!skip_train) bench_train(be, train_batch, 20);
+  if (!skip_train) bench_train(be, &cfg, train_batch, train_iters);
   if (json) write_json(json, device);
   reid_backend_destroy(be);
-  return 0;
+  if (failures) fprintf(stderr, "bench_gpu: %d measurements failed\n", failures);
+  return failures ? 1 : 0;
 }

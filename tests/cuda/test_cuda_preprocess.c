@@ -11,50 +11,7 @@
 #include "cuda_test.h"
 #include "half.h"
 #include "preprocess.h"
-
-static const reid_pixel_format formats[] = {REID_PIX_RGB,  REID_PIX_BGR,  REID_PIX_RGBA,
-                                            REID_PIX_BGRA, REID_PIX_RGBX, REID_PIX_BGRX,
-                                            REID_PIX_NV12, REID_PIX_I420};
-static const char *format_names[] = {"RGB", "BGR", "RGBA", "BGRA", "RGBX", "BGRX", "NV12", "I420"};
-
-/* A frame with random pixels in one host allocation; strides padded by `pad`
- * bytes; bottom_up: planes point at the last row with a negative stride. */
-typedef struct test_frame {
-  reid_frame f;
-  uint8_t *mem[3];
-  size_t bytes[3];
-} test_frame;
-
-static test_frame make_frame(test_rng *rng, reid_pixel_format fmt, int w, int h, int pad,
-                             int bottom_up) {
-  test_frame t;
-  memset(&t, 0, sizeof t);
-  t.f.format = fmt;
-  t.f.width = w;
-  t.f.height = h;
-  const int cw = (w + 1) / 2, chh = (h + 1) / 2;
-  int rows[3] = {h, chh, chh}, row_bytes[3] = {0, 0, 0}, planes = 1;
-  switch (fmt) {
-  case REID_PIX_RGB:
-  case REID_PIX_BGR: row_bytes[0] = 3 * w; break;
-  case REID_PIX_NV12: row_bytes[0] = w, row_bytes[1] = 2 * cw, planes = 2; break;
-  case REID_PIX_I420: row_bytes[0] = w, row_bytes[1] = row_bytes[2] = cw, planes = 3; break;
-  default: row_bytes[0] = 4 * w; break;
-  }
-  for (int i = 0; i < planes; i++) {
-    const int stride = row_bytes[i] + pad;
-    t.bytes[i] = (size_t)stride * rows[i];
-    t.mem[i] = malloc(t.bytes[i]);
-    for (size_t k = 0; k < t.bytes[i]; k++) t.mem[i][k] = (uint8_t)(test_rng_u64(rng) >> 56);
-    t.f.planes[i] = bottom_up ? t.mem[i] + (size_t)stride * (rows[i] - 1) : t.mem[i];
-    t.f.strides[i] = bottom_up ? -stride : stride;
-  }
-  return t;
-}
-
-static void free_frame(test_frame *t) {
-  for (int i = 0; i < 3; i++) free(t->mem[i]);
-}
+#include "test_frames.h"
 
 /* the same frame with its planes copied to device memory */
 static reid_frame device_frame(const test_frame *t, uint8_t *dev[3]) {
@@ -146,50 +103,50 @@ static void compare_nhwc(const char *what, const reid_frame *frame, const reid_b
 }
 
 static void test_format(test_rng *rng, int fi) {
-  const reid_pixel_format fmt = formats[fi];
+  const reid_pixel_format fmt = test_formats[fi];
   const reid_preprocess_params p = reid_preprocess_params_imagenet(32, 16);
   reid_box boxes[16];
   char what[128];
   for (int variant = 0; variant < 2; variant++) {
     const int bottom_up = variant == 1;
-    test_frame t = make_frame(rng, fmt, 61, 47, bottom_up ? 0 : 13, bottom_up);
+    test_frame t = test_frame_make(rng, fmt, 61, 47, bottom_up ? 0 : 13, bottom_up);
     if (fmt == REID_PIX_NV12 && bottom_up) t.f.yuv_matrix = REID_YUV_BT709, t.f.yuv_full_range = 1;
     const int n = random_boxes(rng, t.f.width, t.f.height, boxes);
-    snprintf(what, sizeof what, "%s %s host frame", format_names[fi],
+    snprintf(what, sizeof what, "%s %s host frame", test_format_names[fi],
              bottom_up ? "bottom-up" : "padded");
     compare_nchw(what, &t.f, &t.f, REID_MEMORY_HOST, boxes, n, &p);
     uint8_t *dev[3];
     reid_frame df = device_frame(&t, dev);
-    snprintf(what, sizeof what, "%s %s device frame", format_names[fi],
+    snprintf(what, sizeof what, "%s %s device frame", test_format_names[fi],
              bottom_up ? "bottom-up" : "padded");
     compare_nchw(what, &t.f, &df, REID_MEMORY_DEVICE, boxes, n, &p);
     for (int i = 0; i < 3; i++) dev_free(dev[i]);
     if (!bottom_up) {
-      snprintf(what, sizeof what, "%s NHWC8 fp16", format_names[fi]);
+      snprintf(what, sizeof what, "%s NHWC8 fp16", test_format_names[fi]);
       compare_nhwc(what, &t.f, boxes, n, &p, 8, REID_PRECISION_FP16);
-      snprintf(what, sizeof what, "%s NHWC8 bf16", format_names[fi]);
+      snprintf(what, sizeof what, "%s NHWC8 bf16", test_format_names[fi]);
       compare_nhwc(what, &t.f, boxes, n, &p, 8, REID_PRECISION_BF16);
-      snprintf(what, sizeof what, "%s NHWC3 fp32", format_names[fi]);
+      snprintf(what, sizeof what, "%s NHWC3 fp32", test_format_names[fi]);
       compare_nhwc(what, &t.f, boxes, n, &p, 3, REID_PRECISION_FP32);
     }
-    free_frame(&t);
+    test_frame_free(&t);
   }
 }
 
 /* a 1080p NV12 frame, 32 boxes at the network's input size */
 static void test_hd(test_rng *rng) {
-  test_frame t = make_frame(rng, REID_PIX_NV12, 1920, 1080, 0, 0);
+  test_frame t = test_frame_make(rng, REID_PIX_NV12, 1920, 1080, 0, 0);
   reid_box boxes[32];
   for (int i = 0; i < 32; i++)
     boxes[i] = (reid_box){test_rng_uniform(rng, -20, 1800), test_rng_uniform(rng, -20, 900),
                           test_rng_uniform(rng, 30, 200), test_rng_uniform(rng, 60, 400)};
   const reid_preprocess_params p = reid_preprocess_params_imagenet(256, 128);
   compare_nchw("NV12 1920x1080, 32 boxes at 256x128", &t.f, &t.f, REID_MEMORY_HOST, boxes, 32, &p);
-  free_frame(&t);
+  test_frame_free(&t);
 }
 
 static void test_bad_input(test_rng *rng) {
-  test_frame t = make_frame(rng, REID_PIX_RGB, 20, 10, 0, 0);
+  test_frame t = test_frame_make(rng, REID_PIX_RGB, 20, 10, 0, 0);
   const reid_preprocess_params p = reid_preprocess_params_imagenet(8, 4);
   reid_tensor_format fmt = {REID_LAYOUT_NCHW, 3, REID_PRECISION_FP32};
   const size_t len = 3 * 3 * 8 * 4;
@@ -228,7 +185,7 @@ static void test_bad_input(test_rng *rng) {
   CHECK_OK(
       reid_preprocess_cuda(gpu, &t.f, REID_MEMORY_HOST, boxes, 2, &p, &fmt, d)); /* still usable */
   dev_free(d);
-  free_frame(&t);
+  test_frame_free(&t);
 }
 
 int main(void) {

@@ -12,6 +12,8 @@
 
 #include <cuda_runtime_api.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include <functional>
 
@@ -42,5 +44,15 @@ memory lookup(const void *p, size_t bytes);
 /* One diagnostic line on stderr, "cuda-emu: ..."; every refused call prints
  * one, so a test failure names the emulator's reason. */
 void diagnose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* fp32 -> TF32 (1 + 8 + 10 bits) as the tensor cores' cvt.rna.tf32.f32:
+ * to nearest, ties away from zero; Inf and NaN unchanged. */
+inline float tf32_round(float f) {
+  uint32_t b;
+  memcpy(&b, &f, 4);
+  if ((b & 0x7f800000u) != 0x7f800000u) b = (b + 0x1000u) & 0xffffe000u;
+  memcpy(&f, &b, 4);
+  return f;
+}
 
 } // namespace emu

@@ -44,18 +44,10 @@ __attribute__((format(printf, 3, 4))) cublasStatus_t fail(cublasStatus_t st, con
   return st;
 }
 
-inline float tf32_round(float f) {
-  uint32_t b;
-  memcpy(&b, &f, 4);
-  if ((b & 0x7f800000u) != 0x7f800000u) b = (b + 0x1000u) & 0xffffe000u;
-  memcpy(&f, &b, 4);
-  return f;
-}
-
 enum rounding { ROUND_NONE, ROUND_TF32, ROUND_HALF };
 
 inline float round_operand(float v, rounding r) {
-  if (r == ROUND_TF32) return tf32_round(v);
+  if (r == ROUND_TF32) return emu::tf32_round(v);
   if (r == ROUND_HALF) return __half2float(__float2half_rn(v));
   return v;
 }

@@ -158,15 +158,6 @@ inline void store(cudnnDataType_t dt, void *p, size_t i, float v) {
     ((__nv_bfloat16 *)p)[i] = __float2bfloat16_rn(v);
 }
 
-/* fp32 -> TF32 (1 + 8 + 10 bits) as cvt.rna.tf32.f32: nearest, ties away. */
-inline float tf32_round(float f) {
-  uint32_t b;
-  memcpy(&b, &f, 4);
-  if ((b & 0x7f800000u) != 0x7f800000u) b = (b + 0x1000u) & 0xffffe000u;
-  memcpy(&f, &b, 4);
-  return f;
-}
-
 /* ---- descriptors by value ---- */
 
 /* A 4-d array [n][c][h][w] with element strides (a filter: n = k). */
@@ -459,7 +450,7 @@ template <typename T> void gather_as(const tens &t, const T *p, float *out, int 
         const T *row = p + n * t.ns + c * t.cs + (flip ? t.h - 1 - h : h) * t.hs;
         for (int w = 0; w < t.w; w++) {
           const float v = to_float(row[(flip ? t.w - 1 - w : w) * t.ws]);
-          out[i++] = tf32 ? tf32_round(v) : v;
+          out[i++] = tf32 ? emu::tf32_round(v) : v;
         }
       }
 }

@@ -7,7 +7,11 @@
  * resumes the next unfinished thread of the block, round after round. A
  * round in which no barrier opens and no thread finishes is a deadlock (a
  * barrier some threads never reach): the launch fails with a diagnostic.
- * Threads that have exited no longer count at barriers. */
+ * Threads that have exited no longer count at barriers.
+ *
+ * A thread gets its fiber when it first runs, and a finished thread's fiber
+ * (stack) is reused: in a block that never synchronises every thread runs to
+ * its end on the same, cache-warm stack. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -72,12 +76,11 @@ coordinates now;
 namespace {
 
 const int MAX_THREADS = 1024;
-const size_t STACK_BYTES = (size_t)256 << 10;
+const size_t STACK_BYTES = (size_t)64 << 10; /* kernels' call chains are shallow */
 
 struct fiber {
   char *stack; /* [STACK_BYTES], lowest address */
   void *sp;
-  int done;
   void *asan_fake;
 };
 
@@ -90,6 +93,10 @@ struct warp_state {
 struct block_state {
   const std::function<void()> *body;
   fiber fibers[MAX_THREADS];
+  int free_fibers[MAX_THREADS], n_free; /* stacks not in use */
+  int fiber_of[MAX_THREADS];            /* thread -> fiber; -1 before it first runs */
+  int done[MAX_THREADS];
+  uint3 coords[MAX_THREADS]; /* threadIdx of each thread */
   int threads, current;
   int live, arrived;
   unsigned generation;
@@ -105,7 +112,7 @@ std::recursive_mutex exec_lock;
 block_state B;
 
 void to_scheduler(int finished) {
-  fiber *f = &B.fibers[B.current];
+  fiber *f = &B.fibers[B.fiber_of[B.current]];
 #if EMU_ASAN
   __sanitizer_start_switch_fiber(finished ? nullptr : &f->asan_fake, B.scheduler_stack,
                                  B.scheduler_stack_bytes);
@@ -123,8 +130,8 @@ void fiber_main(void) {
   __sanitizer_finish_switch_fiber(nullptr, &B.scheduler_stack, &B.scheduler_stack_bytes);
 #endif
   (*B.body)();
-  fiber *f = &B.fibers[B.current];
-  f->done = 1;
+  B.done[B.current] = 1;
+  B.free_fibers[B.n_free++] = B.fiber_of[B.current]; /* reusable once we have switched away */
   B.live--;
   warp_state *w = &B.warps[B.current / 32];
   w->live--;
@@ -149,7 +156,6 @@ void fiber_reset(fiber *f) {
   asm volatile("fnstcw %0" : "=m"(fpucw));
   *--sp = (uint64_t)mxcsr | ((uint64_t)fpucw << 32);
   f->sp = sp;
-  f->done = 0;
 }
 
 int stacks_ready(int threads) {
@@ -164,7 +170,11 @@ int stacks_ready(int threads) {
 }
 
 void resume(int t) {
-  fiber *f = &B.fibers[t];
+  if (B.fiber_of[t] < 0) {
+    B.fiber_of[t] = B.free_fibers[--B.n_free];
+    fiber_reset(&B.fibers[B.fiber_of[t]]);
+  }
+  fiber *f = &B.fibers[B.fiber_of[t]];
   B.current = t;
   now.thread =
       make_uint3((unsigned)t % now.block_dim.x, (unsigned)t / now.block_dim.x % now.block_dim.y,
@@ -181,7 +191,12 @@ void resume(int t) {
 /* Runs one block to its end; 0 on a deadlock. */
 int run_block(void) {
   const int n = B.threads;
-  for (int t = 0; t < n; t++) fiber_reset(&B.fibers[t]);
+  for (int t = 0; t < n; t++) {
+    B.fiber_of[t] = -1;
+    B.done[t] = 0;
+    B.free_fibers[t] = n - 1 - t;
+  }
+  B.n_free = n;
   B.live = n, B.arrived = 0, B.generation = 0;
   for (int w = 0; w * 32 < n; w++) {
     B.warps[w].live = n - w * 32 < 32 ? n - w * 32 : 32;
@@ -191,7 +206,7 @@ int run_block(void) {
   while (B.live > 0) {
     B.progress = 0;
     for (int t = 0; t < n; t++)
-      if (!B.fibers[t].done) resume(t);
+      if (!B.done[t]) resume(t);
     if (!B.progress && B.live > 0) return 0;
   }
   return 1;
@@ -258,6 +273,9 @@ static void run_grid(const char *name, dim3 grid, dim3 block, const std::functio
   now.block_dim = block;
   B.body = &body;
   B.threads = threads;
+  for (int t = 0; t < threads; t++)
+    B.coords[t] = make_uint3((unsigned)t % block.x, (unsigned)t / block.x % block.y,
+                             (unsigned)t / (block.x * block.y));
   for (unsigned z = 0; z < grid.z; z++)
     for (unsigned y = 0; y < grid.y; y++)
       for (unsigned x = 0; x < grid.x; x++) {

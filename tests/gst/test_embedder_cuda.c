@@ -1,7 +1,8 @@
 /* The element's CUDA path (embedder with device=cuda): each frame goes to the
  * GPU once, is cropped, resized and normalised there straight into the CUDA
  * engine's input (reid_preprocess_cuda + reid_cuda_engine_run), for every
- * pixel format the element accepts, padded strides, fractional and edge
+ * pixel format the element accepts, padded strides (one frame bottom-up),
+ * fractional and edge
  * boxes, chunks of 8, 4, 2, 1. The embeddings must match device=cpu on the
  * same checkpoint: cosine >= 0.9999 per box in fp32, >= 0.999 in fp16.
  * Exits 77 without a usable GPU (the real CUDA build on a machine without
@@ -10,6 +11,7 @@
 
 #include "checkpoint.h"
 #include "embedder.h"
+#include "test_frames.h"
 #include "test_util.h"
 #include "unit_workdir.h"
 #if HAVE_CUDA
@@ -19,47 +21,6 @@
 #define FW   161
 #define FH   123
 #define NBOX 15
-
-static const reid_pixel_format formats[] = {REID_PIX_RGB,  REID_PIX_BGR,  REID_PIX_RGBA,
-                                            REID_PIX_BGRA, REID_PIX_RGBX, REID_PIX_BGRX,
-                                            REID_PIX_NV12, REID_PIX_I420};
-static const char *format_names[] = {"RGB", "BGR", "RGBA", "BGRA", "RGBX", "BGRX", "NV12", "I420"};
-
-/* A frame of smooth colour fields plus noise in format `fmt`, rows padded by
- * 13 bytes. */
-typedef struct test_frame {
-  reid_frame f;
-  uint8_t *mem[3];
-} test_frame;
-
-static test_frame make_frame(test_rng *rng, reid_pixel_format fmt) {
-  test_frame t = {0};
-  t.f.format = fmt;
-  t.f.width = FW, t.f.height = FH;
-  const int cw = (FW + 1) / 2, ch = (FH + 1) / 2;
-  int bytes[3] = {0}, rows[3] = {FH, 0, 0};
-  if (fmt == REID_PIX_NV12) {
-    bytes[0] = FW, bytes[1] = 2 * cw, rows[1] = ch;
-  } else if (fmt == REID_PIX_I420) {
-    bytes[0] = FW, bytes[1] = bytes[2] = cw, rows[1] = rows[2] = ch;
-  } else {
-    bytes[0] = FW * (fmt == REID_PIX_RGB || fmt == REID_PIX_BGR ? 3 : 4);
-  }
-  for (int p = 0; p < 3 && bytes[p]; p++) {
-    t.f.strides[p] = bytes[p] + 13;
-    t.mem[p] = malloc((size_t)t.f.strides[p] * rows[p]);
-    for (int y = 0; y < rows[p]; y++)
-      for (int x = 0; x < t.f.strides[p]; x++)
-        t.mem[p][(size_t)y * t.f.strides[p] + x] =
-            (uint8_t)(120 + 90 * sin(x / (5.0 + p) + y / 7.0) + test_rng_int(rng, -20, 20));
-    t.f.planes[p] = t.mem[p];
-  }
-  return t;
-}
-
-static void free_frame(test_frame *t) {
-  for (int p = 0; p < 3; p++) free(t->mem[p]);
-}
 
 static reid_embedder *open_embedder(const char *path, const char *device, reid_precision prec) {
   reid_embedder_options o = {
@@ -92,8 +53,8 @@ static void test_precision(const char *path, reid_precision prec, double min_cos
   const int d = reid_embedder_dim(cpu, REID_ROLE_VIDEO);
   float *want = test_alloc((size_t)NBOX * d), *got = test_alloc((size_t)NBOX * d);
   test_rng rng = test_rng_make(5);
-  for (int fi = 0; fi < 8; fi++) {
-    test_frame t = make_frame(&rng, formats[fi]);
+  for (int fi = 0; fi < TEST_FORMAT_COUNT; fi++) {
+    test_frame t = test_frame_make(&rng, test_formats[fi], FW, FH, 13, fi == 2);
     reid_box boxes[NBOX];
     for (int i = 0; i < NBOX; i++) {
       const reid_box raw = {test_rng_uniform(&rng, -20, FW - 10),
@@ -107,10 +68,10 @@ static void test_precision(const char *path, reid_precision prec, double min_cos
     CHECK_OK(reid_embedder_embed_boxes(gpu, &t.f, boxes, NBOX, got));
     const double c = min_cosine(got, want, NBOX, d);
     fprintf(stderr, "%s %s: min cosine to the CPU %.9f\n", reid_precision_name(prec),
-            format_names[fi], c);
-    CHECK(c >= min_cos, "%s %s: cosine %.9f < %g", reid_precision_name(prec), format_names[fi], c,
-          min_cos);
-    free_frame(&t);
+            test_format_names[fi], c);
+    CHECK(c >= min_cos, "%s %s: cosine %.9f < %g", reid_precision_name(prec), test_format_names[fi],
+          c, min_cos);
+    test_frame_free(&t);
   }
   free(want);
   free(got);
