@@ -26,6 +26,9 @@ const char *const train_args_common_help =
     "device:\n"
     "  --device D             cpu, cuda or auto (default auto)\n"
     "  --gpu-id N             CUDA device (default 0)\n"
+    "  --tf32                 CUDA: convolutions and matrix products on TF32 tensor cores\n"
+    "                         (PyTorch's default for convolutions; ~1e-3 relative error);\n"
+    "                         without it strict fp32. No effect on the CPU\n"
     "  --threads N            CPU compute threads (default: all cores)\n"
     "  --workers N            image decoding threads (default 2)\n"
     "batches and augmentation:\n"
@@ -61,6 +64,7 @@ enum {
   OPT_QUIET,
   OPT_DEVICE,
   OPT_GPU_ID,
+  OPT_TF32,
   OPT_THREADS,
   OPT_WORKERS,
   OPT_ARCH,
@@ -108,6 +112,7 @@ static const struct option options[] = {
     {"quiet", no_argument, 0, OPT_QUIET},
     {"device", required_argument, 0, OPT_DEVICE},
     {"gpu-id", required_argument, 0, OPT_GPU_ID},
+    {"tf32", no_argument, 0, OPT_TF32},
     {"threads", required_argument, 0, OPT_THREADS},
     {"workers", required_argument, 0, OPT_WORKERS},
     {"arch", required_argument, 0, OPT_ARCH},
@@ -205,6 +210,7 @@ int train_args_parse(const char *cmd, int student, const char *help, int argc, c
       c->device = optarg;
       break;
     case OPT_GPU_ID: bad = cli_parse_int(cmd, "--gpu-id", optarg, 0, 63, &c->gpu_id); break;
+    case OPT_TF32: c->tf32 = 1; break;
     case OPT_THREADS: bad = cli_parse_int(cmd, "--threads", optarg, 1, 1024, &c->threads); break;
     case OPT_WORKERS: bad = cli_parse_int(cmd, "--workers", optarg, 1, 256, &c->workers); break;
     case OPT_ARCH:

@@ -12,6 +12,9 @@
 #include "checkpoint.h"
 #include "losses.h"
 #include "trainer_impl.h"
+#if HAVE_CUDA
+#include "reid_cuda.h"
+#endif
 
 /* ---- names ---- */
 
@@ -370,6 +373,10 @@ reid_status reid_train(const reid_train_config *c) {
   train_log log = {0};
   reid_status st = state_path && log_path ? REID_OK : reid_fail(REID_ENOMEM, "out of memory");
   if (st == REID_OK) st = reid_backend_create(c->device, c->gpu_id, &r.be);
+#if HAVE_CUDA
+  if (st == REID_OK && c->tf32 && r.be->device == REID_DEVICE_CUDA)
+    st = reid_cuda_set_tf32(r.be, 1);
+#endif
   if (st == REID_OK && r.be->device == REID_DEVICE_CPU)
     r.cpu = r.be;
   else if (st == REID_OK)

@@ -64,6 +64,7 @@ typedef struct reid_train_config {
   /* device */
   const char *device; /* cpu | cuda | auto */
   int gpu_id, threads, workers;
+  int tf32; /* CUDA: TF32 tensor cores in convolutions and matrix products */
 
   /* the network trained from scratch (teacher) or the student's */
   reid_arch arch;
