@@ -9,6 +9,12 @@
  * barrier some threads never reach): the launch fails with a diagnostic.
  * Threads that have exited no longer count at barriers.
  *
+ * A GPU promises no order between blocks, nor between the threads of a block
+ * between barriers; the emulator visits both in a different order at each
+ * launch (a permutation drawn from the launch's number, so a failure
+ * reproduces), so code that depends on an order fails rather than passing by
+ * luck.
+ *
  * A thread gets its fiber when it first runs, and a finished thread's fiber
  * (stack) is reused: in a block that never synchronises every thread runs to
  * its end on the same, cache-warm stack. */
@@ -188,6 +194,36 @@ void resume(int t) {
 #endif
 }
 
+/* A permutation of [0, n): i -> (i * stride + offset) mod n, stride coprime
+ * with n, both drawn from `seed`. */
+struct order {
+  unsigned long long n, stride, offset;
+};
+
+unsigned long long gcd(unsigned long long a, unsigned long long b) {
+  while (b) {
+    const unsigned long long t = a % b;
+    a = b, b = t;
+  }
+  return a;
+}
+
+order order_make(unsigned long long n, unsigned long long seed) {
+  seed = seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull; /* one splitmix64 step */
+  seed = (seed ^ (seed >> 30)) * 0xbf58476d1ce4e5b9ull;
+  seed = (seed ^ (seed >> 27)) * 0x94d049bb133111ebull;
+  seed ^= seed >> 31;
+  order o = {n, n > 1 ? 1 + seed % (n - 1) : 1, n ? (seed >> 32) % n : 0};
+  while (gcd(o.stride, n) != 1) o.stride = o.stride % n + 1;
+  return o;
+}
+
+unsigned long long order_at(const order &o, unsigned long long i) {
+  return (i * o.stride + o.offset) % o.n;
+}
+
+unsigned long long launches; /* seeds the visiting orders */
+
 /* Runs one block to its end; 0 on a deadlock. */
 int run_block(void) {
   const int n = B.threads;
@@ -203,10 +239,13 @@ int run_block(void) {
     B.warps[w].arrived = 0;
     B.warps[w].generation = 0;
   }
+  const order visit = order_make((unsigned long long)n, launches * 31 + now.block.x);
   while (B.live > 0) {
     B.progress = 0;
-    for (int t = 0; t < n; t++)
+    for (int k = 0; k < n; k++) {
+      const int t = (int)order_at(visit, (unsigned long long)k);
       if (!B.done[t]) resume(t);
+    }
     if (!B.progress && B.live > 0) return 0;
   }
   return 1;
@@ -276,19 +315,20 @@ static void run_grid(const char *name, dim3 grid, dim3 block, const std::functio
   for (int t = 0; t < threads; t++)
     B.coords[t] = make_uint3((unsigned)t % block.x, (unsigned)t / block.x % block.y,
                              (unsigned)t / (block.x * block.y));
-  for (unsigned z = 0; z < grid.z; z++)
-    for (unsigned y = 0; y < grid.y; y++)
-      for (unsigned x = 0; x < grid.x; x++) {
-        now.block = make_uint3(x, y, z);
-        if (!run_block()) {
-          diagnose("%s: block (%u, %u, %u) deadlocked: %d of %d threads wait at a barrier the "
-                   "others never reach",
-                   name, x, y, z, B.arrived, B.live);
-          set_sticky_error(cudaErrorLaunchFailure);
-          now = saved;
-          return;
-        }
-      }
+  const unsigned long long blocks = (unsigned long long)grid.x * grid.y * grid.z;
+  const order visit = order_make(blocks, ++launches);
+  for (unsigned long long k = 0; k < blocks; k++) {
+    const unsigned long long b = order_at(visit, k);
+    now.block = make_uint3((unsigned)(b % grid.x), (unsigned)(b / grid.x % grid.y),
+                           (unsigned)(b / ((unsigned long long)grid.x * grid.y)));
+    if (!run_block()) {
+      diagnose("%s (launch %llu): block (%u, %u, %u) deadlocked: %d of %d threads wait at a "
+               "barrier the others never reach",
+               name, launches, now.block.x, now.block.y, now.block.z, B.arrived, B.live);
+      set_sticky_error(cudaErrorLaunchFailure);
+      break;
+    }
+  }
   now = saved;
 }
 

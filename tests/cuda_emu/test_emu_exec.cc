@@ -1,7 +1,7 @@
 /* The CUDA emulator's executor and runtime: barriers and warp shuffles give
  * the results a GPU gives (the backend's own block_sum / block_max), every
- * thread of a 3-D grid runs once, a deadlock is reported instead of hanging,
- * bad launch configurations and out-of-allocation copies are refused, work
+ * thread of a 3-D grid runs once, blocks and threads run in varying orders, a deadlock is reported
+ * instead of hanging, bad launch configurations and out-of-allocation copies are refused, work
  * captured into a graph runs only when the graph is launched, synchronous
  * calls during a capture invalidate it, and a kernel handed pageable host
  * memory faults (stickily, as on a GPU: those run in child processes). */
@@ -46,6 +46,12 @@ __global__ void k_deadlock(float *x) {
     x[0] = __shfl_down_sync(0xffffffffu, x[0], 1);
   else
     __syncthreads();
+}
+
+/* order-dependent on purpose: the last block / thread to write wins */
+__global__ void k_last_writer(int *last_block, int *last_thread) {
+  *last_block = (int)blockIdx.x;
+  if (blockIdx.x == 0) *last_thread = (int)threadIdx.x;
 }
 
 __global__ void k_increment(float *x, int n) {
@@ -93,6 +99,26 @@ static void test_coordinates(void) {
   EXPECT(wrong == 0, "%d of %d cells of a 3-D grid not hit exactly once", wrong, n);
   free(host);
   cudaFree(hits);
+}
+
+/* Blocks, and threads between barriers, run in a different order at each
+ * launch: a race that a fixed order would hide shows up. */
+static void test_orders_vary(void) {
+  int *d;
+  cudaMalloc((void **)&d, 2 * sizeof(int));
+  int blocks_seen[16] = {0}, threads_seen[64] = {0}, distinct_blocks = 0, distinct_threads = 0;
+  for (int launch = 0; launch < 12; launch++) {
+    EMU_LAUNCH(k_last_writer, 16, 64, 0, 0)(d, d + 1);
+    int h[2];
+    cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost);
+    if (h[0] >= 0 && h[0] < 16 && !blocks_seen[h[0]]++) distinct_blocks++;
+    if (h[1] >= 0 && h[1] < 64 && !threads_seen[h[1]]++) distinct_threads++;
+  }
+  EXPECT(distinct_blocks >= 3, "12 launches ended on only %d distinct last blocks",
+         distinct_blocks);
+  EXPECT(distinct_threads >= 3, "12 launches ended on only %d distinct last threads",
+         distinct_threads);
+  cudaFree(d);
 }
 
 static void test_refusals(void) {
@@ -180,6 +206,7 @@ static void in_child(const char *what, int (*test)(void)) {
 int main(void) {
   test_reductions();
   test_coordinates();
+  test_orders_vary();
   test_refusals();
   test_capture();
   in_child("a deadlocked block fails its launch, stickily", deadlock_fails_the_launch);
