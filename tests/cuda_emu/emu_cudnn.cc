@@ -1077,7 +1077,45 @@ cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(
 
 /* ---- compute ---- */
 
-/* y = alpha * conv(x, w) + beta * y */
+/* One direction of a convolution: out = alpha * op(a, b) + beta * out, with
+ *   FWD         a = x,  b = w,  out = y,  op = conv
+ *   BWD_DATA    a = dy, b = w,  out = dx, op = conv^T
+ *   BWD_FILTER  a = x,  b = dy, out = dw, op = corr
+ * The filter is flipped on the way in (or out, for dw) in CONVOLUTION mode. */
+struct operand {
+  const char *name;
+  const void *data;
+  tens t;
+};
+
+cudnnStatus_t conv_direction(const char *call, dir d, cudnnHandle_t handle, const problem &p,
+                             const void *alpha, const void *beta, operand a, operand b,
+                             const char *out_name, void *out, const tens &out_t, int algo,
+                             void *workSpace, size_t workSpaceSizeInBytes) {
+  float al = 0, be = 0;
+  size_t need = 0;
+  TRY(read_scalar(call, "alpha", alpha, &al));
+  TRY(read_scalar(call, "beta", beta, &be));
+  TRY(need_device(call, a.name, a.data, tens_bytes(a.t)));
+  TRY(need_device(call, b.name, b.data, tens_bytes(b.t)));
+  TRY(need_device(call, out_name, out, tens_bytes(out_t)));
+  TRY(check_workspace(call, d, algo, p.g, workSpace, workSpaceSizeInBytes, &need));
+  const int flip_b = d != BWD_FILTER && p.cv.flip, flip_out = d == BWD_FILTER && p.cv.flip;
+  return run(call, handle, [=] {
+    std::vector<float> af(tens_count(a.t)), bf(tens_count(b.t)), of(tens_count(out_t));
+    gather(a.t, a.data, af.data(), 0, p.tf32);
+    gather(b.t, b.data, bf.data(), flip_b, p.tf32);
+    if (need) memset(workSpace, 0xff, need);
+    if (d == FWD)
+      conv_forward(p.g, af.data(), bf.data(), of.data());
+    else if (d == BWD_DATA)
+      conv_backward_data(p.g, af.data(), bf.data(), of.data());
+    else
+      conv_backward_filter(p.g, af.data(), bf.data(), of.data());
+    scatter(out_t, out, of.data(), al, be, flip_out);
+  });
+}
+
 cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void *alpha,
                                       const cudnnTensorDescriptor_t xDesc, const void *x,
                                       const cudnnFilterDescriptor_t wDesc, const void *w,
@@ -1087,27 +1125,12 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void *alpha,
                                       const cudnnTensorDescriptor_t yDesc, void *y) {
   const char *call = "cudnnConvolutionForward";
   problem p = {};
-  float a = 0, b = 0;
-  size_t need = 0;
   TRY(check_handle(call, handle));
   TRY(get_problem(call, xDesc, "xDesc", wDesc, convDesc, yDesc, "yDesc", &p));
-  TRY(read_scalar(call, "alpha", alpha, &a));
-  TRY(read_scalar(call, "beta", beta, &b));
-  TRY(need_device(call, "x", x, tens_bytes(p.x)));
-  TRY(need_device(call, "w", w, tens_bytes(p.w)));
-  TRY(need_device(call, "y", y, tens_bytes(p.y)));
-  TRY(check_workspace(call, FWD, algo, p.g, workSpace, workSpaceSizeInBytes, &need));
-  return run(call, handle, [=] {
-    std::vector<float> xf(tens_count(p.x)), wf(tens_count(p.w)), yf(tens_count(p.y));
-    gather(p.x, x, xf.data(), 0, p.tf32);
-    gather(p.w, w, wf.data(), p.cv.flip, p.tf32);
-    if (need) memset(workSpace, 0xff, need);
-    conv_forward(p.g, xf.data(), wf.data(), yf.data());
-    scatter(p.y, y, yf.data(), a, b, 0);
-  });
+  return conv_direction(call, FWD, handle, p, alpha, beta, {"x", x, p.x}, {"w", w, p.w}, "y", y,
+                        p.y, algo, workSpace, workSpaceSizeInBytes);
 }
 
-/* dx = alpha * conv^T(dy, w) + beta * dx */
 cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void *alpha,
                                            const cudnnFilterDescriptor_t wDesc, const void *w,
                                            const cudnnTensorDescriptor_t dyDesc, const void *dy,
@@ -1117,27 +1140,12 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void *alp
                                            const cudnnTensorDescriptor_t dxDesc, void *dx) {
   const char *call = "cudnnConvolutionBackwardData";
   problem p = {};
-  float a = 0, b = 0;
-  size_t need = 0;
   TRY(check_handle(call, handle));
   TRY(get_problem(call, dxDesc, "dxDesc", wDesc, convDesc, dyDesc, "dyDesc", &p));
-  TRY(read_scalar(call, "alpha", alpha, &a));
-  TRY(read_scalar(call, "beta", beta, &b));
-  TRY(need_device(call, "w", w, tens_bytes(p.w)));
-  TRY(need_device(call, "dy", dy, tens_bytes(p.y)));
-  TRY(need_device(call, "dx", dx, tens_bytes(p.x)));
-  TRY(check_workspace(call, BWD_DATA, algo, p.g, workSpace, workSpaceSizeInBytes, &need));
-  return run(call, handle, [=] {
-    std::vector<float> dyf(tens_count(p.y)), wf(tens_count(p.w)), dxf(tens_count(p.x));
-    gather(p.y, dy, dyf.data(), 0, p.tf32);
-    gather(p.w, w, wf.data(), p.cv.flip, p.tf32);
-    if (need) memset(workSpace, 0xff, need);
-    conv_backward_data(p.g, dyf.data(), wf.data(), dxf.data());
-    scatter(p.x, dx, dxf.data(), a, b, 0);
-  });
+  return conv_direction(call, BWD_DATA, handle, p, alpha, beta, {"dy", dy, p.y}, {"w", w, p.w},
+                        "dx", dx, p.x, algo, workSpace, workSpaceSizeInBytes);
 }
 
-/* dw = alpha * corr(x, dy) + beta * dw */
 cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void *alpha,
                                              const cudnnTensorDescriptor_t xDesc, const void *x,
                                              const cudnnTensorDescriptor_t dyDesc, const void *dy,
@@ -1147,24 +1155,10 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void *a
                                              const cudnnFilterDescriptor_t dwDesc, void *dw) {
   const char *call = "cudnnConvolutionBackwardFilter";
   problem p = {};
-  float a = 0, b = 0;
-  size_t need = 0;
   TRY(check_handle(call, handle));
   TRY(get_problem(call, xDesc, "xDesc", dwDesc, convDesc, dyDesc, "dyDesc", &p));
-  TRY(read_scalar(call, "alpha", alpha, &a));
-  TRY(read_scalar(call, "beta", beta, &b));
-  TRY(need_device(call, "x", x, tens_bytes(p.x)));
-  TRY(need_device(call, "dy", dy, tens_bytes(p.y)));
-  TRY(need_device(call, "dw", dw, tens_bytes(p.w)));
-  TRY(check_workspace(call, BWD_FILTER, algo, p.g, workSpace, workSpaceSizeInBytes, &need));
-  return run(call, handle, [=] {
-    std::vector<float> xf(tens_count(p.x)), dyf(tens_count(p.y)), dwf(tens_count(p.w));
-    gather(p.x, x, xf.data(), 0, p.tf32);
-    gather(p.y, dy, dyf.data(), 0, p.tf32);
-    if (need) memset(workSpace, 0xff, need);
-    conv_backward_filter(p.g, xf.data(), dyf.data(), dwf.data());
-    scatter(p.w, dw, dwf.data(), a, b, p.cv.flip);
-  });
+  return conv_direction(call, BWD_FILTER, handle, p, alpha, beta, {"x", x, p.x}, {"dy", dy, p.y},
+                        "dw", dw, p.w, algo, workSpace, workSpaceSizeInBytes);
 }
 
 /* y = act(alpha1 * conv(x, w) + alpha2 * z + bias), bias [1][K][1][1], z
