@@ -83,6 +83,22 @@ static inline double test_close_ratio(const float *a, const float *b, size_t n, 
           (double)(a)[close_worst_], (double)(b)[close_worst_], close_ratio_);                     \
   } while (0)
 
+/* The smallest cosine between rows i of a and b ([n, d] each); NaN counts as
+ * the worst. */
+static inline double test_min_row_cosine(const float *a, const float *b, int n, int d) {
+  double worst = 1;
+  for (int i = 0; i < n; i++) {
+    double dot = 0, na = 0, nb = 0;
+    for (int j = 0; j < d; j++) {
+      const double x = a[(size_t)i * d + j], y = b[(size_t)i * d + j];
+      dot += x * y, na += x * x, nb += y * y;
+    }
+    const double c = dot / sqrt(na * nb + 1e-300);
+    if (!(c >= worst)) worst = c;
+  }
+  return worst;
+}
+
 static inline float *test_alloc(size_t n) {
   float *p = calloc(n ? n : 1, sizeof(float));
   if (!p) {

@@ -56,20 +56,6 @@ static void random_images(test_rng *rng, float *x, int n, int h, int w) {
     }
 }
 
-static double min_row_cosine(const float *a, const float *b, int n, int d) {
-  double worst = 1;
-  for (int i = 0; i < n; i++) {
-    double dot = 0, na = 0, nb = 0;
-    for (int j = 0; j < d; j++) {
-      const double x = a[(size_t)i * d + j], y = b[(size_t)i * d + j];
-      dot += x * y, na += x * x, nb += y * y;
-    }
-    const double c = dot / sqrt(na * nb + 1e-300);
-    if (!(c >= worst)) worst = c;
-  }
-  return worst;
-}
-
 typedef struct fixture {
   reid_model_config cfg;
   reid_net *cnet, *gnet;
@@ -101,7 +87,7 @@ static int fixture_make(fixture *f, reid_model_config cfg, int n, uint64_t seed)
   /* how different the rows are: a cosine check is only as strong as this */
   double rows = 1;
   for (int i = 1; i < n; i++) {
-    const double c = min_row_cosine(f->ref, f->ref + (size_t)i * f->d, 1, f->d);
+    const double c = test_min_row_cosine(f->ref, f->ref + (size_t)i * f->d, 1, f->d);
     rows = c < rows ? c : rows;
   }
   fprintf(stderr, "fixture %s: max |embedding| %.4g, row 0 vs others: min cosine %.6f\n",
@@ -121,7 +107,7 @@ static void test_graph(fixture *f) {
   float *gx = dev_from(f->x, f->image * f->n);
   CHECK_OK(reid_net_forward(f->gnet, gx, f->n, 1, 0));
   float *got = host_from(reid_net_embedding(f->gnet), (size_t)f->n * f->d);
-  const double cos = min_row_cosine(got, f->ref, f->n, f->d);
+  const double cos = test_min_row_cosine(got, f->ref, f->n, f->d);
   fprintf(stderr, "graph (backend table) fp32: min cosine %.9f\n", cos);
   CHECK(cos >= 0.9999, "graph eval on CUDA: cosine %.9f < 0.9999", cos);
   free(got);
@@ -137,15 +123,15 @@ static void test_engine(fixture *f, reid_precision prec, double min_cos) {
   const size_t len = (size_t)f->n * f->d;
   float *out = host_poisoned(len), *again = host_poisoned(len), *one = host_poisoned(f->d);
   CHECK_OK(reid_engine_embed(e, f->x, f->n, out)); /* bucket 4, eager at plan creation */
-  const double cos = min_row_cosine(out, f->ref, f->n, f->d);
+  const double cos = test_min_row_cosine(out, f->ref, f->n, f->d);
   fprintf(stderr, "engine %s: min cosine %.9f\n", reid_precision_name(prec), cos);
   CHECK(cos >= min_cos, "engine %s: cosine %.9f < %g", reid_precision_name(prec), cos, min_cos);
   CHECK_OK(reid_engine_embed(e, f->x, f->n, again)); /* the captured graph */
-  const double rep = min_row_cosine(again, out, f->n, f->d);
+  const double rep = test_min_row_cosine(again, out, f->n, f->d);
   CHECK(rep >= 0.999999, "engine %s: graph replay differs from the eager run (cosine %.9f)",
         reid_precision_name(prec), rep);
   CHECK_OK(reid_engine_embed(e, f->x + f->image, 1, one)); /* bucket 1 */
-  const double single = min_row_cosine(one, f->ref + f->d, 1, f->d);
+  const double single = test_min_row_cosine(one, f->ref + f->d, 1, f->d);
   CHECK(single >= min_cos, "engine %s batch 1: cosine %.9f", reid_precision_name(prec), single);
   float *seven = host_poisoned((size_t)7 * f->d), *x7 = test_alloc(f->image * 7);
   for (int i = 0; i < 7; i++)
@@ -153,7 +139,7 @@ static void test_engine(fixture *f, reid_precision prec, double min_cos) {
   CHECK_OK(reid_engine_embed(e, x7, 7, seven)); /* more than max_batch: chunks of 4 and 3 */
   for (int i = 0; i < 7; i++) {
     const double c =
-        min_row_cosine(seven + (size_t)i * f->d, f->ref + (size_t)(i % f->n) * f->d, 1, f->d);
+        test_min_row_cosine(seven + (size_t)i * f->d, f->ref + (size_t)(i % f->n) * f->d, 1, f->d);
     CHECK(c >= min_cos, "engine %s, 7 images, row %d: cosine %.9f", reid_precision_name(prec), i,
           c);
   }
@@ -193,7 +179,7 @@ static void test_device_path(fixture *f, reid_precision prec, double min_cos) {
   CHECK(fmt.layout == REID_LAYOUT_NHWC && fmt.channels == 8, "engine input is NHWC8");
   CHECK_OK(reid_preprocess_cuda(gpu, &frame, REID_MEMORY_HOST, boxes, 3, &p, &fmt, input));
   CHECK_OK(reid_cuda_engine_run(e, 3, got));
-  const double cos = min_row_cosine(got, ref, 3, f->d);
+  const double cos = test_min_row_cosine(got, ref, 3, f->d);
   fprintf(stderr, "device path %s: min cosine %.9f\n", reid_precision_name(prec), cos);
   CHECK(cos >= min_cos, "device path %s: cosine %.9f < %g", reid_precision_name(prec), cos,
         min_cos);

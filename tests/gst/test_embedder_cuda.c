@@ -30,20 +30,6 @@ static reid_embedder *open_embedder(const char *path, const char *device, reid_p
   return e;
 }
 
-static double min_cosine(const float *a, const float *b, int n, int d) {
-  double worst = 1;
-  for (int i = 0; i < n; i++) {
-    double ab = 0, aa = 0, bb = 0;
-    for (int k = 0; k < d; k++) {
-      const double x = a[(size_t)i * d + k], y = b[(size_t)i * d + k];
-      ab += x * y, aa += x * x, bb += y * y;
-    }
-    const double c = ab / sqrt(aa * bb + 1e-30);
-    if (!(c >= worst)) worst = c; /* NaN counts as the worst */
-  }
-  return worst;
-}
-
 static void test_precision(const char *path, reid_precision prec, double min_cos) {
   reid_embedder *cpu = open_embedder(path, "cpu", REID_PRECISION_FP32);
   reid_embedder *gpu = open_embedder(path, "cuda", prec);
@@ -66,7 +52,7 @@ static void test_precision(const char *path, reid_precision prec, double min_cos
     CHECK_OK(reid_embedder_embed_boxes(cpu, &t.f, boxes, NBOX, want));
     for (size_t i = 0; i < (size_t)NBOX * d; i++) got[i] = NAN;
     CHECK_OK(reid_embedder_embed_boxes(gpu, &t.f, boxes, NBOX, got));
-    const double c = min_cosine(got, want, NBOX, d);
+    const double c = test_min_row_cosine(got, want, NBOX, d);
     fprintf(stderr, "%s %s: min cosine to the CPU %.9f\n", reid_precision_name(prec),
             test_format_names[fi], c);
     CHECK(c >= min_cos, "%s %s: cosine %.9f < %g", reid_precision_name(prec), test_format_names[fi],

@@ -5,20 +5,6 @@
 #include "resnet.h"
 #include "nn_fixtures.h"
 
-static double min_row_cosine(const float *a, const float *b, int n, int d) {
-  double worst = 1;
-  for (int i = 0; i < n; i++) {
-    double dot = 0, na = 0, nb = 0;
-    for (int j = 0; j < d; j++) {
-      double x = a[(size_t)i * d + j], y = b[(size_t)i * d + j];
-      dot += x * y, na += x * x, nb += y * y;
-    }
-    double c = dot / sqrt(na * nb + 1e-30);
-    if (!(c >= worst)) worst = c;
-  }
-  return worst;
-}
-
 static void check_against_graph(const char *name, reid_model_config cfg, int n, int max_batch) {
   reid_backend *be;
   reid_net *net = NULL;
@@ -59,7 +45,7 @@ static void check_against_graph(const char *name, reid_model_config cfg, int n, 
   if (st == REID_OK) {
     for (int i = 0; i < n * d; i++) out[i] = NAN;
     CHECK_OK(reid_engine_embed(e, x, n, out));
-    double c = min_row_cosine(out, ref, n, d);
+    double c = test_min_row_cosine(out, ref, n, d);
     CHECK(c >= 0.99, "%s bf16: min cosine to fp32 graph %.5f", name, c);
     fprintf(stderr, "%s: bf16 min cosine %.5f\n", name, c);
     reid_engine_destroy(e);
