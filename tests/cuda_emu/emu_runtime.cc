@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "emu.h"
+#include "emu_control.h"
 #include "emu_internal.h"
 
 typedef std::vector<std::function<void()>> work_list;
@@ -65,6 +66,8 @@ std::map<uintptr_t, allocation> registry; /* by first address */
 thread_local cudaError_t last_error = cudaSuccess;
 cudaError_t sticky = cudaSuccess;
 thread_local CUstream_st *thread_capture; /* the stream this thread captures in a strict mode */
+long fail_after = -1;                     /* allocations to let through before one fails */
+int injected_failure;
 
 const allocation *find(const void *p, uintptr_t *base) {
   const uintptr_t a = (uintptr_t)p;
@@ -157,6 +160,24 @@ using emu::memory;
   do {                                                                                             \
     if (emu::thread_capture) return emu::last_error = emu::refuse_during_capture(call);            \
   } while (0)
+
+/* ---- test controls (emu_control.h) ---- */
+
+extern "C" void emu_fail_allocation_after(long skip) {
+  std::lock_guard<std::mutex> hold(emu::registry_lock);
+  emu::fail_after = skip;
+  emu::injected_failure = 0;
+}
+
+extern "C" int emu_allocation_failed(void) {
+  std::lock_guard<std::mutex> hold(emu::registry_lock);
+  return emu::injected_failure;
+}
+
+extern "C" size_t emu_live_allocations(void) {
+  std::lock_guard<std::mutex> hold(emu::registry_lock);
+  return emu::registry.size();
+}
 
 /* ---- errors ---- */
 
@@ -275,6 +296,15 @@ static cudaError_t allocate(void **p, size_t bytes, memory kind, const char *cal
   NOT_DURING_CAPTURE(call);
   *p = nullptr;
   if (!bytes) return cudaSuccess;
+  {
+    std::lock_guard<std::mutex> hold(emu::registry_lock);
+    if (emu::fail_after == 0) {
+      emu::fail_after = -1, emu::injected_failure = 1;
+      diagnose("%s(%zu bytes): injected out-of-memory", call, bytes);
+      return emu::last_error = cudaErrorMemoryAllocation;
+    }
+    if (emu::fail_after > 0) emu::fail_after--;
+  }
   void *m = nullptr;
   if (posix_memalign(&m, 256, bytes)) return emu::last_error = cudaErrorMemoryAllocation;
   memset(m, 0xff, bytes);
