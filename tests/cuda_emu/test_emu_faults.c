@@ -1,7 +1,8 @@
 /* Out of GPU memory at every allocation of the CUDA inference path, one at a
- * time (fault injection of the CUDA emulator): backend and network, then
- * the engine with its plans and graphs, the host-input path and the GPU
- * preprocessing path.
+ * time (fault injection of the CUDA emulator): backend and network; the
+ * engine with its plans and graphs, the host-input path and the GPU
+ * preprocessing path; a training step on a fresh backend (every one of its
+ * first 24 allocations, then every 13th).
  * Each run must end cleanly: either a failure with a message, or success
  * where the code has a fallback; never a crash, and every emulated allocation
  * given back (LeakSanitizer checks the host side in CI's sanitizer build). */
@@ -59,26 +60,80 @@ static reid_status use_engine(reid_net *net, const float *x, const reid_frame *f
   return st;
 }
 
+/* Phase 3: one training step (forward in training mode, cross-entropy,
+ * backward, Adam) on a fresh backend, whose convolution plans, workspace and
+ * scratch are made on the way. */
+static reid_status train_step(const float *x) {
+  enum { CLASSES = 8 };
+  reid_backend *be = NULL;
+  reid_net *net = NULL;
+  reid_model_config cfg = small_resnet18();
+  cfg.bnneck = 1, cfg.num_classes = CLASSES;
+  float *dev[7] = {0}; /* x, m, v, loss, probs, dloss, dlogits */
+  int32_t *labels = NULL;
+  const int32_t host_labels[BATCH] = {1, 5, 7};
+  size_t np = 0;
+  reid_status st = reid_backend_create("cuda", 0, &be);
+  if (st == REID_OK) st = reid_net_create_empty(&cfg, be, &net);
+  if (st == REID_OK) {
+    reid_net_params(net, &np);
+    const size_t n[7] = {
+        (size_t)BATCH * 3 * 32 * 32, np, np, BATCH, BATCH * CLASSES, BATCH, BATCH * CLASSES};
+    for (int i = 0; i < 7 && st == REID_OK; i++) {
+      dev[i] = be->ops->alloc(be, sizeof(float) * n[i]);
+      if (!dev[i])
+        st = REID_EDEVICE;
+      else if (i > 0)
+        st = be->ops->fill(be, dev[i], n[i], i == 5 ? 1.0f / BATCH : 0.0f);
+    }
+    if (st == REID_OK && !(labels = be->ops->alloc(be, sizeof host_labels))) st = REID_EDEVICE;
+  }
+  if (st == REID_OK) st = be->ops->upload(be, dev[0], x, sizeof(float) * BATCH * 3 * 32 * 32);
+  if (st == REID_OK) st = be->ops->upload(be, labels, host_labels, sizeof host_labels);
+  if (st == REID_OK) st = reid_net_forward(net, dev[0], BATCH, 1, 1);
+  if (st == REID_OK)
+    st = be->ops->softmax_xent_forward(be, BATCH, CLASSES, reid_net_logits(net), labels, 0.1f,
+                                       dev[3], dev[4]);
+  if (st == REID_OK)
+    st = be->ops->softmax_xent_backward(be, BATCH, CLASSES, dev[4], labels, 0.1f, dev[5], dev[6]);
+  if (st == REID_OK) st = reid_net_backward(net, NULL, dev[6]);
+  if (st == REID_OK)
+    st = be->ops->adam_update(be, np, reid_net_params(net, NULL), reid_net_grads(net, NULL), dev[1],
+                              dev[2], 3.5e-4f, 0.9f, 0.999f, 1e-8f, 5e-4f, 0, 1);
+  if (st == REID_OK) st = be->ops->synchronize(be);
+  for (int i = 0; i < 7; i++)
+    if (dev[i]) be->ops->free(be, dev[i]);
+  if (labels) be->ops->free(be, labels);
+  reid_net_destroy(net);
+  reid_backend_destroy(be);
+  return st;
+}
+
 typedef struct fault_run {
   const float *x;
   const reid_frame *frame;
   const reid_box *boxes;
   float *out;
+  int phase;     /* 1, 2, 3 */
   reid_net *net; /* phase 2 */
 } fault_run;
 
 static reid_status run_phase(const fault_run *r) {
-  return r->net ? use_engine(r->net, r->x, r->frame, r->boxes, r->out) : make_net();
+  if (r->phase == 2) return use_engine(r->net, r->x, r->frame, r->boxes, r->out);
+  return r->phase == 3 ? train_step(r->x) : make_net();
 }
 
 /* Fails each allocation of a phase in turn; returns how many it makes. */
-static int fail_each_allocation(const char *phase, const fault_run *r) {
+/* Fails allocation k of a phase, for every k below `all`, then every
+ * `stride`-th (a training step on a fresh backend costs about a second on
+ * the emulator and makes ~200 allocations); returns how many the phase makes. */
+static int fail_allocations(const char *phase, const fault_run *r, int all, int stride) {
   emu_fail_allocation_after(-1);
   CHECK_OK(run_phase(r));
   /* after a first clean run: the backend keeps what it grew (workspace, staging) */
   const size_t baseline = emu_live_allocations();
-  int k = 0, failed = 0, recovered = 0;
-  for (;; k++) {
+  int k = 0, failed = 0, recovered = 0, tried = 0;
+  for (;; k += k < all ? 1 : stride, tried++) {
     emu_fail_allocation_after(k);
     reid_clear_error();
     const reid_status st = run_phase(r);
@@ -101,8 +156,8 @@ static int fail_each_allocation(const char *phase, const fault_run *r) {
     }
   }
   emu_fail_allocation_after(-1);
-  fprintf(stderr, "%s: %d allocations; a failure at each: %d clean errors, %d recovered\n", phase,
-          k, failed, recovered);
+  fprintf(stderr, "%s: %s%d allocations, a failure at %d of them: %d clean errors, %d recovered\n",
+          phase, stride > 1 ? "up to " : "", k, tried, failed, recovered);
   return k;
 }
 
@@ -122,8 +177,8 @@ int main(void) {
   frame.strides[0] = FW * 3;
   const reid_box boxes[BATCH] = {{0, 0, 40, 70}, {30, 5, 50, 60}, {70, 40, 26, 40}};
 
-  fault_run r = {x, &frame, boxes, out, NULL};
-  const int n_net = fail_each_allocation("backend + network", &r);
+  fault_run r = {x, &frame, boxes, out, 1, NULL};
+  const int n_net = fail_allocations("backend + network", &r, 1 << 30, 1);
   CHECK(n_net >= 3, "backend + network: only %d allocations counted", n_net);
 
   reid_backend *be = NULL;
@@ -131,11 +186,15 @@ int main(void) {
   CHECK_OK(reid_backend_create("cuda", 0, &be));
   if (be) CHECK_OK(reid_net_create(&cfg, be, &r.net));
   if (r.net) {
-    const int n_engine = fail_each_allocation("engine + runs", &r);
+    r.phase = 2;
+    const int n_engine = fail_allocations("engine + runs", &r, 1 << 30, 1);
     CHECK(n_engine >= 10, "engine + runs: only %d allocations counted", n_engine);
   }
   reid_net_destroy(r.net);
   reid_backend_destroy(be);
+  r.net = NULL, r.phase = 3;
+  const int n_train = fail_allocations("training step", &r, 24, 13);
+  CHECK(n_train >= 10, "training step: only %d allocations counted", n_train);
   free(x);
   free(out);
   free(rgb);
