@@ -1,7 +1,4 @@
 /* reid-train student: MDKT distillation of an image (student) network. */
-#include <stdio.h>
-
-#include "cli.h"
 #include "train_args.h"
 
 static const char *const summary =
@@ -52,14 +49,5 @@ static const char *const summary =
     "The input size and normalisation are the teacher's.\n";
 
 int cmd_student(int argc, char **argv) {
-  char help[12288];
-  snprintf(help, sizeof help, "%s%s  -h, --help             this text\n", summary,
-           train_args_common_help);
-  reid_train_config c;
-  int code;
-  if (!train_args_parse("student", 1, help, argc, argv, &c, &code)) return code;
-  reid_status st = reid_train(&c);
-  if (st != REID_OK) return cli_library_error("student", st);
-  if (c.progress) fprintf(c.progress, "reid-train student: wrote %s\n", c.output);
-  return CLI_OK;
+  return train_command("student", 1, summary, argc, argv);
 }

@@ -1,7 +1,4 @@
 /* reid-train teacher: video-to-video training of the MDKT teacher. */
-#include <stdio.h>
-
-#include "cli.h"
 #include "train_args.h"
 
 static const char *const summary =
@@ -27,14 +24,5 @@ static const char *const summary =
     "                         fresh\n";
 
 int cmd_teacher(int argc, char **argv) {
-  char help[8192];
-  snprintf(help, sizeof help, "%s%s  -h, --help             this text\n", summary,
-           train_args_common_help);
-  reid_train_config c;
-  int code;
-  if (!train_args_parse("teacher", 0, help, argc, argv, &c, &code)) return code;
-  reid_status st = reid_train(&c);
-  if (st != REID_OK) return cli_library_error("teacher", st);
-  if (c.progress) fprintf(c.progress, "reid-train teacher: wrote %s\n", c.output);
-  return CLI_OK;
+  return train_command("teacher", 0, summary, argc, argv);
 }

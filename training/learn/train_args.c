@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -322,4 +323,17 @@ int train_args_parse(const char *cmd, int student, const char *help, int argc, c
   if (reid_lr_schedule_parse(c->schedule_text, c->lr, &c->schedule) != REID_OK)
     return cli_usage_error(cmd, "--lr-schedule: %s", reid_last_error()), 0;
   return 1;
+}
+
+int train_command(const char *cmd, int student, const char *summary, int argc, char **argv) {
+  char help[12288];
+  snprintf(help, sizeof help, "%s%s  -h, --help             this text\n", summary,
+           train_args_common_help);
+  reid_train_config c;
+  int code;
+  if (!train_args_parse(cmd, student, help, argc, argv, &c, &code)) return code;
+  reid_status st = reid_train(&c);
+  if (st != REID_OK) return cli_library_error(cmd, st);
+  if (c.progress) fprintf(c.progress, "reid-train %s: wrote %s\n", cmd, c.output);
+  return CLI_OK;
 }

@@ -12,3 +12,7 @@ int train_args_parse(const char *cmd, int student, const char *help, int argc, c
 
 /* Text of the shared options, for the commands' --help. */
 extern const char *const train_args_common_help;
+
+/* A whole training command: --help from `summary` and the shared options,
+ * parsing, reid_train, a closing line; returns the process exit code. */
+int train_command(const char *cmd, int student, const char *summary, int argc, char **argv);
