@@ -85,7 +85,8 @@ int cmd_synth(int argc, char **argv) {
   while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
     switch (opt) {
     case 'l':
-      if (reid_layout_parse(optarg, &o.layout) != REID_OK || o.layout == REID_LAYOUT_AUTO)
+      if (reid_layout_parse(optarg, &o.layout) != REID_OK || o.layout == REID_LAYOUT_AUTO ||
+          o.layout == REID_LAYOUT_COLLECTED)
         return cli_usage_error(cmd, "--layout expects mars, duke, market or veri, got '%s'",
                                optarg);
       break;

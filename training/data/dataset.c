@@ -18,7 +18,7 @@ typedef struct arena_block {
 
 typedef struct dataset_impl {
   reid_dataset pub; /* first: a reid_dataset * is a dataset_impl * */
-  int frames_cap, samples_cap[3];
+  int frames_cap, samples_cap[3], pairs_cap;
   arena_block *arena;
   char *skipped_example;
 } dataset_impl;
@@ -29,21 +29,23 @@ static reid_split *split_of(reid_dataset *d, int split) {
 
 /* ------------------------------------------------------------ layouts */
 
-static const char *const layout_names[] = {"auto", "mars", "duke", "market", "veri"};
+static const char *const layout_names[] = {"auto", "mars", "duke", "market", "veri", "collected"};
+enum { N_LAYOUTS = sizeof layout_names / sizeof *layout_names };
 
 reid_status reid_layout_parse(const char *name, reid_layout *out) {
-  for (int i = 0; name && i < 5; i++)
+  for (int i = 0; name && i < N_LAYOUTS; i++)
     if (!strcmp(name, layout_names[i])) {
       *out = (reid_layout)i;
       return REID_OK;
     }
-  return reid_fail(REID_EINVAL,
-                   "unknown dataset layout '%s' (expected auto, mars, duke, market or veri)",
-                   name ? name : "(null)");
+  return reid_fail(
+      REID_EINVAL,
+      "unknown dataset layout '%s' (expected auto, mars, duke, market, veri or collected)",
+      name ? name : "(null)");
 }
 
 const char *reid_layout_name(reid_layout l) {
-  return (unsigned)l < 5 ? layout_names[l] : "unknown";
+  return (unsigned)l < N_LAYOUTS ? layout_names[l] : "unknown";
 }
 
 static int has(const char *root, const char *sub) {
@@ -63,11 +65,14 @@ static reid_status detect(const char *root, reid_layout *out) {
     *out = REID_LAYOUT_MARKET;
   else if (has(root, "image_train") || has(root, "image_test"))
     *out = REID_LAYOUT_VERI;
+  else if (ds_is_collected(root))
+    *out = REID_LAYOUT_COLLECTED;
   else
     return reid_fail(REID_EFORMAT,
                      "%s: no known dataset layout (expected info/ + bbox_train/ (MARS), "
                      "train/ + query/ + gallery/ (DukeMTMC-VideoReID), bounding_box_train/ "
-                     "(Market-1501) or image_train/ (VeRi-776))",
+                     "(Market-1501), image_train/ (VeRi-776) or STREAM/index.jsonl (collected by "
+                     "reidembed))",
                      root);
   return REID_OK;
 }
@@ -76,7 +81,7 @@ reid_status reid_dataset_load(const char *root, reid_layout layout, reid_dataset
   if (!root || !out) return reid_fail(REID_EINVAL, "reid_dataset_load: NULL argument");
   *out = NULL;
   if (layout == REID_LAYOUT_AUTO) REID_TRY(detect(root, &layout));
-  if ((unsigned)layout > REID_LAYOUT_VERI)
+  if ((unsigned)layout > REID_LAYOUT_COLLECTED)
     return reid_fail(REID_EINVAL, "reid_dataset_load: layout %d is unknown", (int)layout);
   if (!ds_is_folder(root)) return reid_fail(REID_EIO, "%s: no such folder", root);
   dataset_impl *impl = calloc(1, sizeof *impl);
@@ -88,6 +93,7 @@ reid_status reid_dataset_load(const char *root, reid_layout layout, reid_dataset
   case REID_LAYOUT_MARS: st = ds_load_mars(root, d); break;
   case REID_LAYOUT_DUKE: st = ds_load_duke(root, d); break;
   case REID_LAYOUT_MARKET: st = ds_load_market(root, d); break;
+  case REID_LAYOUT_COLLECTED: st = ds_load_collected(root, d); break;
   default: st = ds_load_veri(root, d); break;
   }
   if (st == REID_OK) st = ds_finish(d, root);
@@ -110,6 +116,7 @@ void reid_dataset_free(reid_dataset *d) {
   free(d->train.samples);
   free(d->query.samples);
   free(d->gallery.samples);
+  free(d->distinct_pairs);
   free(impl->skipped_example);
   free(impl);
 }
@@ -173,6 +180,38 @@ reid_status ds_add_sample(reid_dataset *d, int split, int pid, int camid, int fi
   return REID_OK;
 }
 
+reid_status ds_add_distinct_pair(reid_dataset *d, int a, int b) {
+  dataset_impl *impl = (dataset_impl *)d;
+  if (d->n_distinct_pairs == impl->pairs_cap) {
+    int cap = impl->pairs_cap ? 2 * impl->pairs_cap : 256;
+    int(*grown)[2] = realloc(d->distinct_pairs, sizeof *grown * (size_t)cap);
+    if (!grown) return reid_fail(REID_ENOMEM, "out of memory for %d sample pairs", cap);
+    d->distinct_pairs = grown;
+    impl->pairs_cap = cap;
+  }
+  d->distinct_pairs[d->n_distinct_pairs][0] = a < b ? a : b;
+  d->distinct_pairs[d->n_distinct_pairs][1] = a < b ? b : a;
+  d->n_distinct_pairs++;
+  return REID_OK;
+}
+
+static int compare_pair(const void *x, const void *y) {
+  const int *a = x, *b = y;
+  if (a[0] != b[0]) return (a[0] > b[0]) - (a[0] < b[0]);
+  return (a[1] > b[1]) - (a[1] < b[1]);
+}
+
+/* Sorts the distinct pairs and drops duplicates (each pair is usually listed by both sides). */
+static void unique_pairs(reid_dataset *d) {
+  if (d->n_distinct_pairs < 2) return;
+  qsort(d->distinct_pairs, (size_t)d->n_distinct_pairs, sizeof *d->distinct_pairs, compare_pair);
+  int n = 1;
+  for (int i = 1; i < d->n_distinct_pairs; i++)
+    if (compare_pair(d->distinct_pairs[i], d->distinct_pairs[n - 1]))
+      memcpy(d->distinct_pairs[n++], d->distinct_pairs[i], sizeof *d->distinct_pairs);
+  d->n_distinct_pairs = n;
+}
+
 void ds_skip(reid_dataset *d, const char *a, const char *b, const char *c) {
   dataset_impl *impl = (dataset_impl *)d;
   d->skipped++;
@@ -220,6 +259,7 @@ reid_status ds_finish(reid_dataset *d, const char *root) {
     reid_split *sp = split_of(d, s);
     for (int i = 0; i < sp->count; i++) sp->samples[i].label = -1;
   }
+  unique_pairs(d);
   return relabel(d);
 }
 

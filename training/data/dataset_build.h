@@ -13,6 +13,9 @@ enum { DS_TRAIN = 0, DS_QUERY = 1, DS_GALLERY = 2 };
 reid_status ds_add_frame(reid_dataset *d, const char *a, const char *b, const char *c, int *index);
 /* Appends a sample to a split (0 train, 1 query, 2 gallery); label is filled in by ds_finish. */
 reid_status ds_add_sample(reid_dataset *d, int split, int pid, int camid, int first, int n);
+/* Records that train samples a and b show different people (any order; duplicates are
+ * dropped by ds_finish, which also sorts the pairs). */
+reid_status ds_add_distinct_pair(reid_dataset *d, int a, int b);
 /* Records an unreadable entry (counted; the first one's path is kept for the warning). */
 void ds_skip(reid_dataset *d, const char *a, const char *b, const char *c);
 /* Relabels the train split, checks that no split is empty and that few entries were skipped. */
@@ -51,3 +54,6 @@ reid_status ds_load_mars(const char *root, reid_dataset *d);
 reid_status ds_load_duke(const char *root, reid_dataset *d);
 reid_status ds_load_market(const char *root, reid_dataset *d);
 reid_status ds_load_veri(const char *root, reid_dataset *d);
+reid_status ds_load_collected(const char *root, reid_dataset *d);
+/* Whether root holds a folder with an index.jsonl (the collected layout). */
+int ds_is_collected(const char *root);

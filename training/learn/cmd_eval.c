@@ -29,7 +29,7 @@ static const char *const help =
     "student); a single network serves every role.\n"
     "\n"
     "  --data DIR          dataset root (required)\n"
-    "  --layout L          auto (default), mars, duke, market or veri\n"
+    "  --layout L          auto (default), mars, duke, market, veri or collected\n"
     "  --model FILE        checkpoint or MDKT pair (required)\n"
     "  --protocol P        i2v, v2v or i2i (required)\n"
     "  --part P            student or teacher: one network of an MDKT pair for every role\n"
@@ -214,8 +214,8 @@ int cmd_eval(int argc, char **argv) {
     case 'd': a.data = optarg; break;
     case 'L':
       if (reid_layout_parse(optarg, &a.layout) != REID_OK)
-        return cli_usage_error(cmd, "--layout expects auto, mars, duke, market or veri, got '%s'",
-                               optarg);
+        return cli_usage_error(
+            cmd, "--layout expects auto, mars, duke, market, veri or collected, got '%s'", optarg);
       break;
     case 'm': a.model = optarg; break;
     case 'p':

@@ -13,7 +13,7 @@
 const char *const train_args_common_help =
     "data and outputs:\n"
     "  --data DIR             dataset root (required)\n"
-    "  --layout L             auto (default), mars, duke, market or veri\n"
+    "  --layout L             auto (default), mars, duke, market, veri or collected\n"
     "  --output FILE          model checkpoint to write (required); the resumable state goes\n"
     "                         to FILE's stem + .state.safetensors, the per-step log of every\n"
     "                         loss term to FILE's stem + .log.jsonl\n"
@@ -189,8 +189,8 @@ int train_args_parse(const char *cmd, int student, const char *help, int argc, c
     case OPT_DATA: c->data = optarg; break;
     case OPT_LAYOUT:
       if (reid_layout_parse(optarg, &c->layout) != REID_OK)
-        bad = cli_usage_error(cmd, "--layout expects auto, mars, duke, market or veri, got '%s'",
-                              optarg);
+        bad = cli_usage_error(
+            cmd, "--layout expects auto, mars, duke, market, veri or collected, got '%s'", optarg);
       break;
     case OPT_OUTPUT: c->output = optarg; break;
     case OPT_PLOT:
