@@ -2,6 +2,7 @@
  * batches, attach the embeddings, pool them per track, and report tracks that
  * end (bus messages, JSON lines, watchlist matches). Called with proc_lock held. */
 #include "gstreidembed.h"
+#include "roimeta.h"
 
 #if HAVE_GST_ANALYTICS
 #include <gst/analytics/analytics.h>
@@ -29,22 +30,6 @@ static gboolean class_wanted(const ReidFrameSettings *s, GQuark type) {
   for (gint i = 0; i < s->n_classes; i++)
     if (s->classes[i] == type) return TRUE;
   return FALSE;
-}
-
-/* The `id` of the `object_id` param structure (any integer type), else the meta's id. */
-static gint64 track_id_of(GstVideoRegionOfInterestMeta *roi) {
-  GstStructure *p = gst_video_region_of_interest_meta_get_param(roi, "object_id");
-  const GValue *v = p ? gst_structure_get_value(p, "id") : NULL;
-  if (v) {
-    switch (G_VALUE_TYPE(v)) {
-    case G_TYPE_INT: return g_value_get_int(v);
-    case G_TYPE_UINT: return g_value_get_uint(v);
-    case G_TYPE_INT64: return g_value_get_int64(v);
-    case G_TYPE_UINT64: return (gint64)g_value_get_uint64(v);
-    default: break;
-    }
-  }
-  return roi->id;
 }
 
 /* Makes room for n objects in the box and embedding scratch buffers. */
@@ -178,7 +163,25 @@ static GstStructure *embedding_structure(const gchar *name, const gchar *model, 
   return s;
 }
 
-static void attach(GstReidEmbed *self) {
+/* The live watchlist match of a track: its pooled embedding is scored again
+ * whenever it changes (frames where the track is embedded, i.e. at most every
+ * inference-interval frames), and while the closest query's cosine reaches
+ * match-threshold the track's ROI metas carry `reid-match`. */
+static void attach_live_match(GstReidEmbed *self, const ReidFrameSettings *s, ReidObject *o) {
+  if (!self->watchlist) return;
+  reid_tracklet *t = o->track;
+  if (o->embed_row >= 0)
+    t->best_query =
+        reid_watchlist_best(self->watchlist, self->pooled, self->scores, &t->best_score);
+  if (t->best_query < 0 || !(t->best_score >= s->match_threshold)) return;
+  set_param(o->meta,
+            gst_structure_new("reid-match", "query", G_TYPE_STRING,
+                              self->watchlist->names[t->best_query], "query-index", G_TYPE_INT,
+                              t->best_query, "score", G_TYPE_DOUBLE, (gdouble)t->best_score,
+                              "threshold", G_TYPE_DOUBLE, s->match_threshold, NULL));
+}
+
+static void attach(GstReidEmbed *self, const ReidFrameSettings *s) {
   const gchar *model = reid_embedder_model_name(self->embedder);
   for (guint i = 0; i < self->objects->len; i++) {
     ReidObject *o = &g_array_index(self->objects, ReidObject, i);
@@ -198,6 +201,7 @@ static void attach(GstReidEmbed *self) {
                                                self->dim, o->track->embedded);
     gst_structure_set(pooled, "track-id", G_TYPE_INT64, o->track->track_id, NULL);
     set_param(o->meta, pooled);
+    attach_live_match(self, s, o);
   }
 }
 
@@ -309,8 +313,8 @@ GstFlowReturn gst_reid_embed_process(GstReidEmbed *self, GstBuffer *buf,
     GstVideoRegionOfInterestMeta *roi = (GstVideoRegionOfInterestMeta *)meta;
     if (!class_wanted(s, roi->roi_type)) continue;
     /* producers that store negative coordinates in the unsigned fields get them back */
-    ret = add_object(self, s, roi, track_id_of(roi), (gint)roi->x, (gint)roi->y, (gint)roi->w,
-                     (gint)roi->h, GST_BUFFER_PTS(buf), &n_embed);
+    ret = add_object(self, s, roi, gst_reid_roi_track_id(roi), (gint)roi->x, (gint)roi->y,
+                     (gint)roi->w, (gint)roi->h, GST_BUFFER_PTS(buf), &n_embed);
   }
 #if HAVE_GST_ANALYTICS
   /* analytics objects only when there are no ROI metas, which may describe the same objects */
@@ -318,7 +322,7 @@ GstFlowReturn gst_reid_embed_process(GstReidEmbed *self, GstBuffer *buf,
     ret = collect_analytics(self, s, buf, &n_embed);
 #endif
   if (ret == GST_FLOW_OK && n_embed > 0) ret = embed_boxes(self, buf, n_embed);
-  if (ret == GST_FLOW_OK) attach(self);
+  if (ret == GST_FLOW_OK) attach(self, s);
   g_array_set_size(self->objects, 0);
 
   reid_tracklet **ended = NULL;

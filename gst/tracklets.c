@@ -102,6 +102,7 @@ static reid_status add_track(reid_tracklet_pool *p, int64_t id, reid_tracklet **
   t->dim = p->dim;
   t->sum = sum;
   t->last_embedded_frame = -1;
+  t->best_query = -1;
   p->tracks[p->count++] = t;
   if (2 * p->count > p->index_cap) {
     reid_status st = rebuild_index(p, p->count);

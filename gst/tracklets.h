@@ -30,6 +30,9 @@ typedef struct reid_tracklet {
   int frames;                  /* distinct frames the track was observed in */
   int embedded;                /* embeddings summed into the pool */
   float bbox[4];               /* last box: x, y, w, h (pixels) */
+  int best_query;              /* live watchlist match of the pooled embedding when last
+                                  scored: the closest query, -1 before scoring */
+  float best_score;            /* its cosine */
   int dim;
   float *sum; /* [dim] sum of the per-frame embeddings */
 } reid_tracklet;

@@ -196,3 +196,12 @@ void reid_watchlist_scores(const reid_watchlist *w, const float *e, float *score
     scores[i] = (float)dot;
   }
 }
+
+int reid_watchlist_best(const reid_watchlist *w, const float *e, float *scores, float *best_score) {
+  reid_watchlist_scores(w, e, scores);
+  int best = -1;
+  for (int i = 0; i < w->count; i++)
+    if (best < 0 || scores[i] > scores[best]) best = i;
+  *best_score = best >= 0 ? scores[best] : 0.0f;
+  return best;
+}

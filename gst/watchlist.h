@@ -32,4 +32,9 @@ reid_status reid_watchlist_load(const char *location, reid_embedder *embedder,
 /* scores[count] = cosine(embedding, query i); embedding is L2-normalised [dim]. */
 void reid_watchlist_scores(const reid_watchlist *w, const float *embedding, float *scores);
 
+/* Scores the embedding like reid_watchlist_scores and returns the closest
+ * query (-1 for an empty watchlist) with its cosine in *best_score. */
+int reid_watchlist_best(const reid_watchlist *w, const float *embedding, float *scores,
+                        float *best_score);
+
 void reid_watchlist_free(reid_watchlist *w);

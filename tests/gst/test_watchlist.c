@@ -140,6 +140,14 @@ static void test_load_and_scores(const char *dir) {
     fprintf(stderr, "scores %.6f %.6f %.6f\n", scores[0], scores[1], scores[2]);
     CHECK(scores[0] > 0.99999, "the crop scores %.6f", scores[0]);
     CHECK(scores[1] < scores[0] && scores[2] < scores[0], "other pictures score lower");
+    /* the closest query (the live match): the crop, and each query for its own embedding */
+    float best_score = -2, again[3];
+    CHECK(reid_watchlist_best(w, track, again, &best_score) == 0 && best_score == scores[0] &&
+              again[2] == scores[2],
+          "best of the crop: score %.6f", best_score);
+    CHECK(reid_watchlist_best(w, w->embeddings + 2 * 512, again, &best_score) == 2 &&
+              best_score > 0.99999,
+          "best of query 2's embedding: %.6f", best_score);
     double ss = 0;
     for (int j = 0; j < 512; j++) ss += (double)w->embeddings[512 + j] * w->embeddings[512 + j];
     CHECK(fabs(ss - 1) < 1e-5, "query embeddings are normalised");
