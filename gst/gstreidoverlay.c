@@ -17,12 +17,13 @@
  * the box when there is no room above), moved left or down to stay in the
  * frame.
  *
- * Labels are laid out with Pango (font `font-desc`) and drawn with Cairo;
- * boxes and labels are blended into the frame with
- * gst_video_overlay_composition_blend(), which handles every format the
- * element takes: NV12, I420, RGB, BGR, RGBA, BGRA, BGRx and RGBx, the formats
- * of reidembed. (In 4:2:0 formats a box edge at an odd coordinate also tints
- * the chroma of its 2x2 neighbours.)
+ * Labels are laid out with Pango (font `font-desc`), drawn with Cairo and
+ * blended into the frame with gst_video_overlay_composition_blend(), which
+ * handles every format the element takes: NV12, I420, RGB, BGR, RGBA, BGRA,
+ * BGRx and RGBx, the formats of reidembed. Box outlines are painted straight
+ * into the frame's components (the colour converted with the frame's
+ * colorimetry; in 4:2:0 formats an edge at an odd coordinate also tints the
+ * chroma of its 2x2 block), which costs only the outline's pixels.
  *
  * ## Example launch line
  * |[
@@ -128,38 +129,68 @@ typedef struct OverlaySettings {
   guint32 unmatched_color;
 } OverlaySettings;
 
-/* A solid rectangle of colour argb (straight alpha). */
-static void add_solid(GstVideoOverlayComposition **comp, guint32 argb, gint x, gint y, gint w,
-                      gint h) {
-  if (w <= 0 || h <= 0) return;
-  GstBuffer *buf = gst_buffer_new_allocate(NULL, (gsize)w * h * 4, NULL);
-  GstMapInfo map;
-  gst_buffer_map(buf, &map, GST_MAP_WRITE);
-  guint32 *px = (guint32 *)map.data; /* native-endian ARGB = the composition's RGB format */
-  for (gsize i = 0; i < (gsize)w * h; i++) px[i] = argb;
-  gst_buffer_unmap(buf, &map);
-  gst_buffer_add_video_meta(buf, GST_VIDEO_FRAME_FLAG_NONE,
-                            GST_VIDEO_OVERLAY_COMPOSITION_FORMAT_RGB, (guint)w, (guint)h);
-  GstVideoOverlayRectangle *rect = gst_video_overlay_rectangle_new_raw(
-      buf, x, y, (guint)w, (guint)h, GST_VIDEO_OVERLAY_FORMAT_FLAG_NONE);
-  gst_buffer_unref(buf);
-  if (*comp)
-    gst_video_overlay_composition_add_rectangle(*comp, rect);
-  else
-    *comp = gst_video_overlay_composition_new(rect);
-  gst_video_overlay_rectangle_unref(rect);
+/* A colour as the frame's component values (R, G, B or Y, U, V; alpha last). */
+typedef struct FrameColor {
+  guint8 comp[GST_VIDEO_MAX_COMPONENTS];
+  guint alpha;
+} FrameColor;
+
+static FrameColor frame_color(const GstVideoFrame *f, guint32 argb) {
+  FrameColor c = {.alpha = argb >> 24};
+  const guint8 r = (argb >> 16) & 0xff, g = (argb >> 8) & 0xff, b = argb & 0xff;
+  if (GST_VIDEO_INFO_IS_YUV(&f->info)) {
+    /* Y = Kr R + (1 - Kr - Kb) G + Kb B, U = (B - Y) / 2(1 - Kb), V = (R - Y) / 2(1 - Kr),
+     * then the range's offsets and scales (16 + 219 Y, 128 + 224 U for limited range) */
+    gdouble kr = 0.299, kb = 0.114;
+    gst_video_color_matrix_get_Kr_Kb(f->info.colorimetry.matrix, &kr, &kb);
+    gint offset[GST_VIDEO_MAX_COMPONENTS], scale[GST_VIDEO_MAX_COMPONENTS];
+    gst_video_color_range_offsets(f->info.colorimetry.range, f->info.finfo, offset, scale);
+    const gdouble y = (kr * r + (1 - kr - kb) * g + kb * b) / 255.0;
+    const gdouble u = (b / 255.0 - y) / (2 * (1 - kb)), v = (r / 255.0 - y) / (2 * (1 - kr));
+    c.comp[0] = (guint8)CLAMP(offset[0] + y * scale[0] + 0.5, 0, 255);
+    c.comp[1] = (guint8)CLAMP(offset[1] + u * scale[1] + 0.5, 0, 255);
+    c.comp[2] = (guint8)CLAMP(offset[2] + v * scale[2] + 0.5, 0, 255);
+  } else {
+    c.comp[GST_VIDEO_COMP_R] = r, c.comp[GST_VIDEO_COMP_G] = g, c.comp[GST_VIDEO_COMP_B] = b;
+  }
+  c.comp[GST_VIDEO_COMP_A] = 255;
+  return c;
 }
 
-/* The box outline, inside [x0, x1) x [y0, y1); no pixel is covered twice. */
-static void add_outline(GstVideoOverlayComposition **comp, guint32 argb, gint x0, gint y0, gint x1,
-                        gint y1, gint lw) {
+/* Paints [x, x + w) x [y, y + h) (inside the frame) straight into the frame's
+ * 8-bit components, blending by the colour's alpha; a subsampled component
+ * gets every sample whose block the rectangle touches. */
+static void fill_rect(GstVideoFrame *f, const FrameColor *c, gint x, gint y, gint w, gint h) {
+  if (w <= 0 || h <= 0) return;
+  const GstVideoFormatInfo *fi = f->info.finfo;
+  for (guint k = 0; k < GST_VIDEO_FRAME_N_COMPONENTS(f); k++) {
+    const gint x0 = x >> GST_VIDEO_FORMAT_INFO_W_SUB(fi, k),
+               x1 = GST_VIDEO_FORMAT_INFO_SCALE_WIDTH(fi, k, x + w),
+               y0 = y >> GST_VIDEO_FORMAT_INFO_H_SUB(fi, k),
+               y1 = GST_VIDEO_FORMAT_INFO_SCALE_HEIGHT(fi, k, y + h);
+    const gint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE(f, k),
+               stride = GST_VIDEO_FRAME_COMP_STRIDE(f, k);
+    guint8 *data = GST_VIDEO_FRAME_COMP_DATA(f, k);
+    const guint value = c->comp[k]; /* component k: R, G, B, A or Y, U, V */
+    for (gint row = y0; row < y1; row++) {
+      guint8 *p = data + (gsize)row * stride + (gsize)x0 * pstride;
+      for (gint col = x0; col < x1; col++, p += pstride)
+        *p = c->alpha == 255 ? (guint8)value
+                             : (guint8)((value * c->alpha + *p * (255 - c->alpha) + 127) / 255);
+    }
+  }
+}
+
+/* The box outline, inside [x0, x1) x [y0, y1); no pixel is painted twice. */
+static void draw_outline(GstVideoFrame *f, const FrameColor *c, gint x0, gint y0, gint x1, gint y1,
+                         gint lw) {
   const gint w = x1 - x0, h = y1 - y0;
-  const gint th = MIN(lw, h), sw = MIN(lw, w);
-  add_solid(comp, argb, x0, y0, w, th);                                            /* top */
-  if (h > th) add_solid(comp, argb, x0, y1 - MIN(lw, h - th), w, MIN(lw, h - th)); /* bottom */
-  const gint side_y = y0 + th, side_h = h - th - MIN(lw, MAX(h - th, 0));
-  add_solid(comp, argb, x0, side_y, sw, side_h); /* left */
-  if (w > sw) add_solid(comp, argb, x1 - MIN(lw, w - sw), side_y, MIN(lw, w - sw), side_h);
+  const gint top = MIN(lw, h), bottom = MIN(lw, h - top);
+  const gint left = MIN(lw, w), right = MIN(lw, w - left);
+  fill_rect(f, c, x0, y0, w, top);
+  fill_rect(f, c, x0, y1 - bottom, w, bottom);
+  fill_rect(f, c, x0, y0 + top, left, h - top - bottom);
+  fill_rect(f, c, x1 - right, y0 + top, right, h - top - bottom);
 }
 
 /* "alice.jpg" -> "alice" (a leading dot is kept: ".jpg" stays). */
@@ -179,9 +210,9 @@ static gchar *label_text(const OverlaySettings *s, gint64 track_id, const gchar 
   return text;
 }
 
-static void draw_roi(GstReidOverlay *self, const OverlaySettings *s,
-                     GstVideoOverlayComposition **comp, GstVideoRegionOfInterestMeta *roi,
-                     gint width, gint height) {
+static void draw_roi(GstReidOverlay *self, const OverlaySettings *s, GstVideoFrame *frame,
+                     GstVideoOverlayComposition **comp, GstVideoRegionOfInterestMeta *roi) {
+  const gint width = GST_VIDEO_FRAME_WIDTH(frame), height = GST_VIDEO_FRAME_HEIGHT(frame);
   /* producers that store negative coordinates in the unsigned fields get them back */
   const gint64 x = (gint)roi->x, y = (gint)roi->y;
   const gint x0 = (gint)CLAMP(x, 0, width), y0 = (gint)CLAMP(y, 0, height);
@@ -203,7 +234,8 @@ static void draw_roi(GstReidOverlay *self, const OverlaySettings *s,
   }
   if (!query && !s->draw_unmatched) return;
   const guint32 color = query ? identity_color(query, query_index) : s->unmatched_color;
-  add_outline(comp, color, x0, y0, x1, y1, s->line_width);
+  const FrameColor fc = frame_color(frame, color);
+  draw_outline(frame, &fc, x0, y0, x1, y1, s->line_width);
   gchar *text = label_text(s, gst_reid_roi_track_id(roi), query, score);
   if (!text) return;
   gint lw, lh;
@@ -211,7 +243,10 @@ static void draw_roi(GstReidOverlay *self, const OverlaySettings *s,
   gint lx = MIN(x0, width - lw), ly = y0 - lh >= 0 ? y0 - lh : MIN(y0, height - lh);
   GstVideoOverlayRectangle *rect =
       reid_label_renderer_label(self->labels, text, color, MAX(lx, 0), MAX(ly, 0));
-  gst_video_overlay_composition_add_rectangle(*comp, rect);
+  if (*comp)
+    gst_video_overlay_composition_add_rectangle(*comp, rect);
+  else
+    *comp = gst_video_overlay_composition_new(rect);
   gst_video_overlay_rectangle_unref(rect);
   g_free(text);
 }
@@ -241,8 +276,7 @@ static GstFlowReturn gst_reid_overlay_transform_frame_ip(GstVideoFilter *filter,
   GstMeta *meta;
   while ((meta = gst_buffer_iterate_meta_filtered(frame->buffer, &state,
                                                   GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE)))
-    draw_roi(self, &s, &comp, (GstVideoRegionOfInterestMeta *)meta, GST_VIDEO_FRAME_WIDTH(frame),
-             GST_VIDEO_FRAME_HEIGHT(frame));
+    draw_roi(self, &s, frame, &comp, (GstVideoRegionOfInterestMeta *)meta);
   if (comp) {
     gboolean ok = gst_video_overlay_composition_blend(comp, frame);
     gst_video_overlay_composition_unref(comp);
