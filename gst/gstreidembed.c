@@ -16,6 +16,9 @@
  * track's pooled embedding so far; same fields, frame-count = frames pooled,
  * plus track-id). With inference-interval N a track is embedded at most
  * every N frames; in the other frames its objects get only the pooled value.
+ * With a watchlist, a track whose pooled embedding (scored again whenever
+ * it changes) has a closest query at or above match-threshold also gets
+ * `reid-match` (query, query-index, score, threshold): what reidoverlay draws.
  *
  * Buffers pass through unchanged but for metadata; frames are mapped
  * read-only.
