@@ -51,6 +51,9 @@ GST_DEBUG_CATEGORY(gst_reid_embed_debug);
 #define DEFAULT_PROP_MATCH_THRESHOLD    0.7
 #define DEFAULT_PROP_MESSAGE            TRUE
 #define DEFAULT_PROP_STREAM_NAME        NULL
+#define DEFAULT_PROP_GALLERY_LOCATION   NULL
+#define DEFAULT_PROP_GALLERY_QUEUE      1000
+#define DEFAULT_PROP_GALLERY_FLUSH      10000
 
 enum {
   PROP_0,
@@ -68,6 +71,9 @@ enum {
   PROP_MATCH_THRESHOLD,
   PROP_MESSAGE,
   PROP_STREAM_NAME,
+  PROP_GALLERY_LOCATION,
+  PROP_GALLERY_QUEUE,
+  PROP_GALLERY_FLUSH_TIMEOUT,
 };
 
 #define REID_CAPS GST_VIDEO_CAPS_MAKE("{ NV12, I420, RGB, BGR, RGBA, BGRA, BGRx, RGBx }")
@@ -157,6 +163,11 @@ static void gst_reid_embed_set_property(GObject *object, guint prop_id, const GV
   case PROP_STREAM_NAME:
     g_free(self->stream_name), self->stream_name = g_value_dup_string(value);
     break;
+  case PROP_GALLERY_LOCATION:
+    g_free(self->gallery_location), self->gallery_location = g_value_dup_string(value);
+    break;
+  case PROP_GALLERY_QUEUE: self->gallery_queue = g_value_get_int(value); break;
+  case PROP_GALLERY_FLUSH_TIMEOUT: self->gallery_flush_timeout = g_value_get_int(value); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -181,6 +192,9 @@ static void gst_reid_embed_get_property(GObject *object, guint prop_id, GValue *
   case PROP_MATCH_THRESHOLD: g_value_set_double(value, self->match_threshold); break;
   case PROP_MESSAGE: g_value_set_boolean(value, self->message); break;
   case PROP_STREAM_NAME: g_value_set_string(value, self->stream_name); break;
+  case PROP_GALLERY_LOCATION: g_value_set_string(value, self->gallery_location); break;
+  case PROP_GALLERY_QUEUE: g_value_set_int(value, self->gallery_queue); break;
+  case PROP_GALLERY_FLUSH_TIMEOUT: g_value_set_int(value, self->gallery_flush_timeout); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -201,6 +215,7 @@ void gst_reid_embed_settings(GstReidEmbed *self, ReidFrameSettings *s) {
 /* ------------------------------------------------------------ start / stop */
 
 static void free_streaming_state(GstReidEmbed *self) {
+  gst_reid_embed_gallery_stop(self); /* flushes what the stop's end_all queued */
   reid_jsonl_close(self->jsonl);
   reid_watchlist_free(self->watchlist);
   reid_tracklet_pool_destroy(self->pool);
@@ -233,6 +248,8 @@ static gboolean gst_reid_embed_start(GstBaseTransform *trans) {
   gchar *tracklets = g_strdup(self->tracklet_location);
   gchar *queries = g_strdup(self->query_location);
   gchar *label = g_strdup(self->stream_name ? self->stream_name : GST_OBJECT_NAME(self));
+  gchar *gallery = g_strdup(self->gallery_location);
+  gint gallery_queue = self->gallery_queue, gallery_flush = self->gallery_flush_timeout;
   reid_embedder_options opt = {.model_path = model,
                                .device = devices[self->device],
                                .gpu_id = self->gpu_id,
@@ -289,6 +306,9 @@ static gboolean gst_reid_embed_start(GstBaseTransform *trans) {
                       (NULL));
     goto done;
   }
+  if (gallery && *gallery &&
+      !gst_reid_embed_gallery_start(self, gallery, model, gallery_queue, gallery_flush))
+    goto done;
   ok = TRUE;
 done:
   if (!ok) free_streaming_state(self);
@@ -296,6 +316,7 @@ done:
   g_free(model);
   g_free(tracklets);
   g_free(queries);
+  g_free(gallery);
   return ok;
 }
 
@@ -376,6 +397,7 @@ static void gst_reid_embed_finalize(GObject *object) {
   g_free(self->tracklet_location);
   g_free(self->query_location);
   g_free(self->stream_name);
+  g_free(self->gallery_location);
   g_mutex_clear(&self->proc_lock);
   G_OBJECT_CLASS(gst_reid_embed_parent_class)->finalize(object);
 }
@@ -395,6 +417,9 @@ static void gst_reid_embed_init(GstReidEmbed *self) {
   self->match_threshold = DEFAULT_PROP_MATCH_THRESHOLD;
   self->message = DEFAULT_PROP_MESSAGE;
   self->stream_name = g_strdup(DEFAULT_PROP_STREAM_NAME);
+  self->gallery_location = g_strdup(DEFAULT_PROP_GALLERY_LOCATION);
+  self->gallery_queue = DEFAULT_PROP_GALLERY_QUEUE;
+  self->gallery_flush_timeout = DEFAULT_PROP_GALLERY_FLUSH;
   g_mutex_init(&self->proc_lock);
   self->objects = g_array_new(FALSE, FALSE, sizeof(ReidObject));
   gst_base_transform_set_in_place(GST_BASE_TRANSFORM(self), TRUE);
@@ -496,6 +521,30 @@ static void gst_reid_embed_class_init(GstReidEmbedClass *klass) {
       g_param_spec_string("stream-name", "Stream name",
                           "Name of the stream in messages and JSON lines (default: element name)",
                           DEFAULT_PROP_STREAM_NAME, rw_ready));
+
+  /**
+   * GstReidEmbed:gallery-location:
+   * Tracklet gallery that gets one row per finished tracklet (times, box,
+   * embedding, thumbnail): an SQLite file (PATH or sqlite:PATH) or a
+   * PostgreSQL URI (postgresql://...). Written by a thread of its own; a
+   * gallery made by another model fails at start. See README "Gallery".
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_GALLERY_LOCATION,
+      g_param_spec_string("gallery-location", "Gallery location",
+                          "Tracklet gallery: SQLite file (PATH, sqlite:PATH) or postgresql:// URI",
+                          DEFAULT_PROP_GALLERY_LOCATION, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_GALLERY_QUEUE,
+      g_param_spec_int("gallery-queue", "Gallery queue",
+                       "Tracklets waiting for the database at most; more are dropped and counted",
+                       1, G_MAXINT, DEFAULT_PROP_GALLERY_QUEUE, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_GALLERY_FLUSH_TIMEOUT,
+      g_param_spec_int("gallery-flush-timeout", "Gallery flush timeout",
+                       "Milliseconds the stop waits for the database to take the queued "
+                       "tracklets (the rest are dropped and counted)",
+                       0, G_MAXINT, DEFAULT_PROP_GALLERY_FLUSH, rw_ready));
 
   gst_element_class_set_static_metadata(
       element_class, "Re-identification embeddings", "Filter/Analyzer/Video",

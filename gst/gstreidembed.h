@@ -35,6 +35,8 @@ G_DECLARE_FINAL_TYPE(GstReidEmbed, gst_reid_embed, GST, REID_EMBED, GstBaseTrans
 
 #define REID_EMBED_MAX_CLASSES 64
 
+typedef struct ReidGalleryOutput ReidGalleryOutput; /* gstreidembed_gallery.c */
+
 /* One object of the current frame. */
 typedef struct ReidObject {
   GstVideoRegionOfInterestMeta *meta; /* NULL for an analytics OD mtd (GStreamer >= 1.24) */
@@ -63,6 +65,9 @@ struct _GstReidEmbed {
   gdouble match_threshold;
   gboolean message;
   gchar *stream_name;
+  gchar *gallery_location;
+  gint gallery_queue;
+  gint gallery_flush_timeout;
 
   /* streaming state, from start() to stop(), under proc_lock */
   GMutex proc_lock;
@@ -70,6 +75,7 @@ struct _GstReidEmbed {
   reid_tracklet_pool *pool;
   reid_watchlist *watchlist;
   reid_jsonl *jsonl;
+  ReidGalleryOutput *gallery;
   gchar *stream_label; /* stream-name, or the element's name */
   GstVideoInfo info;
   gboolean have_info;
@@ -100,5 +106,18 @@ GstFlowReturn gst_reid_embed_process(GstReidEmbed *self, GstBuffer *buf,
 gboolean gst_reid_embed_end_all(GstReidEmbed *self, const ReidFrameSettings *s,
                                 const gchar *reason);
 void gst_reid_embed_settings(GstReidEmbed *self, ReidFrameSettings *s);
+
+/* gstreidembed_gallery.c: the gallery output (gallery-location). */
+gboolean gst_reid_embed_gallery_start(GstReidEmbed *self, const gchar *uri, const gchar *model,
+                                      gint queue, gint flush_timeout_ms);
+/* Flushes the queue (bounded by gallery-flush-timeout) and posts the reid-gallery counts. */
+void gst_reid_embed_gallery_stop(GstReidEmbed *self);
+/* Per buffer: the wall-clock time of its pts. */
+void gst_reid_embed_gallery_frame_time(GstReidEmbed *self, GstBuffer *buf);
+/* Whether an object of self->objects has a larger box than its track's thumbnail. */
+gboolean gst_reid_embed_gallery_wants_frame(GstReidEmbed *self);
+void gst_reid_embed_gallery_thumbnails(GstReidEmbed *self, const reid_frame *frame);
+/* Queues a finished tracklet (pooled: its embedding). */
+void gst_reid_embed_gallery_add(GstReidEmbed *self, const reid_tracklet *t, const gfloat *pooled);
 
 G_END_DECLS

@@ -4,6 +4,8 @@
 #include "gstreidembed.h"
 #include "roimeta.h"
 
+#include <string.h>
+
 #if HAVE_GST_ANALYTICS
 #include <gst/analytics/analytics.h>
 #endif
@@ -110,26 +112,37 @@ static GstFlowReturn collect_analytics(GstReidEmbed *self, const ReidFrameSettin
 }
 #endif
 
-/* Runs the network on the queued boxes: embeddings [n, dim], L2-normalised. */
-static GstFlowReturn embed_boxes(GstReidEmbed *self, GstBuffer *buf, gint n) {
-  GstVideoFrame vf;
-  if (!gst_video_frame_map(&vf, &self->info, buf, GST_MAP_READ)) {
+/* Maps the buffer read-only and describes it as a reid_frame. */
+static gboolean map_frame(GstReidEmbed *self, GstBuffer *buf, GstVideoFrame *vf,
+                          reid_frame *frame) {
+  if (!gst_video_frame_map(vf, &self->info, buf, GST_MAP_READ)) {
     GST_ELEMENT_ERROR(self, STREAM, FAILED, ("cannot map the video frame for reading"), (NULL));
-    return GST_FLOW_ERROR;
+    return FALSE;
   }
-  reid_frame frame = {0};
-  format_of(GST_VIDEO_FRAME_FORMAT(&vf), &frame.format); /* caps allow only mapped formats */
-  frame.width = GST_VIDEO_FRAME_WIDTH(&vf);
-  frame.height = GST_VIDEO_FRAME_HEIGHT(&vf);
-  for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES(&vf) && p < 3; p++) {
-    frame.planes[p] = GST_VIDEO_FRAME_PLANE_DATA(&vf, p);
-    frame.strides[p] = GST_VIDEO_FRAME_PLANE_STRIDE(&vf, p);
+  memset(frame, 0, sizeof *frame);
+  format_of(GST_VIDEO_FRAME_FORMAT(vf), &frame->format); /* caps allow only mapped formats */
+  frame->width = GST_VIDEO_FRAME_WIDTH(vf);
+  frame->height = GST_VIDEO_FRAME_HEIGHT(vf);
+  for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES(vf) && p < 3; p++) {
+    frame->planes[p] = GST_VIDEO_FRAME_PLANE_DATA(vf, p);
+    frame->strides[p] = GST_VIDEO_FRAME_PLANE_STRIDE(vf, p);
   }
   const GstVideoColorimetry *c = &GST_VIDEO_INFO_COLORIMETRY(&self->info);
-  frame.yuv_matrix = c->matrix == GST_VIDEO_COLOR_MATRIX_BT709 ? REID_YUV_BT709 : REID_YUV_BT601;
-  frame.yuv_full_range = c->range == GST_VIDEO_COLOR_RANGE_0_255;
+  frame->yuv_matrix = c->matrix == GST_VIDEO_COLOR_MATRIX_BT709 ? REID_YUV_BT709 : REID_YUV_BT601;
+  frame->yuv_full_range = c->range == GST_VIDEO_COLOR_RANGE_0_255;
+  return TRUE;
+}
+
+/* Runs the network on the queued boxes: embeddings [n, dim], L2-normalised;
+ * and takes the gallery's thumbnails. */
+static GstFlowReturn embed_boxes(GstReidEmbed *self, GstBuffer *buf, gint n) {
+  GstVideoFrame vf;
+  reid_frame frame;
+  if (!map_frame(self, buf, &vf, &frame)) return GST_FLOW_ERROR;
   reid_status st =
-      reid_embedder_embed_boxes(self->embedder, &frame, self->boxes, n, self->embeddings);
+      n > 0 ? reid_embedder_embed_boxes(self->embedder, &frame, self->boxes, n, self->embeddings)
+            : REID_OK;
+  if (st == REID_OK) gst_reid_embed_gallery_thumbnails(self, &frame);
   gst_video_frame_unmap(&vf);
   if (st != REID_OK) {
     GST_ELEMENT_ERROR(self, STREAM, FAILED,
@@ -268,6 +281,7 @@ static gboolean report(GstReidEmbed *self, const ReidFrameSettings *s, const rei
                    reason, t->frames);
   if (s->message) post_tracklet(self, &r);
   if (self->jsonl && !write_line(self, reid_json_tracklet_line(&r))) return FALSE;
+  gst_reid_embed_gallery_add(self, t, self->pooled);
   if (!self->watchlist) return TRUE;
   reid_watchlist_scores(self->watchlist, self->pooled, self->scores);
   for (gint q = 0; q < self->watchlist->count; q++) {
@@ -306,6 +320,7 @@ GstFlowReturn gst_reid_embed_process(GstReidEmbed *self, GstBuffer *buf,
   GstFlowReturn ret = GST_FLOW_OK;
   gint n_embed = 0;
   g_array_set_size(self->objects, 0);
+  gst_reid_embed_gallery_frame_time(self, buf);
   gpointer state = NULL;
   GstMeta *meta;
   while (ret == GST_FLOW_OK && (meta = gst_buffer_iterate_meta_filtered(
@@ -321,7 +336,8 @@ GstFlowReturn gst_reid_embed_process(GstReidEmbed *self, GstBuffer *buf,
   if (ret == GST_FLOW_OK && self->objects->len == 0)
     ret = collect_analytics(self, s, buf, &n_embed);
 #endif
-  if (ret == GST_FLOW_OK && n_embed > 0) ret = embed_boxes(self, buf, n_embed);
+  if (ret == GST_FLOW_OK && (n_embed > 0 || gst_reid_embed_gallery_wants_frame(self)))
+    ret = embed_boxes(self, buf, n_embed);
   if (ret == GST_FLOW_OK) attach(self, s);
   g_array_set_size(self->objects, 0);
 

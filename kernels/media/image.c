@@ -360,20 +360,36 @@ reid_status reid_image_load_rgb(const char *path, reid_image *out) {
 
 /* ---------------------------------------------------------------- encode */
 
-/* Sends one frame through an opened encoder and writes the packet to path. */
-static reid_status encode_and_write(const char *path, AVCodecContext *enc, const AVFrame *frame) {
+/* Sends one frame through an opened encoder: the packet, malloc'd, in *data. */
+static reid_status encode_packet(const char *path, AVCodecContext *enc, const AVFrame *frame,
+                                 uint8_t **data, size_t *size) {
+  *data = NULL;
+  *size = 0;
   AVPacket *pkt = av_packet_alloc();
   if (!pkt) return reid_fail(REID_ENOMEM, "%s: packet", path);
   reid_status st = REID_OK;
   int err = avcodec_send_frame(enc, frame);
   if (err >= 0) err = avcodec_send_frame(enc, NULL);
   if (err >= 0) err = avcodec_receive_packet(enc, pkt);
-  if (err < 0)
+  if (err < 0) {
     st = ff_fail(REID_EFORMAT, path, "encode failed", err);
-  else
-    st = reid_write_file_atomic(path, (const void *const[]){pkt->data},
-                                (const size_t[]){(size_t)pkt->size}, 1, 0);
+  } else {
+    *data = malloc((size_t)pkt->size);
+    if (!*data) st = reid_fail(REID_ENOMEM, "%s: encoded image", path);
+    if (*data) memcpy(*data, pkt->data, (size_t)pkt->size), *size = (size_t)pkt->size;
+  }
   av_packet_free(&pkt);
+  return st;
+}
+
+/* Sends one frame through an opened encoder and writes the packet to path. */
+static reid_status encode_and_write(const char *path, AVCodecContext *enc, const AVFrame *frame) {
+  uint8_t *data;
+  size_t size;
+  REID_TRY(encode_packet(path, enc, frame, &data, &size));
+  reid_status st =
+      reid_write_file_atomic(path, (const void *const[]){data}, (const size_t[]){size}, 1, 0);
+  free(data);
   return st;
 }
 
@@ -427,7 +443,11 @@ reid_status reid_image_save_png(const char *path, const reid_image *rgb) {
   return st;
 }
 
-reid_status reid_image_save_jpeg(const char *path, const reid_image *rgb, int quality) {
+/* JPEG bytes of an image; `path` only names it in messages. */
+static reid_status encode_jpeg(const char *path, const reid_image *rgb, int quality, uint8_t **data,
+                               size_t *size) {
+  *data = NULL;
+  *size = 0;
   REID_TRY(check_image(path, rgb));
   if (quality < 1 || quality > 100)
     return reid_fail(REID_EINVAL, "%s: JPEG quality %d not in [1, 100]", path, quality);
@@ -459,9 +479,24 @@ reid_status reid_image_save_jpeg(const char *path, const reid_image *rgb, int qu
     if (rows != rgb->height)
       st = ff_fail(REID_EFORMAT, path, "pixel conversion failed", rows < 0 ? rows : AVERROR_BUG);
   }
-  if (st == REID_OK) st = encode_and_write(path, enc, frame);
+  if (st == REID_OK) st = encode_packet(path, enc, frame, data, size);
   sws_freeContext(sws);
   av_frame_free(&frame);
   avcodec_free_context(&enc);
+  return st;
+}
+
+reid_status reid_image_encode_jpeg(const reid_image *rgb, int quality, uint8_t **data,
+                                   size_t *size) {
+  return encode_jpeg("JPEG image", rgb, quality, data, size);
+}
+
+reid_status reid_image_save_jpeg(const char *path, const reid_image *rgb, int quality) {
+  uint8_t *data;
+  size_t size;
+  REID_TRY(encode_jpeg(path, rgb, quality, &data, &size));
+  reid_status st =
+      reid_write_file_atomic(path, (const void *const[]){data}, (const size_t[]){size}, 1, 0);
+  free(data);
   return st;
 }

@@ -9,6 +9,7 @@
  * stderr (see image.c); its last error line is appended to our message. */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "status.h"
@@ -33,6 +34,9 @@ reid_status reid_image_load_rgb(const char *path, reid_image *out);
 /* Encodes as baseline JPEG (4:2:0, full-range YCbCr). quality in [1, 100]
  * maps linearly onto the mjpeg quantiser scale 31..1 (100 = finest). */
 reid_status reid_image_save_jpeg(const char *path, const reid_image *rgb, int quality);
+/* The same JPEG in memory: *data (malloc'd, free it) of *size bytes. */
+reid_status reid_image_encode_jpeg(const reid_image *rgb, int quality, uint8_t **data,
+                                   size_t *size);
 /* Encodes as lossless 8-bit RGB PNG. */
 reid_status reid_image_save_png(const char *path, const reid_image *rgb);
 /* Both savers write "<path>.tmpXXXXXX" next to path, then rename() it over
