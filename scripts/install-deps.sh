@@ -10,6 +10,7 @@ packages=(
   libmatio-dev                                  # MARS info/*.mat files
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libjson-glib-dev   # the plugin
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav
+  libsqlite3-dev libpq-dev postgresql libfaiss-dev   # the tracklet gallery: SQLite, PostgreSQL (client; server for the tests), FAISS
   libpango1.0-dev libcairo2-dev fonts-dejavu-core   # reidoverlay's labels
 )
 if [ "${1:-}" = "--with-torch" ]; then
