@@ -416,6 +416,13 @@ GPtrArray *gtu_select(GPtrArray *all, const char *name) {
   return list;
 }
 
+void gtu_count_warning(const gchar *domain, GLogLevelFlags level, const gchar *message,
+                       gpointer counter) {
+  (void)domain, (void)level;
+  (*(int *)counter)++;
+  fprintf(stderr, "(expected warning) %s\n", message);
+}
+
 gchar *gtu_error_text(GstBus *bus) {
   GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
   if (!m) return NULL;

@@ -76,6 +76,11 @@ int gtu_message_embedding(const GstStructure *s, float *out, int cap);
 /* Pops the first ERROR message and returns its text (g_free it), or NULL. */
 gchar *gtu_error_text(GstBus *bus);
 
+/* A GLogFunc for g_log_set_handler: adds 1 to *(int *)counter and prints the
+ * message as expected (instead of GLib's handling of warnings). */
+void gtu_count_warning(const gchar *domain, GLogLevelFlags level, const gchar *message,
+                       gpointer counter);
+
 /* Reads a whole text file (g_free it); NULL when it cannot be read. */
 gchar *gtu_read_file(const char *path);
 

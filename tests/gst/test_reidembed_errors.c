@@ -9,13 +9,6 @@
 
 static int warnings;
 
-static void count_warning(const gchar *domain, GLogLevelFlags level, const gchar *message,
-                          gpointer data) {
-  (void)domain, (void)level, (void)data;
-  warnings++;
-  fprintf(stderr, "(expected warning) %s\n", message);
-}
-
 /* The element must refuse PAUSED; returns the error text (g_free it). */
 static gchar *start_error(GstElement *e, GstBus *bus, const char *what) {
   GstStateChangeReturn r = gst_element_set_state(e, GST_STATE_PAUSED);
@@ -212,7 +205,7 @@ static void test_properties(void) {
   }
   /* invalid values: rejected with a warning, the old value kept */
   guint handler = g_log_set_handler("GLib-GObject", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL,
-                                    count_warning, NULL);
+                                    gtu_count_warning, &warnings);
   gst_util_set_object_arg(G_OBJECT(e), "device",
                           "gpu"); /* not an enum nick: GStreamer refuses it */
   gst_util_set_object_arg(G_OBJECT(e), "precision", "int8");

@@ -307,20 +307,12 @@ static void test_switches(const guint8 *rgb) {
         small.label_w[B], all.label_w[B]);
 }
 
-static int warnings;
-
-static void count_warning(const gchar *domain, GLogLevelFlags level, const gchar *message,
-                          gpointer data) {
-  (void)domain, (void)level, (void)data;
-  warnings++;
-  fprintf(stderr, "(expected warning) %s\n", message);
-}
-
 static void test_bad_properties(const guint8 *rgb) {
+  int warnings = 0;
   GstElement *e = gst_element_factory_make("reidoverlay", NULL);
   guint glib = g_log_set_handler("GLib-GObject", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL,
-                                 count_warning, NULL);
-  guint ours = g_log_set_handler(NULL, G_LOG_LEVEL_WARNING, count_warning, NULL);
+                                 gtu_count_warning, &warnings);
+  guint ours = g_log_set_handler(NULL, G_LOG_LEVEL_WARNING, gtu_count_warning, &warnings);
   const char *bad[][2] = {{"line-width", "0"},
                           {"line-width", "65"},
                           {"font-desc", ""},
