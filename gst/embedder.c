@@ -167,6 +167,27 @@ reid_status reid_embedder_embed_boxes(reid_embedder *e, const reid_frame *frame,
   return REID_OK;
 }
 
+int reid_embedder_batch_size(const reid_embedder *e) {
+  return e->batch;
+}
+
+reid_status reid_embedder_preprocess_boxes(const reid_embedder *e, const reid_frame *frame,
+                                           const reid_box *boxes, int n, float *x) {
+  return n > 0 ? reid_preprocess_cpu(frame, boxes, n, &e->video.pp, x) : REID_OK;
+}
+
+reid_status reid_embedder_embed_input(reid_embedder *e, const float *x, int n, float *out) {
+  const role_model *m = &e->video;
+  size_t image = (size_t)3 * m->pp.height * m->pp.width;
+  for (int done = 0; done < n;) {
+    int chunk = reid_embedder_next_chunk(n - done, e->batch);
+    REID_TRY(reid_engine_embed(m->engine, x + image * done, chunk, out + (size_t)m->dim * done));
+    done += chunk;
+  }
+  reid_l2_normalize_rows(out, n, m->dim);
+  return REID_OK;
+}
+
 reid_status reid_embedder_embed_images(reid_embedder *e, const char *const *paths, int n,
                                        float *out) {
   const role_model *m = role_of(e, REID_ROLE_IMAGE);

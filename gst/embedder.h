@@ -55,6 +55,16 @@ const char *reid_embedder_describe(const reid_embedder *e);
 reid_status reid_embedder_embed_boxes(reid_embedder *e, const reid_frame *frame,
                                       const reid_box *boxes, int n, float *out);
 
+/* The two halves of reid_embedder_embed_boxes, for callers that gather the
+ * crops of several frames into one batch (gst/shared_engine.c):
+ * preprocess_boxes writes n crops of a frame for the video network into
+ * x [n, 3, H, W] on the CPU; embed_input embeds n preprocessed crops
+ * (n may exceed batch_size: chunks as above) into out [n, dim], L2-normalised. */
+reid_status reid_embedder_preprocess_boxes(const reid_embedder *e, const reid_frame *frame,
+                                           const reid_box *boxes, int n, float *x);
+reid_status reid_embedder_embed_input(reid_embedder *e, const float *x, int n, float *out);
+int reid_embedder_batch_size(const reid_embedder *e);
+
 /* Decodes image files (FFmpeg) and embeds each whole image with the image
  * network: out [n, dim]. A file that cannot be decoded fails, naming it. */
 reid_status reid_embedder_embed_images(reid_embedder *e, const char *const *paths, int n,

@@ -54,6 +54,8 @@ GST_DEBUG_CATEGORY(gst_reid_embed_debug);
 #define DEFAULT_PROP_GALLERY_LOCATION   NULL
 #define DEFAULT_PROP_GALLERY_QUEUE      1000
 #define DEFAULT_PROP_GALLERY_FLUSH      10000
+#define DEFAULT_PROP_MODEL_INSTANCE_ID  NULL
+#define DEFAULT_PROP_MAX_BATCH_LATENCY  10
 
 enum {
   PROP_0,
@@ -74,6 +76,8 @@ enum {
   PROP_GALLERY_LOCATION,
   PROP_GALLERY_QUEUE,
   PROP_GALLERY_FLUSH_TIMEOUT,
+  PROP_MODEL_INSTANCE_ID,
+  PROP_MAX_BATCH_LATENCY,
 };
 
 #define REID_CAPS GST_VIDEO_CAPS_MAKE("{ NV12, I420, RGB, BGR, RGBA, BGRA, BGRx, RGBx }")
@@ -168,6 +172,10 @@ static void gst_reid_embed_set_property(GObject *object, guint prop_id, const GV
     break;
   case PROP_GALLERY_QUEUE: self->gallery_queue = g_value_get_int(value); break;
   case PROP_GALLERY_FLUSH_TIMEOUT: self->gallery_flush_timeout = g_value_get_int(value); break;
+  case PROP_MODEL_INSTANCE_ID:
+    g_free(self->model_instance_id), self->model_instance_id = g_value_dup_string(value);
+    break;
+  case PROP_MAX_BATCH_LATENCY: self->max_batch_latency = g_value_get_int(value); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -195,6 +203,8 @@ static void gst_reid_embed_get_property(GObject *object, guint prop_id, GValue *
   case PROP_GALLERY_LOCATION: g_value_set_string(value, self->gallery_location); break;
   case PROP_GALLERY_QUEUE: g_value_set_int(value, self->gallery_queue); break;
   case PROP_GALLERY_FLUSH_TIMEOUT: g_value_set_int(value, self->gallery_flush_timeout); break;
+  case PROP_MODEL_INSTANCE_ID: g_value_set_string(value, self->model_instance_id); break;
+  case PROP_MAX_BATCH_LATENCY: g_value_set_int(value, self->max_batch_latency); break;
   default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK(self);
@@ -219,7 +229,7 @@ static void free_streaming_state(GstReidEmbed *self) {
   reid_jsonl_close(self->jsonl);
   reid_watchlist_free(self->watchlist);
   reid_tracklet_pool_destroy(self->pool);
-  reid_embedder_close(self->embedder);
+  gst_reid_embed_close_model(self);
   self->jsonl = NULL;
   self->watchlist = NULL;
   self->pool = NULL;
@@ -250,6 +260,8 @@ static gboolean gst_reid_embed_start(GstBaseTransform *trans) {
   gchar *label = g_strdup(self->stream_name ? self->stream_name : GST_OBJECT_NAME(self));
   gchar *gallery = g_strdup(self->gallery_location);
   gint gallery_queue = self->gallery_queue, gallery_flush = self->gallery_flush_timeout;
+  gchar *instance = g_strdup(self->model_instance_id);
+  gint latency = self->max_batch_latency;
   reid_embedder_options opt = {.model_path = model,
                                .device = devices[self->device],
                                .gpu_id = self->gpu_id,
@@ -261,7 +273,7 @@ static gboolean gst_reid_embed_start(GstBaseTransform *trans) {
   self->stream_label = label;
   self->frame_index = 0;
   gboolean ok = FALSE;
-  reid_status st = reid_embedder_open(&opt, &self->embedder);
+  reid_status st = gst_reid_embed_open_model(self, &opt, instance, latency);
   if (st != REID_OK) {
     gchar *text = model_error_text(model, reid_last_error());
     if (st == REID_EIO)
@@ -284,7 +296,9 @@ static gboolean gst_reid_embed_start(GstBaseTransform *trans) {
   }
   self->pooled = g_new0(gfloat, self->dim);
   if (queries && *queries) {
+    if (self->shared) reid_shared_client_lock(self->shared);
     st = reid_watchlist_load(queries, self->embedder, &self->watchlist);
+    if (self->shared) reid_shared_client_unlock(self->shared);
     if (st != REID_OK) {
       GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("%s", reid_last_error()), (NULL));
       goto done;
@@ -317,6 +331,7 @@ done:
   g_free(tracklets);
   g_free(queries);
   g_free(gallery);
+  g_free(instance);
   return ok;
 }
 
@@ -357,6 +372,9 @@ static gboolean gst_reid_embed_sink_event(GstBaseTransform *trans, GstEvent *eve
     reason = "eos";
   else if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP)
     reason = "flush";
+  /* a frame waiting for a shared engine gives up at once (it never waits on other streams) */
+  if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_START) gst_reid_embed_set_flushing(self, TRUE);
+  if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP) gst_reid_embed_set_flushing(self, FALSE);
   if (reason) {
     ReidFrameSettings s;
     gst_reid_embed_settings(self, &s);
@@ -386,6 +404,14 @@ static GstFlowReturn gst_reid_embed_transform_ip(GstBaseTransform *trans, GstBuf
   return ret;
 }
 
+static GstStateChangeReturn gst_reid_embed_change_state(GstElement *element,
+                                                        GstStateChange transition) {
+  GstReidEmbed *self = GST_REID_EMBED(element);
+  /* stopping: a frame waiting for a shared engine returns before the pads deactivate */
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) gst_reid_embed_set_flushing(self, TRUE);
+  return GST_ELEMENT_CLASS(gst_reid_embed_parent_class)->change_state(element, transition);
+}
+
 /* ------------------------------------------------------------ GObject */
 
 static void gst_reid_embed_finalize(GObject *object) {
@@ -398,6 +424,7 @@ static void gst_reid_embed_finalize(GObject *object) {
   g_free(self->query_location);
   g_free(self->stream_name);
   g_free(self->gallery_location);
+  g_free(self->model_instance_id);
   g_mutex_clear(&self->proc_lock);
   G_OBJECT_CLASS(gst_reid_embed_parent_class)->finalize(object);
 }
@@ -420,6 +447,8 @@ static void gst_reid_embed_init(GstReidEmbed *self) {
   self->gallery_location = g_strdup(DEFAULT_PROP_GALLERY_LOCATION);
   self->gallery_queue = DEFAULT_PROP_GALLERY_QUEUE;
   self->gallery_flush_timeout = DEFAULT_PROP_GALLERY_FLUSH;
+  self->model_instance_id = g_strdup(DEFAULT_PROP_MODEL_INSTANCE_ID);
+  self->max_batch_latency = DEFAULT_PROP_MAX_BATCH_LATENCY;
   g_mutex_init(&self->proc_lock);
   self->objects = g_array_new(FALSE, FALSE, sizeof(ReidObject));
   gst_base_transform_set_in_place(GST_BASE_TRANSFORM(self), TRUE);
@@ -521,6 +550,24 @@ static void gst_reid_embed_class_init(GstReidEmbedClass *klass) {
       g_param_spec_string("stream-name", "Stream name",
                           "Name of the stream in messages and JSON lines (default: element name)",
                           DEFAULT_PROP_STREAM_NAME, rw_ready));
+  /**
+   * GstReidEmbed:model-instance-id:
+   * Elements of a process with the same id share one loaded model and one
+   * engine (model, device, gpu-id, precision and batch-size must agree) and
+   * their crops are batched together (gst/shared_engine.h).
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_MODEL_INSTANCE_ID,
+      g_param_spec_string("model-instance-id", "Model instance id",
+                          "Share one model and engine with the elements of this id; "
+                          "batch their crops together (empty: an engine of its own)",
+                          DEFAULT_PROP_MODEL_INSTANCE_ID, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_MAX_BATCH_LATENCY,
+      g_param_spec_int("max-batch-latency", "Max batch latency",
+                       "With model-instance-id: how many ms a frame may wait for other "
+                       "streams' crops to fill a batch",
+                       0, 10000, DEFAULT_PROP_MAX_BATCH_LATENCY, rw_ready));
 
   /**
    * GstReidEmbed:gallery-location:
@@ -554,6 +601,7 @@ static void gst_reid_embed_class_init(GstReidEmbedClass *klass) {
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
 
+  element_class->change_state = GST_DEBUG_FUNCPTR(gst_reid_embed_change_state);
   trans_class->start = GST_DEBUG_FUNCPTR(gst_reid_embed_start);
   trans_class->stop = GST_DEBUG_FUNCPTR(gst_reid_embed_stop);
   trans_class->set_caps = GST_DEBUG_FUNCPTR(gst_reid_embed_set_caps);

@@ -8,6 +8,7 @@
 
 #include "embedder.h"
 #include "jsonl.h"
+#include "shared_engine.h"
 #include "tracklets.h"
 #include "watchlist.h"
 
@@ -68,10 +69,13 @@ struct _GstReidEmbed {
   gchar *gallery_location;
   gint gallery_queue;
   gint gallery_flush_timeout;
+  gchar *model_instance_id; /* NULL: an engine of its own */
+  gint max_batch_latency;   /* ms */
 
   /* streaming state, from start() to stop(), under proc_lock */
   GMutex proc_lock;
-  reid_embedder *embedder;
+  reid_embedder *embedder;  /* owned, or the shared instance's */
+  ReidSharedClient *shared; /* model-instance-id set; the pointer also under the object lock */
   reid_tracklet_pool *pool;
   reid_watchlist *watchlist;
   reid_jsonl *jsonl;
@@ -119,5 +123,14 @@ gboolean gst_reid_embed_gallery_wants_frame(GstReidEmbed *self);
 void gst_reid_embed_gallery_thumbnails(GstReidEmbed *self, const reid_frame *frame);
 /* Queues a finished tracklet (pooled: its embedding). */
 void gst_reid_embed_gallery_add(GstReidEmbed *self, const reid_tracklet *t, const gfloat *pooled);
+/* gstreidembed_shared.c: the model, of the element's own or a shared instance
+ * (model-instance-id); proc_lock held for open / close. */
+reid_status gst_reid_embed_open_model(GstReidEmbed *self, const reid_embedder_options *o,
+                                      const gchar *instance_id, gint max_latency_ms);
+void gst_reid_embed_close_model(GstReidEmbed *self);
+/* Any thread: a frame waiting for the shared engine returns GST_FLOW_FLUSHING. */
+void gst_reid_embed_set_flushing(GstReidEmbed *self, gboolean flushing);
+/* Embeds n boxes of a mapped frame into self->embeddings, on either kind of model. */
+GstFlowReturn gst_reid_embed_run(GstReidEmbed *self, const reid_frame *frame, gint n);
 
 G_END_DECLS

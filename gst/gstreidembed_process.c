@@ -139,17 +139,10 @@ static GstFlowReturn embed_boxes(GstReidEmbed *self, GstBuffer *buf, gint n) {
   GstVideoFrame vf;
   reid_frame frame;
   if (!map_frame(self, buf, &vf, &frame)) return GST_FLOW_ERROR;
-  reid_status st =
-      n > 0 ? reid_embedder_embed_boxes(self->embedder, &frame, self->boxes, n, self->embeddings)
-            : REID_OK;
-  if (st == REID_OK) gst_reid_embed_gallery_thumbnails(self, &frame);
+  GstFlowReturn ret = gst_reid_embed_run(self, &frame, n);
+  if (ret == GST_FLOW_OK) gst_reid_embed_gallery_thumbnails(self, &frame);
   gst_video_frame_unmap(&vf);
-  if (st != REID_OK) {
-    GST_ELEMENT_ERROR(self, STREAM, FAILED,
-                      ("embedding %d objects failed: %s", n, reid_last_error()), (NULL));
-    return GST_FLOW_ERROR;
-  }
-  return GST_FLOW_OK;
+  return ret;
 }
 
 /* Replaces the ROI meta's param structure of the same name. */
@@ -264,7 +257,7 @@ static gboolean write_line(GstReidEmbed *self, char *line) {
 /* Reports one finished track: message, JSON line, watchlist matches. */
 static gboolean report(GstReidEmbed *self, const ReidFrameSettings *s, const reid_tracklet *t,
                        const gchar *reason) {
-  if (t->embedded == 0) return TRUE; /* cannot happen: a track is embedded when first seen */
+  if (t->embedded == 0) return TRUE; /* its first frame was flushed before being embedded */
   reid_tracklet_pooled(t, self->pooled);
   reid_tracklet_record r = {.stream = self->stream_label,
                             .reason = reason,
