@@ -11,6 +11,7 @@
  * lines arrive on the calling thread. */
 #include "image.h"
 
+#include "ff_log.h"
 #include "fileio.h"
 
 #include <errno.h>
@@ -60,13 +61,13 @@ static void ff_log_install(void) {
   av_log_set_callback(ff_log_callback);
 }
 
-static void ff_log_begin(void) {
+void ff_log_begin(void) {
   pthread_once(&ff_log_once, ff_log_install);
   ff_last_log[0] = '\0';
 }
 
 /* "path: what: <av_strerror(err)> (ffmpeg: <last log line>)" */
-static reid_status ff_fail(reid_status code, const char *path, const char *what, int err) {
+reid_status ff_fail(reid_status code, const char *path, const char *what, int err) {
   char reason[AV_ERROR_MAX_STRING_SIZE];
   av_strerror(err, reason, sizeof reason);
   if (ff_last_log[0])
