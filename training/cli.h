@@ -25,6 +25,8 @@ int cmd_init(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_synth_scene(int argc, char **argv); /* cmd_synth with --scene */
+int cmd_scene_eval(int argc, char **argv);
 int cmd_teacher(int argc, char **argv);
 int cmd_student(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

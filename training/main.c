@@ -15,6 +15,7 @@ static const command commands[] = {
     {"info", cmd_info, "print a checkpoint's metadata and tensors"},
     {"embed", cmd_embed, "compute embeddings of images or a .npy batch"},
     {"synth", cmd_synth, "write a synthetic re-ID dataset (mars, duke, market, veri layouts)"},
+    {"scene-eval", cmd_scene_eval, "score reidembed's watchlist on a scene against ground truth"},
     {"teacher", cmd_teacher, "train the MDKT video teacher"},
     {"student", cmd_student, "distil an MDKT image student (teacher/student pair)"},
     {"eval", cmd_eval, "CMC and mAP (i2v, v2v, i2i) of a model on a dataset"},

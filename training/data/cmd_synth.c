@@ -10,6 +10,8 @@
 
 static const char *const help =
     "usage: reid-train synth --layout mars|duke|market|veri --output DIR [options]\n"
+    "       reid-train synth --scene --output DIR [options]   (multi-camera videos: --scene "
+    "--help)\n"
     "\n"
     "Renders people (or vehicles) seen by several cameras and writes them as JPEGs in the\n"
     "layout of MARS, DukeMTMC-VideoReID, Market-1501 or VeRi-776, index files included\n"
@@ -66,6 +68,8 @@ int cmd_synth(int argc, char **argv) {
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0},
   };
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--scene")) return cmd_synth_scene(argc, argv);
   const char *cmd = "synth";
   synth_options o = {.layout = REID_LAYOUT_AUTO,
                      .identities = 20,

@@ -130,6 +130,16 @@ void synth_clip_make(const synth_camera *cam, synth_kind kind, reid_rng *rng, sy
 void synth_render(const synth_identity *id, const synth_camera *cam, const synth_clip_look *look,
                   int t, reid_rng *rng, float *canvas, reid_image *img);
 
+/* The camera's background into canvas [H][W][3]: pixel (x, y) shows the background at
+ * ((x - shift_x) / H + ox, (y - shift_y) / H + oy), in units of the image height. */
+void synth_background_fill(const synth_camera *cam, float *canvas, int W, int H, float shift_x,
+                           float shift_y, float ox, float oy);
+/* The sensor, canvas -> img (8-bit RGB): blur (canvas needs twice W * H * 3 floats), colour
+ * cast, brightness * light * (1 + light_slope * (x / W - 0.5)), contrast, gamma, noise from
+ * rng (none when rng is NULL), quantisation. */
+void synth_sensor(const synth_camera *cam, float light, float light_slope, float *canvas,
+                  reid_rng *rng, reid_image *img);
+
 /* Drawing the subject in the box (x, y offsets and scale already applied). */
 typedef struct synth_place {
   float cx, cy; /* subject centre in pixels */
@@ -159,3 +169,43 @@ typedef struct synth_stats {
 } synth_stats;
 
 reid_status synth_generate(const synth_options *o, synth_stats *stats);
+
+/* Makes `out` a new empty folder (with its parents); an existing non-empty folder or a file
+ * there is an error (never mix two datasets). */
+reid_status synth_prepare_output(const char *out);
+
+/* ------------------------------------------------------------ multi-camera scenes (synth_scene*.c)
+ */
+
+typedef struct synth_scene_options {
+  const char *output;
+  int cameras, people, queries, seconds, fps, width, height, threads;
+  int first_identity; /* appearance index of person 1 (training datasets use 0 .. N-1) */
+  uint64_t seed;
+} synth_scene_options;
+
+typedef struct synth_scene_stats {
+  int frames, gt_boxes, tracker_boxes, tracker_tracks, queries, people_seen_twice;
+  const char *codec;
+} synth_scene_stats;
+
+reid_status synth_scene_generate(const synth_scene_options *o, synth_scene_stats *stats);
+
+/* One person's ground truth in one frame: the tight box of its rendered pixels, its pixel
+ * count, and the fraction of them not hidden by nearer people. */
+typedef struct synth_scene_box {
+  int x0, y0, x1, y1; /* pixels [x0, x1) x [y0, y1) */
+  int pixels;
+  float visibility;
+} synth_scene_box;
+
+typedef struct synth_scene synth_scene;
+/* The plan of a scene (people, itineraries, cameras), without rendering. */
+reid_status synth_scene_plan(const synth_scene_options *o, synth_scene **out);
+void synth_scene_free(synth_scene *s);
+int synth_scene_people(const synth_scene *s);
+/* Renders frame t (0-based) of camera c into img (width x height of the options). people:
+ * include the people (0: the empty background); noise: the sensor noise. boxes[people] (may be
+ * NULL) receives each person's ground truth, pixels 0 when not in view. */
+reid_status synth_scene_render(const synth_scene *s, int c, int t, int people, int noise,
+                               reid_image *img, synth_scene_box *boxes);

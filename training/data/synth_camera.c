@@ -154,6 +154,36 @@ static void gaussian_blur(float *img, float *tmp, int w, int h, float sigma) {
       }
 }
 
+void synth_background_fill(const synth_camera *cam, float *canvas, int W, int H, float shift_x,
+                           float shift_y, float ox, float oy) {
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++) {
+      synth_rgb b = background(cam, (x - shift_x) / H + ox, (y - shift_y) / H + oy);
+      float *px = canvas + 3 * ((size_t)y * W + x);
+      px[0] = b.r, px[1] = b.g, px[2] = b.b;
+    }
+}
+
+void synth_sensor(const synth_camera *cam, float light, float light_slope, float *canvas,
+                  reid_rng *rng, reid_image *img) {
+  const int W = img->width, H = img->height;
+  float sigma = cam->blur * (float)H / 128.0f;
+  if (sigma >= 0.3f) gaussian_blur(canvas, canvas + (size_t)3 * W * H, W, H, sigma);
+  const float gains[3] = {cam->gain.r, cam->gain.g, cam->gain.b};
+  for (int y = 0; y < H; y++) {
+    uint8_t *row = img->data + (size_t)y * img->stride;
+    for (int x = 0; x < W; x++) {
+      const float lx = cam->brightness * light * (1 + light_slope * ((x + 0.5f) / W - 0.5f));
+      for (int ch = 0; ch < 3; ch++) {
+        float v = canvas[3 * ((size_t)y * W + x) + ch] * gains[ch] * lx;
+        v = clamp01((v - 0.5f) * cam->contrast + 0.5f);
+        v = powf(v, cam->gamma) + (rng ? cam->noise * quick_normal(rng) : 0);
+        row[3 * x + ch] = (uint8_t)lrintf(clamp01(v) * 255.0f);
+      }
+    }
+  }
+}
+
 void synth_render(const synth_identity *id, const synth_camera *cam, const synth_clip_look *look,
                   int t, reid_rng *rng, float *canvas, reid_image *img) {
   const int W = img->width, H = img->height;
@@ -161,12 +191,7 @@ void synth_render(const synth_identity *id, const synth_camera *cam, const synth
   /* the detector's box around the subject: jittered position and size */
   float jx = 0.03f * W * quick_normal(rng), jy = 0.02f * H * quick_normal(rng);
   float js = 1 + 0.03f * quick_normal(rng);
-  for (int y = 0; y < H; y++)
-    for (int x = 0; x < W; x++) {
-      synth_rgb b = background(cam, (x - jx) / H + look->bg_x, (y - jy) / H + look->bg_y);
-      float *px = canvas + 3 * ((size_t)y * W + x);
-      px[0] = b.r, px[1] = b.g, px[2] = b.b;
-    }
+  synth_background_fill(cam, canvas, W, H, jx, jy, look->bg_x, look->bg_y);
   synth_place at;
   at.view = look->view;
   at.phase = look->phase0 + look->phase_step * t;
@@ -190,18 +215,5 @@ void synth_render(const synth_identity *id, const synth_camera *cam, const synth
     else
       synth_box(&c, W * (1 - e), -2, W + 2, H + 2, 0, &occ);
   }
-  float sigma = cam->blur * (float)H / 128.0f;
-  if (sigma >= 0.3f) gaussian_blur(canvas, canvas + (size_t)3 * W * H, W, H, sigma);
-  const float gains[3] = {cam->gain.r, cam->gain.g, cam->gain.b};
-  const float light = cam->brightness * look->light;
-  for (int y = 0; y < H; y++) {
-    uint8_t *row = img->data + (size_t)y * img->stride;
-    for (int x = 0; x < W; x++)
-      for (int ch = 0; ch < 3; ch++) {
-        float v = canvas[3 * ((size_t)y * W + x) + ch] * gains[ch] * light;
-        v = clamp01((v - 0.5f) * cam->contrast + 0.5f);
-        v = powf(v, cam->gamma) + cam->noise * quick_normal(rng);
-        row[3 * x + ch] = (uint8_t)lrintf(clamp01(v) * 255.0f);
-      }
-  }
+  synth_sensor(cam, look->light, 0, canvas, rng, img);
 }

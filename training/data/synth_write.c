@@ -412,7 +412,7 @@ static reid_status check_options(const synth_options *o) {
 }
 
 /* The output folder must not exist or be empty: never mix two datasets. */
-static reid_status prepare_output(const char *out) {
+reid_status synth_prepare_output(const char *out) {
   struct stat sb;
   if (stat(out, &sb) == 0) {
     if (!S_ISDIR(sb.st_mode)) return reid_fail(REID_EIO, "%s: exists and is not a folder", out);
@@ -428,7 +428,7 @@ static reid_status prepare_output(const char *out) {
 
 reid_status synth_generate(const synth_options *o, synth_stats *stats) {
   REID_TRY(check_options(o));
-  REID_TRY(prepare_output(o->output));
+  REID_TRY(synth_prepare_output(o->output));
   plan p = {0};
   reid_status st = make_plan(o, &p);
   const char *last_dir = NULL;
