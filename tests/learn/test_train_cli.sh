@@ -122,6 +122,13 @@ check "the kept state is epoch 1's" grep -qa '"epoch":"1"' "$work/n.state.safete
 expect 0 "mAP" -- "$rt" eval --data "$d" --model "$work/n.safetensors" --protocol v2v --frames 2 --device cpu \
   --plot "$work/cmc.png"
 check "eval --plot cmc.png writes a PNG" is_png "$work/cmc.png"
+# the match threshold: reported always, written into the model's metadata with --calibrate
+cp "$work/n.safetensors" "$work/cal.safetensors"
+expect 0 "at false-match rate" -- "$rt" eval --data "$d" --model "$work/cal.safetensors" \
+  --protocol v2v --frames 2 --device cpu --fmr 0.02 --calibrate
+check "eval reports the equal-error threshold" grep -q "at equal error" "$work/out"
+check "--calibrate writes match_threshold" sh -c "'$rt' info '$work/cal.safetensors' | grep -q match_threshold"
+expect 2 "--fmr expects a rate in (0, 1)" -- "$rt" eval --data "$d" --model x --protocol i2v --fmr 1.5
 expect 1 "no checkpoint had been written yet" -- \
   "$rt" teacher "${tiny[@]}" --epochs 1 --lr 1e30 --output "$work/n2.safetensors"
 check "nothing is written after a failed first epoch" test ! -e "$work/n2.safetensors"

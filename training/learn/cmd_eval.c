@@ -38,6 +38,9 @@ static const char *const help =
     "  --json FILE         write {\"protocol\", \"mAP\", \"cmc\": [rank-1, rank-2, ...],\n"
     "                      \"queries\", \"skipped\", ...} (fractions in [0, 1])\n"
     "  --plot FILE         draw the CMC curve, as SVG (FILE.svg) or PNG (FILE.png)\n"
+    "  --fmr F             false-match rate of the reported threshold (default 0.01)\n"
+    "  --calibrate         write that threshold into the model file's metadata\n"
+    "                      (match_threshold, reidembed's default match-threshold)\n"
     "  --max-rank N        length of the CMC (default 50)\n"
     "  --batch-size N      samples per batch (default 16)\n"
     "  --device D          cpu, cuda or auto (default auto)\n"
@@ -50,7 +53,8 @@ static const char *const help =
 typedef struct eval_args {
   const char *data, *model, *json, *plot, *device, *part;
   reid_layout layout;
-  int protocol_set, gpu_id, threads;
+  int protocol_set, gpu_id, threads, calibrate;
+  double fmr;
   reid_eval_config cfg;
 } eval_args;
 
@@ -154,13 +158,15 @@ static int run_eval(const eval_args *a) {
   reid_net *image = NULL, *video = NULL;
   reid_dataset *d = NULL;
   reid_rank_result r = {0};
+  reid_threshold_result thr = {0};
   reid_status st = reid_backend_create(a->device, a->gpu_id, &be);
   if (st == REID_OK) st = load_models(a, be, &image, &video);
   if (st == REID_OK) st = reid_dataset_load(a->data, a->layout, &d);
   if (st == REID_OK && (d->query.count < 1 || d->gallery.count < 1))
     st = reid_fail(REID_EFORMAT, "%s: %d query and %d gallery samples: nothing to evaluate",
                    a->data, d->query.count, d->gallery.count);
-  if (st == REID_OK) st = reid_evaluate(image, video, d, &a->cfg, &r);
+  if (st == REID_OK) st = reid_evaluate_calibrated(image, video, d, &a->cfg, &r, a->fmr, &thr);
+  if (st == REID_OK && a->calibrate) st = reid_checkpoint_set_threshold(a->model, thr.at_fmr);
   if (st == REID_OK && a->json) st = write_json(a, &r);
   if (st == REID_OK && a->plot) st = plot_cmc(a, &r);
   int rc = st == REID_OK ? CLI_OK : cli_library_error(cmd, st);
@@ -175,6 +181,11 @@ static int run_eval(const eval_args *a) {
     for (int i = 0; i < 5; i++)
       if (ranks[i] <= r.max_rank)
         printf("rank-%-4d %6.2f%%\n", ranks[i], 100 * r.cmc[ranks[i] - 1]);
+    printf("threshold %.4f at false-match rate %.2f%% (missed matches %.2f%%; %ld same-id, "
+           "%ld different-id pairs)\n",
+           thr.at_fmr, 100 * thr.fmr, 100 * thr.fnmr_at_fmr, thr.genuine, thr.impostor);
+    printf("threshold %.4f at equal error %.2f%%\n", thr.at_eer, 100 * thr.eer);
+    if (a->calibrate) printf("calibrated %s: match_threshold=%.6f\n", a->model, thr.at_fmr);
   }
   reid_rank_result_free(&r);
   reid_dataset_free(d);
@@ -201,10 +212,12 @@ int cmd_eval(int argc, char **argv) {
                                           {"threads", required_argument, 0, 't'},
                                           {"workers", required_argument, 0, 'w'},
                                           {"part", required_argument, 0, 'a'},
+                                          {"fmr", required_argument, 0, 'F'},
+                                          {"calibrate", no_argument, 0, 'C'},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
   const char *cmd = "eval";
-  eval_args a = {.device = "auto", .layout = REID_LAYOUT_AUTO};
+  eval_args a = {.device = "auto", .layout = REID_LAYOUT_AUTO, .fmr = 0.01};
   reid_eval_config_default(&a.cfg);
   optind = 1;
   opterr = 0;
@@ -265,6 +278,14 @@ int cmd_eval(int argc, char **argv) {
     case 'w':
       if (cli_parse_int(cmd, "--workers", optarg, 1, 256, &a.cfg.workers)) return CLI_USAGE;
       break;
+    case 'F': {
+      char *end;
+      a.fmr = strtod(optarg, &end);
+      if (end == optarg || *end || !(a.fmr > 0 && a.fmr < 1))
+        return cli_usage_error(cmd, "--fmr expects a rate in (0, 1), got '%s'", optarg);
+      break;
+    }
+    case 'C': a.calibrate = 1; break;
     case 'h': fputs(help, stdout); return CLI_OK;
     default: return cli_bad_option(cmd, argv);
     }

@@ -156,6 +156,13 @@ reid_status reid_eval_rank(const float *q, const reid_split *query, const float 
 
 reid_status reid_evaluate(reid_net *image_net, reid_net *video_net, const reid_dataset *d,
                           const reid_eval_config *c, reid_rank_result *out) {
+  return reid_evaluate_calibrated(image_net, video_net, d, c, out, 0, NULL);
+}
+
+reid_status reid_evaluate_calibrated(reid_net *image_net, reid_net *video_net,
+                                     const reid_dataset *d, const reid_eval_config *c,
+                                     reid_rank_result *out, double fmr_target,
+                                     reid_threshold_result *threshold) {
   memset(out, 0, sizeof *out);
   if (reid_net_feature_dim(image_net) != reid_net_feature_dim(video_net))
     return reid_fail(REID_EINVAL,
@@ -177,6 +184,9 @@ reid_status reid_evaluate(reid_net *image_net, reid_net *video_net, const reid_d
   if (st == REID_OK)
     st = reid_eval_rank(qf, &d->query, gf, &d->gallery, reid_net_feature_dim(q_net), c->max_rank,
                         out);
+  if (st == REID_OK && threshold)
+    st = reid_threshold_calibrate(qf, &d->query, gf, &d->gallery, reid_net_feature_dim(q_net),
+                                  fmr_target, threshold);
   free(qf);
   free(gf);
   return st;

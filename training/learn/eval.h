@@ -11,6 +11,7 @@
  * Image datasets (Market, VeRi) have one frame per sample, so T is 1 there. */
 #pragma once
 
+#include "calibrate.h"
 #include "dataset.h"
 #include "engine.h"
 #include "loader.h"
@@ -55,3 +56,9 @@ reid_status reid_eval_rank(const float *q, const reid_split *query, const float 
  * may be the same network. */
 reid_status reid_evaluate(reid_net *image_net, reid_net *video_net, const reid_dataset *d,
                           const reid_eval_config *c, reid_rank_result *out);
+/* reid_evaluate, and the match threshold at a false-match rate and at equal error on the
+ * same query x gallery pairs (calibrate.h). */
+reid_status reid_evaluate_calibrated(reid_net *image_net, reid_net *video_net,
+                                     const reid_dataset *d, const reid_eval_config *c,
+                                     reid_rank_result *out, double fmr_target,
+                                     reid_threshold_result *threshold);
