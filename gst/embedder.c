@@ -2,6 +2,7 @@
 #include "embedder.h"
 
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,7 @@ struct reid_embedder {
   float *x; /* [batch, 3, H, W] preprocessed crops, the larger of the two inputs */
   char model_name[256];
   char description[320];
+  double match_threshold; /* NAN: the file has none */
 };
 
 static const role_model *role_of(const reid_embedder *e, reid_embed_role role) {
@@ -43,6 +45,23 @@ const char *reid_embedder_model_name(const reid_embedder *e) {
 }
 const char *reid_embedder_describe(const reid_embedder *e) {
   return e->description;
+}
+double reid_embedder_match_threshold(const reid_embedder *e) {
+  return e->match_threshold;
+}
+
+/* metadata match_threshold (written by reid-train eval --calibrate): a cosine in [-1, 1] */
+static reid_status read_threshold(const st_file *f, double *out) {
+  *out = NAN;
+  const char *text = st_meta(f, "match_threshold");
+  if (!text) return REID_OK;
+  char *end;
+  double t = strtod(text, &end);
+  if (end == text || *end || !(t >= -1 && t <= 1))
+    return reid_fail(REID_EFORMAT, "%s: metadata match_threshold='%s' is not a cosine in [-1, 1]",
+                     st_path(f), text);
+  *out = t;
+  return REID_OK;
 }
 
 void reid_embedder_input_size(const reid_embedder *e, reid_embed_role role, int *height,
@@ -103,6 +122,7 @@ reid_status reid_embedder_open(const reid_embedder_options *o, reid_embedder **o
   reid_model_roles roles;
   reid_status st = st_open(o->model_path, &f);
   if (st == REID_OK) st = reid_checkpoint_roles(f, &roles);
+  if (st == REID_OK) st = read_threshold(f, &e->match_threshold);
   /* the device is checked after the file so that a bad file is named first */
   if (st == REID_OK) st = reid_backend_create(o->device ? o->device : "auto", o->gpu_id, &e->be);
   if (st == REID_OK) st = load_role(e, f, roles.video_prefix, o->precision, &e->video);

@@ -47,6 +47,10 @@ const char *reid_embedder_model_name(const reid_embedder *e);
 /* e.g. "resnet18 64x32 on cpu/onednn fp32 (fused)" (video role; "; images: ..." when a
  * second network embeds the queries). */
 const char *reid_embedder_describe(const reid_embedder *e);
+/* The checkpoint's calibrated match threshold (metadata match_threshold, written by
+ * `reid-train eval --calibrate`), or NAN when it has none. A value that is not a cosine in
+ * [-1, 1] fails reid_embedder_open, naming the file. */
+double reid_embedder_match_threshold(const reid_embedder *e);
 
 /* Embeds n boxes of a frame with the video network: out [n, dim].
  * Boxes must already be clipped (reid_box_clip); n may be 0. Runs in chunks

@@ -32,6 +32,7 @@
  */
 #include "gstreidembed.h"
 
+#include <math.h>
 #include <string.h>
 
 GST_DEBUG_CATEGORY(gst_reid_embed_debug);
@@ -138,6 +139,13 @@ static void parse_classes(GstReidEmbed *self, const gchar *list) {
   g_strfreev(parts);
 }
 
+/* A set match-threshold wins; unset, the model's calibrated one, else the default (object
+ * lock held). */
+static gdouble effective_threshold(const GstReidEmbed *self) {
+  if (self->match_threshold_set || isnan(self->model_match_threshold)) return self->match_threshold;
+  return self->model_match_threshold;
+}
+
 static void gst_reid_embed_set_property(GObject *object, guint prop_id, const GValue *value,
                                         GParamSpec *pspec) {
   GstReidEmbed *self = GST_REID_EMBED(object);
@@ -162,7 +170,10 @@ static void gst_reid_embed_set_property(GObject *object, guint prop_id, const GV
   case PROP_QUERY_LOCATION:
     g_free(self->query_location), self->query_location = g_value_dup_string(value);
     break;
-  case PROP_MATCH_THRESHOLD: self->match_threshold = g_value_get_double(value); break;
+  case PROP_MATCH_THRESHOLD:
+    self->match_threshold = g_value_get_double(value);
+    self->match_threshold_set = TRUE;
+    break;
   case PROP_MESSAGE: self->message = g_value_get_boolean(value); break;
   case PROP_STREAM_NAME:
     g_free(self->stream_name), self->stream_name = g_value_dup_string(value);
@@ -197,7 +208,7 @@ static void gst_reid_embed_get_property(GObject *object, guint prop_id, GValue *
   case PROP_TRACK_TIMEOUT: g_value_set_int(value, self->track_timeout); break;
   case PROP_TRACKLET_LOCATION: g_value_set_string(value, self->tracklet_location); break;
   case PROP_QUERY_LOCATION: g_value_set_string(value, self->query_location); break;
-  case PROP_MATCH_THRESHOLD: g_value_set_double(value, self->match_threshold); break;
+  case PROP_MATCH_THRESHOLD: g_value_set_double(value, effective_threshold(self)); break;
   case PROP_MESSAGE: g_value_set_boolean(value, self->message); break;
   case PROP_STREAM_NAME: g_value_set_string(value, self->stream_name); break;
   case PROP_GALLERY_LOCATION: g_value_set_string(value, self->gallery_location); break;
@@ -217,7 +228,7 @@ void gst_reid_embed_settings(GstReidEmbed *self, ReidFrameSettings *s) {
   s->track_timeout = self->track_timeout;
   s->n_classes = self->n_classes;
   memcpy(s->classes, self->classes, sizeof(GQuark) * (gsize)self->n_classes);
-  s->match_threshold = self->match_threshold;
+  s->match_threshold = effective_threshold(self);
   s->message = self->message;
   GST_OBJECT_UNLOCK(self);
 }
@@ -289,6 +300,9 @@ static gboolean gst_reid_embed_start(GstBaseTransform *trans) {
     goto done;
   }
   self->dim = reid_embedder_dim(self->embedder, REID_ROLE_VIDEO);
+  GST_OBJECT_LOCK(self);
+  self->model_match_threshold = reid_embedder_match_threshold(self->embedder);
+  GST_OBJECT_UNLOCK(self);
   GST_INFO_OBJECT(self, "model %s: %s", model, reid_embedder_describe(self->embedder));
   if (reid_tracklet_pool_create(self->dim, &self->pool) != REID_OK) {
     GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("%s", reid_last_error()), (NULL));
@@ -442,6 +456,7 @@ static void gst_reid_embed_init(GstReidEmbed *self) {
   self->tracklet_location = g_strdup(DEFAULT_PROP_TRACKLET_LOCATION);
   self->query_location = g_strdup(DEFAULT_PROP_QUERY_LOCATION);
   self->match_threshold = DEFAULT_PROP_MATCH_THRESHOLD;
+  self->model_match_threshold = NAN;
   self->message = DEFAULT_PROP_MESSAGE;
   self->stream_name = g_strdup(DEFAULT_PROP_STREAM_NAME);
   self->gallery_location = g_strdup(DEFAULT_PROP_GALLERY_LOCATION);
@@ -538,8 +553,9 @@ static void gst_reid_embed_class_init(GstReidEmbedClass *klass) {
   g_object_class_install_property(
       gobject_class, PROP_MATCH_THRESHOLD,
       g_param_spec_double("match-threshold", "Match threshold",
-                          "Cosine similarity at or above which a tracklet matches a query", -1.0,
-                          1.0, DEFAULT_PROP_MATCH_THRESHOLD, rw_playing));
+                          "Cosine similarity at or above which a tracklet matches a query "
+                          "(unset: the model's calibrated match_threshold, else 0.7)",
+                          -1.0, 1.0, DEFAULT_PROP_MATCH_THRESHOLD, rw_playing));
   g_object_class_install_property(
       gobject_class, PROP_MESSAGE,
       g_param_spec_boolean("message", "Message",

@@ -64,6 +64,8 @@ struct _GstReidEmbed {
   gchar *tracklet_location;
   gchar *query_location;
   gdouble match_threshold;
+  gboolean match_threshold_set;  /* else the model's calibrated threshold applies, if any */
+  gdouble model_match_threshold; /* the loaded checkpoint's match_threshold, or NAN */
   gboolean message;
   gchar *stream_name;
   gchar *gallery_location;
