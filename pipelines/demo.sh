@@ -1,50 +1,105 @@
 #!/usr/bin/env bash
-# The plugin's demo, from nothing but GStreamer's test source: writes a short
-# video (videotestsrc -> lossless PNG frames in AVI), a MOTChallenge file with three tracks
-# over it, and two query images (a crop of what track 2 shows, and a crop of
-# another test pattern); then runs pipelines/file.sh on them: decode ->
-# reidattachroi -> reidembed (inference-interval 3) with the watchlist, prints
-# the tracklets and matches as they happen and summarises the JSON lines.
+# The main job, shown on a generated multi-camera scene (or on your own recording):
 #
-#   pipelines/demo.sh [OUT_DIR]        (default build/demo/gst)
-#   env: MODEL, DEVICE (see env.sh), THRESHOLD (default 0.9999)
+#   pipelines/demo.sh                      a scene from `reid-train synth --scene` (cached)
+#   pipelines/demo.sh VIDEO MOT [QUERIES]  your recording, the boxes of your detector and
+#                                          tracker (MOTChallenge), a folder of query photos
 #
-# The video shows test patterns, not people, and the query is cut from the same
-# pixels as one track: it scores ~0.99999, unrelated patterns less, hence the
-# demo's strict threshold. On people, pick match-threshold on validation data
-# (~0.5-0.8 for a trained model).
+# Per camera: filesrc ! decodebin ! reidattachroi (the tracker's boxes) ! reidembed (the
+# watchlist of query photos) ! reidoverlay ! encoder ! file; all cameras append to one
+# JSON-lines file. Then `reid-train scene-eval` prints, for each query, the tracklets it
+# matched in each camera (score, times), and on a generated scene whether each is right:
+# the watchlist's precision and recall, and I2V rank-1 / mAP of the query photos against all
+# tracklets. It writes the annotated videos and a contact sheet (PNG: each query photo
+# beside its best tracklets, framed green when right, red when wrong).
+#
+#   env: MODEL, DEVICE (see env.sh); OUT (default <repo>/build/demo);
+#        THRESHOLD (match-threshold; default: the model's calibrated one);
+#        SEED, PEOPLE, SCENE_SECONDS, CAMERAS, SIZE (the generated scene; defaults 1, 10, 30, 2,
+#        640x360); INTERVAL (embed a track every N frames, default 2);
+#        ANNOTATE=0 skips the annotated videos; RT (reid-train, default <repo>/build/...)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
-out=${1:-$repo/build/demo/gst}
-mkdir -p "$out/queries"
-video=$out/demo.avi mot=$out/demo.mot jsonl=$out/tracklets.jsonl
-W=640 H=360 N=90
-
-gst-launch-1.0 -q videotestsrc num-buffers=$N pattern=smpte ! \
-  video/x-raw,width=$W,height=$H,framerate=30/1 ! pngenc compression-level=1 ! avimux ! filesink location="$video"
-# track 1 walks across the bars (frames 1-90), track 2 stands still (1-45),
-# track 3 appears later (50-90); MOT boxes: frame, id, x, y, w, h, conf, class, visibility
-awk -v n=$N 'BEGIN {
-  for (f = 1; f <= n; f++) {
-    printf "%d,1,%d,40,64,128,1,1,1\n", f, 20 + 5 * f
-    if (f <= 45) printf "%d,2,300,200,60,120,1,1,1\n", f
-    if (f >= 50) printf "%d,3,520,30,80,160,1,1,1\n", f
-  }
-}' >"$mot"
-# queries: what track 2 shows (300, 200, 60x120), and a patch of another pattern
-gst-launch-1.0 -q videotestsrc num-buffers=1 pattern=smpte ! video/x-raw,width=$W,height=$H ! \
-  videocrop left=300 top=200 right=$((W - 360)) bottom=$((H - 320)) ! pngenc ! filesink location="$out/queries/standing.png"
-gst-launch-1.0 -q videotestsrc num-buffers=1 pattern=pinwheel ! video/x-raw,width=$W,height=$H ! \
-  videocrop left=300 top=200 right=$((W - 360)) bottom=$((H - 320)) ! pngenc ! filesink location="$out/queries/stranger.png"
-
+[ $# -eq 0 ] || [ $# -ge 2 ] || usage
+out=$(realpath -m "${OUT:-$repo/build/demo}")
+rt=${RT:-$repo/build/training/reid-train}
+[ -x "$rt" ] || { echo "reid-train not found at $rt: build the project first" >&2; exit 1; }
+mkdir -p "$out"
+jsonl=$out/tracklets.jsonl
 rm -f "$jsonl"
-QUERIES=$out/queries THRESHOLD=${THRESHOLD:-0.9999} INTERVAL=3 "$(dirname "$0")/file.sh" "$video" "$mot" "$jsonl"
-echo "JSON lines in $jsonl:"
-awk '{
-  match($0, /"track_id":[0-9-]+/); id = substr($0, RSTART + 11, RLENGTH - 11)
-  if (match($0, /"match":\{[^}]*\}/)) { print "  track " id ": MATCH " substr($0, RSTART + 8, RLENGTH - 8); next }
-  match($0, /"frames":[0-9]+/); frames = substr($0, RSTART + 9, RLENGTH - 9)
-  match($0, /"reason":"[a-z]+"/); reason = substr($0, RSTART + 10, RLENGTH - 11)
-  match($0, /"embedding":\[[^]]*\]/); emb = substr($0, RSTART, RLENGTH); dims = gsub(/,/, ",", emb) + 1
-  print "  track " id ": " frames " frames, ended by " reason ", " dims "-d embedding"
-}' "$jsonl"
+
+threshold=()
+[ -n "${THRESHOLD:-}" ] && threshold=(match-threshold="$THRESHOLD")
+encoder="jpegenc quality=85 ! avimux" ext=avi
+if gst-inspect-1.0 x264enc >/dev/null 2>&1; then
+  encoder="x264enc speed-preset=veryfast tune=zerolatency ! mp4mux" ext=mp4
+fi
+overlay="reidoverlay ! videoconvert !"
+if ! gst-inspect-1.0 reidoverlay >/dev/null 2>&1; then
+  echo "(reidoverlay is not in this build: the videos are written without boxes)"
+  overlay="videoconvert !"
+fi
+
+# one pipeline per camera: NAME VIDEO MOT [QUERIES]
+run_camera() {
+  local name=$1 video=$2 mot=$3 queries=${4:-}
+  local watch=()
+  [ -n "$queries" ] && watch=(query-location="$queries" "${threshold[@]}")
+  local sink="fakesink sync=false"
+  if [ "${ANNOTATE:-1}" != 0 ]; then
+    sink="$overlay $encoder ! filesink location=$out/$name-annotated.$ext"
+  fi
+  # shellcheck disable=SC2086 # sink and encoder are pipeline fragments
+  gst-launch-1.0 -q filesrc location="$video" ! decodebin ! videoconvert ! video/x-raw,format=NV12 ! \
+    reidattachroi location="$mot" roi-type=person ! \
+    reidembed model="$MODEL" device="$DEVICE" stream-name="$name" inference-interval="${INTERVAL:-2}" \
+      tracklet-location="$jsonl" "${watch[@]}" message=false ! $sink
+}
+
+start=$SECONDS
+if [ $# -eq 0 ]; then
+  args=(--seed "${SEED:-1}" --people "${PEOPLE:-10}" --seconds "${SCENE_SECONDS:-30}"
+        --cameras "${CAMERAS:-2}" --size "${SIZE:-640x360}")
+  scene=$out/scene-$(echo "${args[*]}" | tr ' ' '_' | tr -d -)
+  if [ ! -f "$scene/scene.txt" ]; then
+    rm -rf "$scene"
+    "$rt" synth --scene --output "$scene" "${args[@]}"
+  else
+    echo "scene (cached): $scene"
+  fi
+  (cd "$scene/queries" && ls -- *.png) >"$out/queries.txt"
+  sed -i "s#^#$scene/queries/#" "$out/queries.txt"
+  pids=()
+  while read -r _ k video _ tracker _; do
+    run_camera "cam$k" "$scene/$video" "$scene/$tracker" "$scene/queries" &
+    pids+=($!)
+  done < <(grep '^camera ' "$scene/scene.txt")
+  for p in "${pids[@]}"; do wait "$p"; done
+  where=(--scene "$scene")
+else
+  video=$1 mot=$2 queries=${3:-}
+  name=$(basename "${video%.*}")
+  run_camera "$name" "$video" "$mot" "$queries"
+  where=(--camera "$name=$video,$mot")
+  if [ -z "$queries" ]; then
+    echo "tracklets: $(grep -vc '"match"' "$jsonl") in $jsonl (give QUERIES to match them)"
+    [ "${ANNOTATE:-1}" != 0 ] && echo "annotated video: $out/$name-annotated.$ext"
+    exit 0
+  fi
+  if [ -d "$queries" ]; then
+    find "$queries" -maxdepth 1 -type f \( -iname '*.png' -o -iname '*.jpg' -o -iname '*.jpeg' \) | sort >"$out/queries.txt"
+  else
+    cp "$queries" "$out/queries.txt"
+  fi
+fi
+echo "pipelines done in $((SECONDS - start)) s; JSON lines: $jsonl"
+
+# the query photos' embeddings (the image role of the same model), then the report
+"$rt" embed --model "$MODEL" --device "$DEVICE" --input "$out/queries.txt" \
+  --output "$out/queries.npy" >/dev/null
+"$rt" scene-eval --jsonl "$jsonl" --queries "$out/queries.txt" --query-embeddings "$out/queries.npy" \
+  "${where[@]}" --contact-sheet "$out/contact-sheet.png" --json "$out/accuracy.json"
+if [ "${ANNOTATE:-1}" != 0 ]; then
+  echo "annotated videos: $(ls "$out"/*-annotated."$ext" | tr '\n' ' ')"
+fi
+echo "accuracy: $out/accuracy.json; done in $((SECONDS - start)) s"

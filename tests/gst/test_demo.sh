@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The main job, at a reduced size: pipelines/demo.sh on a generated two-camera scene with the
+# default model. It must print each query's matches and the accuracy, and write the
+# annotated videos, the contact sheet and accuracy.json, whose I2V mAP must reach FLOOR.
+#
+# The floor: the shipped model scores well above it on this scene; an untrained ResNet-18
+# (`reid-train init`, MODEL=... on this script) scores below it (measured when the test was
+# written: see README, "The demo").
+#   tests/gst/test_demo.sh REID_TRAIN PLUGIN_DIR WORKDIR [MODEL]
+set -euo pipefail
+FLOOR=0.60
+rt=$1 plugins=$2 work=$3
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+model=${4:-$repo/models/reid-resnet18-synth.safetensors}
+rm -rf "$work" && mkdir -p "$work"
+export GST_PLUGIN_PATH=$plugins GST_REGISTRY=$work/registry.bin GST_REGISTRY_FORK=no
+log=$work/demo.log
+if ! RT=$rt MODEL=$model DEVICE=cpu OUT=$work/out SEED=3 PEOPLE=8 SCENE_SECONDS=24 SIZE=320x180 \
+    "$repo/pipelines/demo.sh" >"$log" 2>&1; then
+  cat "$log"
+  echo "FAIL: pipelines/demo.sh failed"
+  exit 1
+fi
+cat "$log"
+fail=0
+check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
+check 'grep -q "^query person-" "$log"' "no per-query report"
+check 'grep -qE "^  cam[12] +track" "$log"' "no match printed with camera and track"
+check 'grep -q "precision" "$log" && grep -q "recall" "$log"' "no precision/recall"
+check 'grep -q "rank-1" "$log"' "no I2V rank-1/mAP"
+check '[ "$(head -c 8 "$work/out/contact-sheet.png" | od -An -tx1 | tr -d " \n")" = 89504e470d0a1a0a ]' \
+  "no PNG contact sheet"
+for k in 1 2; do
+  check 'ls "$work/out/cam$k-annotated."* >/dev/null 2>&1 && [ -s "$(ls "$work/out/cam$k-annotated."* | head -n 1)" ]' \
+    "no annotated video of cam$k"
+done
+map=$(sed -E 's/.*"mAP":([0-9.]+).*/\1/' "$work/out/accuracy.json")
+echo "I2V mAP $map (floor $FLOOR)"
+check 'awk -v m="$map" -v f="$FLOOR" "BEGIN { exit !(m >= f) }"' "I2V mAP $map is below the floor $FLOOR"
+exit $fail
