@@ -6,7 +6,8 @@
  * (each #GstVideoRegionOfInterestMeta on the buffer; with GStreamer >= 1.24
  * also the analytics relation meta's object-detection mtds), pools them per
  * track into tracklet embeddings, reports finished tracklets as bus messages
- * and JSON lines, and compares them with a watchlist of query images.
+ * and JSON lines, compares them with a watchlist of query images, and collects
+ * the crops of finished tracklets as a dataset for reid-train (collect-location).
  *
  * The track id is the `id` field of the ROI meta's `object_id` param
  * structure (DL Streamer's convention), else the meta's own id. Each
@@ -187,7 +188,10 @@ static void gst_reid_embed_set_property(GObject *object, guint prop_id, const GV
     g_free(self->model_instance_id), self->model_instance_id = g_value_dup_string(value);
     break;
   case PROP_MAX_BATCH_LATENCY: self->max_batch_latency = g_value_get_int(value); break;
-  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+  default:
+    if (!gst_reid_embed_collect_set_property(&self->collect_props, prop_id, value))
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    break;
   }
   GST_OBJECT_UNLOCK(self);
 }
@@ -216,7 +220,10 @@ static void gst_reid_embed_get_property(GObject *object, guint prop_id, GValue *
   case PROP_GALLERY_FLUSH_TIMEOUT: g_value_set_int(value, self->gallery_flush_timeout); break;
   case PROP_MODEL_INSTANCE_ID: g_value_set_string(value, self->model_instance_id); break;
   case PROP_MAX_BATCH_LATENCY: g_value_set_int(value, self->max_batch_latency); break;
-  default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+  default:
+    if (!gst_reid_embed_collect_get_property(&self->collect_props, prop_id, value))
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    break;
   }
   GST_OBJECT_UNLOCK(self);
 }
@@ -237,6 +244,7 @@ void gst_reid_embed_settings(GstReidEmbed *self, ReidFrameSettings *s) {
 
 static void free_streaming_state(GstReidEmbed *self) {
   gst_reid_embed_gallery_stop(self); /* flushes what the stop's end_all queued */
+  gst_reid_embed_collect_stop(self); /* writes what is queued first */
   reid_jsonl_close(self->jsonl);
   reid_watchlist_free(self->watchlist);
   reid_tracklet_pool_destroy(self->pool);
@@ -337,6 +345,7 @@ static gboolean gst_reid_embed_start(GstBaseTransform *trans) {
   if (gallery && *gallery &&
       !gst_reid_embed_gallery_start(self, gallery, model, gallery_queue, gallery_flush))
     goto done;
+  if (!gst_reid_embed_collect_start(self)) goto done;
   ok = TRUE;
 done:
   if (!ok) free_streaming_state(self);
@@ -439,6 +448,7 @@ static void gst_reid_embed_finalize(GObject *object) {
   g_free(self->stream_name);
   g_free(self->gallery_location);
   g_free(self->model_instance_id);
+  gst_reid_embed_collect_props_clear(&self->collect_props);
   g_mutex_clear(&self->proc_lock);
   G_OBJECT_CLASS(gst_reid_embed_parent_class)->finalize(object);
 }
@@ -464,6 +474,7 @@ static void gst_reid_embed_init(GstReidEmbed *self) {
   self->gallery_flush_timeout = DEFAULT_PROP_GALLERY_FLUSH;
   self->model_instance_id = g_strdup(DEFAULT_PROP_MODEL_INSTANCE_ID);
   self->max_batch_latency = DEFAULT_PROP_MAX_BATCH_LATENCY;
+  gst_reid_embed_collect_props_init(&self->collect_props);
   g_mutex_init(&self->proc_lock);
   self->objects = g_array_new(FALSE, FALSE, sizeof(ReidObject));
   gst_base_transform_set_in_place(GST_BASE_TRANSFORM(self), TRUE);
@@ -584,6 +595,7 @@ static void gst_reid_embed_class_init(GstReidEmbedClass *klass) {
                        "With model-instance-id: how many ms a frame may wait for other "
                        "streams' crops to fill a batch",
                        0, 10000, DEFAULT_PROP_MAX_BATCH_LATENCY, rw_ready));
+  gst_reid_embed_collect_install_properties(gobject_class);
 
   /**
    * GstReidEmbed:gallery-location:

@@ -7,6 +7,7 @@
 #include <gst/video/video.h>
 
 #include "embedder.h"
+#include "gstreidembed_collect.h"
 #include "jsonl.h"
 #include "shared_engine.h"
 #include "tracklets.h"
@@ -71,8 +72,9 @@ struct _GstReidEmbed {
   gchar *gallery_location;
   gint gallery_queue;
   gint gallery_flush_timeout;
-  gchar *model_instance_id; /* NULL: an engine of its own */
-  gint max_batch_latency;   /* ms */
+  gchar *model_instance_id;       /* NULL: an engine of its own */
+  gint max_batch_latency;         /* ms */
+  ReidCollectProps collect_props; /* collect-* (gstreidembed_collect.c) */
 
   /* streaming state, from start() to stop(), under proc_lock */
   GMutex proc_lock;
@@ -82,7 +84,8 @@ struct _GstReidEmbed {
   reid_watchlist *watchlist;
   reid_jsonl *jsonl;
   ReidGalleryOutput *gallery;
-  gchar *stream_label; /* stream-name, or the element's name */
+  ReidCollect *collect; /* NULL unless collect-location is set */
+  gchar *stream_label;  /* stream-name, or the element's name */
   GstVideoInfo info;
   gboolean have_info;
   gint64 frame_index; /* buffers seen since start */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crop.h"
 #include "gallery_writer.h"
 
 GST_DEBUG_CATEGORY_EXTERN(gst_reid_embed_debug);
@@ -159,21 +160,7 @@ static gint64 wall_time_us(ReidGalleryOutput *out, guint64 pts) {
 static gboolean crop_rgb(const reid_frame *frame, const reid_box *box, reid_image *img) {
   int h = (int)lrintf(MIN(box->h, (float)THUMB_MAX_HEIGHT));
   int w = (int)lrintf(box->w * (float)MAX(h, 1) / box->h);
-  h = MAX(h, 1), w = MAX(w, 1);
-  reid_preprocess_params p = {.height = h, .width = w};
-  for (int c = 0; c < 3; c++) p.mean[c] = 0.0f, p.std[c] = 1.0f / 255.0f;
-  float *planar = g_try_malloc(sizeof(float) * 3 * (gsize)h * w);
-  if (!planar) return FALSE;
-  gboolean ok = reid_preprocess_cpu(frame, box, 1, &p, planar) == REID_OK &&
-                reid_image_alloc(w, h, img) == REID_OK;
-  for (int y = 0; ok && y < h; y++)
-    for (int x = 0; x < w; x++)
-      for (int c = 0; c < 3; c++) {
-        float v = planar[((gsize)c * h + y) * w + x];
-        img->data[(gsize)y * img->stride + 3 * x + c] = (guint8)CLAMP(lrintf(v), 0, 255);
-      }
-  g_free(planar);
-  return ok;
+  return reid_frame_box_rgb(frame, box, MAX(w, 1), MAX(h, 1), img) == REID_OK;
 }
 
 void gst_reid_embed_gallery_thumbnails(GstReidEmbed *self, const reid_frame *frame) {

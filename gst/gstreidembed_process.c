@@ -133,14 +133,17 @@ static gboolean map_frame(GstReidEmbed *self, GstBuffer *buf, GstVideoFrame *vf,
   return TRUE;
 }
 
-/* Runs the network on the queued boxes: embeddings [n, dim], L2-normalised;
+/* Maps the frame once: runs the network on the n queued boxes (embeddings [n, dim],
+ * L2-normalised), copies the crops the collector wants (collect > 0)
  * and takes the gallery's thumbnails. */
-static GstFlowReturn embed_boxes(GstReidEmbed *self, GstBuffer *buf, gint n) {
+static GstFlowReturn embed_boxes(GstReidEmbed *self, GstBuffer *buf, gint n, gint collect) {
   GstVideoFrame vf;
   reid_frame frame;
   if (!map_frame(self, buf, &vf, &frame)) return GST_FLOW_ERROR;
   GstFlowReturn ret = gst_reid_embed_run(self, &frame, n);
   if (ret == GST_FLOW_OK) gst_reid_embed_gallery_thumbnails(self, &frame);
+  if (ret == GST_FLOW_OK && collect > 0 && !gst_reid_embed_collect_copy(self, &frame))
+    ret = GST_FLOW_ERROR;
   gst_video_frame_unmap(&vf);
   return ret;
 }
@@ -257,6 +260,7 @@ static gboolean write_line(GstReidEmbed *self, char *line) {
 /* Reports one finished track: message, JSON line, watchlist matches. */
 static gboolean report(GstReidEmbed *self, const ReidFrameSettings *s, const reid_tracklet *t,
                        const gchar *reason) {
+  gst_reid_embed_collect_end(self, t);
   if (t->embedded == 0) return TRUE; /* its first frame was flushed before being embedded */
   reid_tracklet_pooled(t, self->pooled);
   reid_tracklet_record r = {.stream = self->stream_label,
@@ -329,8 +333,13 @@ GstFlowReturn gst_reid_embed_process(GstReidEmbed *self, GstBuffer *buf,
   if (ret == GST_FLOW_OK && self->objects->len == 0)
     ret = collect_analytics(self, s, buf, &n_embed);
 #endif
-  if (ret == GST_FLOW_OK && (n_embed > 0 || gst_reid_embed_gallery_wants_frame(self)))
-    ret = embed_boxes(self, buf, n_embed);
+  gint n_collect = 0;
+  if (ret == GST_FLOW_OK && self->collect &&
+      (n_collect = gst_reid_embed_collect_observe(self, GST_BUFFER_PTS(buf))) < 0)
+    ret = GST_FLOW_ERROR;
+  if (ret == GST_FLOW_OK &&
+      (n_embed > 0 || n_collect > 0 || gst_reid_embed_gallery_wants_frame(self)))
+    ret = embed_boxes(self, buf, n_embed, n_collect);
   if (ret == GST_FLOW_OK) attach(self, s);
   g_array_set_size(self->objects, 0);
 

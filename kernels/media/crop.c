@@ -81,28 +81,34 @@ reid_status reid_crop_copy(const reid_frame *f, const reid_box *box, reid_crop *
   return REID_OK;
 }
 
-reid_status reid_crop_to_rgb(const reid_crop *c, reid_image *out) {
+reid_status reid_frame_box_rgb(const reid_frame *f, const reid_box *box, int width, int height,
+                               reid_image *out) {
   memset(out, 0, sizeof *out);
-  if (!c || !c->data) return reid_fail(REID_EINVAL, "crop: empty");
-  int w = (int)c->box.w, h = (int)c->box.h;
-  /* the preprocessing at the box's own size samples every pixel at its centre: with
-   * mean 0 and std 1/255 it returns the 0..255 values themselves */
-  reid_preprocess_params p = {.height = h, .width = w};
+  if (width < 1 || height < 1)
+    return reid_fail(REID_EINVAL, "box to RGB: bad size %dx%d", width, height);
+  reid_preprocess_params p = {.height = height, .width = width};
   for (int k = 0; k < 3; k++) p.std[k] = 1.0f / 255.0f;
-  float *planar = malloc(sizeof *planar * 3 * (size_t)w * h);
-  if (!planar) return reid_fail(REID_ENOMEM, "crop: out of memory for %dx%d pixels", w, h);
-  reid_status st = reid_preprocess_cpu(&c->frame, &c->box, 1, &p, planar);
-  if (st == REID_OK) st = reid_image_alloc(w, h, out);
+  float *planar = malloc(sizeof *planar * 3 * (size_t)width * height);
+  if (!planar) return reid_fail(REID_ENOMEM, "box to RGB: out of memory (%dx%d)", width, height);
+  reid_status st = reid_preprocess_cpu(f, box, 1, &p, planar);
+  if (st == REID_OK) st = reid_image_alloc(width, height, out);
   if (st == REID_OK) {
-    size_t plane = (size_t)w * h;
+    size_t plane = (size_t)width * height;
     for (size_t i = 0; i < plane; i++)
       for (int k = 0; k < 3; k++) {
-        float v = roundf(planar[k * plane + i]);
+        long v = lrintf(planar[k * plane + i]);
         out->data[3 * i + k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
       }
   }
   free(planar);
   return st;
+}
+
+reid_status reid_crop_to_rgb(const reid_crop *c, reid_image *out) {
+  memset(out, 0, sizeof *out);
+  if (!c || !c->data) return reid_fail(REID_EINVAL, "crop: empty");
+  /* at the box's own size the preprocessing samples every pixel at its centre */
+  return reid_frame_box_rgb(&c->frame, &c->box, (int)c->box.w, (int)c->box.h, out);
 }
 
 void reid_crop_free(reid_crop *c) {

@@ -23,6 +23,11 @@ typedef struct reid_crop {
   size_t bytes;     /* bytes in data */
 } reid_crop;
 
+/* The box of a frame resized to width x height as RGB24 (out allocated; reid_image_free):
+ * reid_preprocess_cpu with mean 0 and std 1/255, i.e. its 0..255 values, rounded. At the
+ * box's own size (whole pixels) these are the frame's pixels. */
+reid_status reid_frame_box_rgb(const reid_frame *f, const reid_box *box, int width, int height,
+                               reid_image *out);
 /* Copies box (pixels of `f`) out of f. REID_EINVAL when nothing of it is inside the frame. */
 reid_status reid_crop_copy(const reid_frame *f, const reid_box *box, reid_crop *out);
 /* The object's pixels as RGB24 (out allocated; reid_image_free). YUV is converted as
