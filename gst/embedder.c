@@ -158,7 +158,7 @@ void reid_embedder_close(reid_embedder *e) {
 
 /* One chunk of crops: on a CUDA engine the frame goes to the GPU once and is
  * cropped, resized and normalised there straight into the engine's input;
- * elsewhere on the CPU into e->x. */
+ * on the CPU engine straight into its input too; elsewhere into e->x. */
 static reid_status embed_chunk(reid_embedder *e, const role_model *m, const reid_frame *frame,
                                const reid_box *boxes, int n, float *out) {
 #if HAVE_CUDA
@@ -170,6 +170,14 @@ static reid_status embed_chunk(reid_embedder *e, const role_model *m, const reid
     return reid_cuda_engine_run(m->engine, n, out);
   }
 #endif
+  /* straight into the engine's input layout when it has one (no input reorder) */
+  void *input;
+  reid_tensor_format fmt;
+  if (reid_engine_input(m->engine, n, &input, &fmt) == REID_OK) {
+    REID_TRY(reid_preprocess_cpu_format(frame, boxes, n, &m->pp, &fmt, input));
+    return reid_engine_run(m->engine, n, out);
+  }
+  reid_clear_error();
   REID_TRY(reid_preprocess_cpu(frame, boxes, n, &m->pp, e->x));
   return reid_engine_embed(m->engine, e->x, n, out);
 }

@@ -32,10 +32,6 @@ void cuda_preprocess_state_destroy(cuda_preprocess_state *p) {
   free(p);
 }
 
-size_t reid_tensor_format_element_size(const reid_tensor_format *f) {
-  return f->dtype == REID_PRECISION_FP16 || f->dtype == REID_PRECISION_BF16 ? 2 : 4;
-}
-
 static reid_status check_format(const reid_tensor_format *f) {
   if (!f) return reid_fail(REID_EINVAL, "preprocess: output format is NULL");
   if (f->layout == REID_LAYOUT_NCHW && f->channels != 3)

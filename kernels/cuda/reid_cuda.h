@@ -25,18 +25,7 @@ reid_status reid_cuda_device_name(reid_backend *be, char *buf, int size);
 
 /* ---- tensors in device memory ---- */
 
-typedef enum reid_tensor_layout {
-  REID_LAYOUT_NCHW, /* [n, channels, h, w] */
-  REID_LAYOUT_NHWC, /* [n, h, w, channels] */
-} reid_tensor_layout;
-
-typedef struct reid_tensor_format {
-  reid_tensor_layout layout;
-  int channels;         /* 3 for NCHW; >= 3 for NHWC, channels 3.. are written as 0 */
-  reid_precision dtype; /* FP32 (TF32 means FP32 storage), FP16 or BF16 */
-} reid_tensor_format;
-
-size_t reid_tensor_format_element_size(const reid_tensor_format *f);
+/* reid_tensor_format: engine.h */
 
 /* ---- GPU preprocessing ---- */
 

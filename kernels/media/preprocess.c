@@ -5,6 +5,8 @@
  * pixel arithmetic is float. */
 #include "preprocess.h"
 
+#include "half.h"
+
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -273,9 +275,43 @@ static reid_status check_params(const reid_preprocess_params *p) {
   return REID_OK;
 }
 
+/* One output row in NHWC: interleaves the three channel rows. */
+static void store_nhwc(const float *r, const float *g, const float *b, int w, int bf16, void *out) {
+  if (bf16) {
+    uint16_t *o = out;
+    for (int c = 0; c < w; c++) {
+      o[3 * c] = float_to_bf16(r[c]);
+      o[3 * c + 1] = float_to_bf16(g[c]);
+      o[3 * c + 2] = float_to_bf16(b[c]);
+    }
+  } else {
+    float *o = out;
+    for (int c = 0; c < w; c++) {
+      o[3 * c] = r[c];
+      o[3 * c + 1] = g[c];
+      o[3 * c + 2] = b[c];
+    }
+  }
+}
+
 reid_status reid_preprocess_cpu(const reid_frame *frame, const reid_box *boxes, int n_boxes,
                                 const reid_preprocess_params *p, float *out) {
+  const reid_tensor_format nchw = {REID_LAYOUT_NCHW, 3, REID_PRECISION_FP32};
+  return reid_preprocess_cpu_format(frame, boxes, n_boxes, p, &nchw, out);
+}
+
+reid_status reid_preprocess_cpu_format(const reid_frame *frame, const reid_box *boxes, int n_boxes,
+                                       const reid_preprocess_params *p,
+                                       const reid_tensor_format *fmt, void *out) {
   REID_TRY(check_params(p));
+  if (!fmt) return reid_fail(REID_EINVAL, "preprocess: output format is NULL");
+  const int nhwc = fmt->layout == REID_LAYOUT_NHWC, bf16 = fmt->dtype == REID_PRECISION_BF16;
+  if (fmt->channels != 3 || (fmt->layout != REID_LAYOUT_NCHW && !nhwc) ||
+      (fmt->dtype != REID_PRECISION_FP32 && !(nhwc && bf16)))
+    return reid_fail(REID_EUNSUPPORTED,
+                     "preprocess: the CPU writes NCHW float32 or NHWC float32/bfloat16 with 3 "
+                     "channels (asked: %s, %d channels, %s)",
+                     nhwc ? "NHWC" : "NCHW", fmt->channels, reid_precision_name(fmt->dtype));
   REID_TRY(reid_frame_check(frame));
   if (n_boxes < 0) return reid_fail(REID_EINVAL, "preprocess: n_boxes %d < 0", n_boxes);
   if (n_boxes == 0) return REID_OK;
@@ -311,18 +347,33 @@ reid_status reid_preprocess_cpu(const reid_frame *frame, const reid_box *boxes, 
   const int yuv = is_yuv(frame->format);
   const size_t plane = (size_t)H * W;
 
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int b = 0; b < n_boxes; b++) {
-    for (int r = 0; r < H; r++) {
-      float *o = out + (size_t)b * 3 * plane + (size_t)r * W; /* [b, 0, r, :] */
-      if (yuv)
-        row_yuv(frame, &plans[b], r, n, k, W, o, o + plane, o + 2 * plane);
-      else
-        row_packed(frame, &plans[b], r, n, W, o, o + plane, o + 2 * plane);
+  const size_t elem = reid_tensor_format_element_size(fmt);
+  int failed = 0;
+#pragma omp parallel reduction(| : failed)
+  {
+    /* NHWC: each row is computed as three channel rows, then interleaved */
+    float *tmp = nhwc ? malloc(sizeof(float) * 3 * (size_t)W) : NULL;
+    failed = nhwc && !tmp;
+#pragma omp for collapse(2) schedule(static)
+    for (int b = 0; b < n_boxes; b++) {
+      for (int r = 0; r < H; r++) {
+        if (failed) continue;
+        float *o = nhwc ? tmp : (float *)out + (size_t)b * 3 * plane + (size_t)r * W;
+        const size_t ch = nhwc ? (size_t)W : plane; /* [b, 0, r, :] or the scratch rows */
+        if (yuv)
+          row_yuv(frame, &plans[b], r, n, k, W, o, o + ch, o + 2 * ch);
+        else
+          row_packed(frame, &plans[b], r, n, W, o, o + ch, o + 2 * ch);
+        if (nhwc) /* [b, r, :, :] */
+          store_nhwc(o, o + ch, o + 2 * ch, W, bf16,
+                     (char *)out + ((size_t)b * plane + (size_t)r * W) * 3 * elem);
+      }
     }
+    free(tmp);
   }
   free(plans);
   free(cols);
+  if (failed) return reid_fail(REID_ENOMEM, "preprocess: row scratch of %d columns", W);
   return REID_OK;
 }
 

@@ -30,6 +30,7 @@
 
 #include <stdint.h>
 
+#include "engine.h" /* reid_tensor_format */
 #include "image.h"
 #include "status.h"
 
@@ -100,6 +101,13 @@ reid_status reid_box_clip(const reid_box *in, int frame_w, int frame_h, reid_box
  * OpenMP-parallel over boxes and output rows. */
 reid_status reid_preprocess_cpu(const reid_frame *frame, const reid_box *boxes, int n_boxes,
                                 const reid_preprocess_params *p, float *out);
+
+/* The same crops written in an engine's input format (reid_engine_input):
+ * NCHW float32, or NHWC with 3 channels in float32 or bfloat16, so that the
+ * engine needs no input reorder. */
+reid_status reid_preprocess_cpu_format(const reid_frame *frame, const reid_box *boxes, int n_boxes,
+                                       const reid_preprocess_params *p,
+                                       const reid_tensor_format *fmt, void *out);
 
 /* The whole image as one box. out: [1, 3, p->height, p->width]. */
 reid_status reid_preprocess_image(const reid_image *rgb, const reid_preprocess_params *p,

@@ -95,7 +95,7 @@ reid_status reid_engine_create(reid_net *net, reid_precision precision, int max_
   else
 #endif
 #if HAVE_DNNL
-  if (be->device == REID_DEVICE_CPU)
+      if (be->device == REID_DEVICE_CPU)
     st = engine_dnnl_init(e);
   else
 #endif
@@ -114,6 +114,25 @@ reid_status reid_engine_embed(reid_engine *e, const float *x, int n, float *embe
     return reid_fail(REID_EINVAL, "engine: invalid batch of %d", n);
   if (n == 0) return REID_OK;
   return e->embed(e, x, n, embedding);
+}
+
+size_t reid_tensor_format_element_size(const reid_tensor_format *f) {
+  return f->dtype == REID_PRECISION_FP16 || f->dtype == REID_PRECISION_BF16 ? 2 : 4;
+}
+
+reid_status reid_engine_input(reid_engine *e, int n, void **input, reid_tensor_format *fmt) {
+  if (n < 1 || n > e->max_batch)
+    return reid_fail(REID_EINVAL, "engine: batch %d out of range (1..%d)", n, e->max_batch);
+  if (!e->input)
+    return reid_fail(REID_EUNSUPPORTED, "engine %s: no zero-copy input", e->description);
+  return e->input(e, n, input, fmt);
+}
+
+reid_status reid_engine_run(reid_engine *e, int n, float *embedding) {
+  if (!e->run) return reid_fail(REID_EUNSUPPORTED, "engine %s: no zero-copy input", e->description);
+  if (n < 1 || n > e->max_batch || !embedding)
+    return reid_fail(REID_EINVAL, "engine: invalid batch of %d", n);
+  return e->run(e, n, embedding);
 }
 
 int reid_engine_dim(const reid_engine *e) {

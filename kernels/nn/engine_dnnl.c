@@ -18,6 +18,7 @@
 
 #include "checkpoint.h"
 #include "dnnl_util.h"
+#include "half.h"
 #include "resnet_graph.h"
 
 #define MAX_PLANS 8
@@ -44,6 +45,7 @@ typedef struct dnnl_plan {
   int n_buffers;
   dnnl_memory_t in_user, out_user;
   dnnl_primitive_t in_reorder, out_reorder;
+  int feature_dense; /* the feature tensor is [n, C] dense (h = w = 1): copied, not reordered */
 } dnnl_plan;
 
 typedef struct dnnl_state {
@@ -453,6 +455,12 @@ static reid_status plan_create(dnnl_state *s, const reid_net *net, int n, dnnl_p
       dnnl_primitive_desc_destroy(pd);
     }
   }
+  if (st == REID_OK) { /* [n, C, 1, 1] in nhwc or nchw is [n, C] dense */
+    dnnl_dims_t fd = {n, s->feature_c, 1, 1};
+    dnnl_memory_desc_t dense;
+    dnnl_memory_desc_init_by_tag(&dense, 4, fd, s->dt, dnnl_nhwc);
+    p->feature_dense = dnnl_memory_desc_equal(&dense, &p->md[s->feature]);
+  }
   if (st == REID_OK) {
     dnnl_primitive_desc_t pd;
     if (dnnl_memory_create(&p->in_user, &user_md, s->engine, DNNL_MEMORY_NONE) != dnnl_success ||
@@ -473,10 +481,9 @@ static reid_status plan_create(dnnl_state *s, const reid_net *net, int n, dnnl_p
   return REID_OK;
 }
 
-static reid_status plan_run(dnnl_state *s, dnnl_plan *p, const float *x, float *features) {
-  DNNL_CHECK(dnnl_memory_set_data_handle(p->in_user, (void *)x));
-  dnnl_exec_arg_t io[2] = {{DNNL_ARG_FROM, p->in_user}, {DNNL_ARG_TO, p->mem[s->input]}};
-  DNNL_CHECK(dnnl_primitive_execute(p->in_reorder, s->stream, 2, io));
+/* The layers, from the input tensor (already in the first convolution's
+ * layout) to features [n, C] f32. */
+static reid_status plan_run_layers(dnnl_state *s, dnnl_plan *p, float *features) {
   for (int i = 0; i < s->n_ops; i++) {
     const fop *op = &s->ops[i];
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->mem[op->src]},
@@ -485,11 +492,29 @@ static reid_status plan_run(dnnl_state *s, dnnl_plan *p, const float *x, float *
                                {DNNL_ARG_BIAS, p->bias[i]}};
     DNNL_CHECK(dnnl_primitive_execute(p->prims[i], s->stream, op->kind == FOP_CONV ? 4 : 2, args));
   }
-  DNNL_CHECK(dnnl_memory_set_data_handle(p->out_user, features));
-  dnnl_exec_arg_t oo[2] = {{DNNL_ARG_FROM, p->mem[s->feature]}, {DNNL_ARG_TO, p->out_user}};
-  DNNL_CHECK(dnnl_primitive_execute(p->out_reorder, s->stream, 2, oo));
+  if (!p->feature_dense) {
+    DNNL_CHECK(dnnl_memory_set_data_handle(p->out_user, features));
+    dnnl_exec_arg_t oo[2] = {{DNNL_ARG_FROM, p->mem[s->feature]}, {DNNL_ARG_TO, p->out_user}};
+    DNNL_CHECK(dnnl_primitive_execute(p->out_reorder, s->stream, 2, oo));
+  }
   DNNL_CHECK(dnnl_stream_wait(s->stream));
+  if (p->feature_dense) { /* a copy, not a parallel reorder: no thread barrier for 8 KiB */
+    void *f;
+    DNNL_CHECK(dnnl_memory_get_data_handle(p->mem[s->feature], &f));
+    size_t count = (size_t)p->n * s->feature_c;
+    if (s->dt == dnnl_bf16)
+      bf16_to_float_array(features, f, count);
+    else
+      memcpy(features, f, count * sizeof(float));
+  }
   return REID_OK;
+}
+
+static reid_status plan_run(dnnl_state *s, dnnl_plan *p, const float *x, float *features) {
+  DNNL_CHECK(dnnl_memory_set_data_handle(p->in_user, (void *)x));
+  dnnl_exec_arg_t io[2] = {{DNNL_ARG_FROM, p->in_user}, {DNNL_ARG_TO, p->mem[s->input]}};
+  DNNL_CHECK(dnnl_primitive_execute(p->in_reorder, s->stream, 2, io));
+  return plan_run_layers(s, p, features);
 }
 
 static reid_status get_plan(reid_engine *e, int n, dnnl_plan **out) {
@@ -512,6 +537,14 @@ static reid_status get_plan(reid_engine *e, int n, dnnl_plan **out) {
   return REID_OK;
 }
 
+static void apply_neck(const dnnl_state *s, const reid_engine *e, float *dst, int n) {
+  if (!s->neck_scale) return;
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < e->dim; j++)
+      dst[(size_t)i * e->dim + j] =
+          dst[(size_t)i * e->dim + j] * s->neck_scale[j] + s->neck_shift[j];
+}
+
 static reid_status dnnl_embed(reid_engine *e, const float *x, int n, float *out) {
   dnnl_state *s = e->impl;
   const reid_model_config *c = reid_net_config(e->net);
@@ -522,12 +555,37 @@ static reid_status dnnl_embed(reid_engine *e, const float *x, int n, float *out)
     REID_TRY(get_plan(e, chunk, &p));
     float *dst = out + (size_t)e->dim * done;
     REID_TRY(plan_run(s, p, x + image * done, dst));
-    if (s->neck_scale)
-      for (int i = 0; i < chunk; i++)
-        for (int j = 0; j < e->dim; j++)
-          dst[(size_t)i * e->dim + j] =
-              dst[(size_t)i * e->dim + j] * s->neck_scale[j] + s->neck_shift[j];
+    apply_neck(s, e, dst, chunk);
   }
+  return REID_OK;
+}
+
+/* Zero-copy input: the plan's input tensor when it is plain NHWC or NCHW. */
+static reid_status dnnl_input(reid_engine *e, int n, void **input, reid_tensor_format *fmt) {
+  dnnl_state *s = e->impl;
+  dnnl_plan *p;
+  REID_TRY(get_plan(e, n, &p));
+  const dnnl_memory_desc_t *md = &p->md[s->input];
+  dnnl_memory_desc_t plain;
+  const dnnl_format_tag_t tags[2] = {dnnl_nhwc, dnnl_nchw};
+  for (int t = 0; t < 2; t++) {
+    dnnl_memory_desc_init_by_tag(&plain, 4, md->dims, s->dt, tags[t]);
+    if (dnnl_memory_desc_equal(&plain, md)) {
+      *fmt = (reid_tensor_format){t == 0 ? REID_LAYOUT_NHWC : REID_LAYOUT_NCHW, (int)md->dims[1],
+                                  s->dt == dnnl_bf16 ? REID_PRECISION_BF16 : REID_PRECISION_FP32};
+      DNNL_CHECK(dnnl_memory_get_data_handle(p->mem[s->input], input));
+      return REID_OK;
+    }
+  }
+  return reid_fail(REID_EUNSUPPORTED, "engine: the first convolution reads a blocked layout");
+}
+
+static reid_status dnnl_run(reid_engine *e, int n, float *out) {
+  dnnl_state *s = e->impl;
+  dnnl_plan *p;
+  REID_TRY(get_plan(e, n, &p));
+  REID_TRY(plan_run_layers(s, p, out));
+  apply_neck(s, e, out, n);
   return REID_OK;
 }
 
@@ -559,6 +617,8 @@ reid_status engine_dnnl_init(reid_engine *e) {
   e->impl = s;
   e->embed = dnnl_embed;
   e->destroy = dnnl_destroy;
+  e->input = dnnl_input;
+  e->run = dnnl_run;
   s->dt = e->precision == REID_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32;
   DNNL_CHECK(dnnl_engine_create(&s->engine, dnnl_cpu, 0));
   DNNL_CHECK(dnnl_stream_create(&s->stream, s->engine, dnnl_stream_default_flags));

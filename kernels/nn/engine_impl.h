@@ -10,6 +10,9 @@ struct reid_engine {
   char description[96];
   reid_status (*embed)(reid_engine *e, const float *x, int n, float *out);
   void (*destroy)(reid_engine *e);
+  /* optional: zero-copy input (reid_engine_input / reid_engine_run) */
+  reid_status (*input)(reid_engine *e, int n, void **input, reid_tensor_format *fmt);
+  reid_status (*run)(reid_engine *e, int n, float *out);
   void *device_input; /* graph engine on a device backend */
   void *impl;         /* implementation state */
 };
