@@ -6,7 +6,9 @@
  * ratios.
  *
  *   bench_cpu [--threads 2] [--min-time 3] [--reps 5] [--peer PATH/torch_peer.py]
- *             [--json OUT] */
+ *             [--json OUT] [--no-train]
+ *
+ * tests/bench/peers.sh runs it next to PyTorch, ONNX Runtime and OpenVINO. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "preprocess.h"
 #include "bench_util.h"
 #include "resnet.h"
 
@@ -53,6 +56,30 @@ static reid_status infer_once(void *p) {
   return reid_engine_embed(c->engine, c->x, c->n, c->out);
 }
 
+/* Crops of a 1280x720 NV12 frame to embeddings: preprocessing to NCHW then
+ * the engine (with its input reorder), or straight into the engine's input. */
+typedef struct frame_ctx {
+  reid_engine *engine;
+  reid_frame frame;
+  reid_box boxes[16];
+  reid_preprocess_params pp;
+  float *x, *out;
+  int n, direct;
+} frame_ctx;
+
+static reid_status frame_once(void *p) {
+  frame_ctx *c = p;
+  if (!c->direct) {
+    REID_TRY(reid_preprocess_cpu(&c->frame, c->boxes, c->n, &c->pp, c->x));
+    return reid_engine_embed(c->engine, c->x, c->n, c->out);
+  }
+  void *input;
+  reid_tensor_format fmt;
+  REID_TRY(reid_engine_input(c->engine, c->n, &input, &fmt));
+  REID_TRY(reid_preprocess_cpu_format(&c->frame, c->boxes, c->n, &c->pp, &fmt, input));
+  return reid_engine_run(c->engine, c->n, c->out);
+}
+
 static float *random_input(size_t n, unsigned seed) {
   float *x = malloc(sizeof(float) * n);
   for (size_t i = 0; i < n; i++) {
@@ -63,13 +90,16 @@ static float *random_input(size_t n, unsigned seed) {
 }
 
 int main(int argc, char **argv) {
-  int threads = 2, reps = 5;
+  int threads = 2, reps = 5, train = 1;
   double min_time = 3.0;
   const char *peer = NULL, *json = NULL;
-  static const struct option options[] = {
-      {"threads", required_argument, 0, 't'}, {"min-time", required_argument, 0, 'm'},
-      {"reps", required_argument, 0, 'r'},    {"peer", required_argument, 0, 'p'},
-      {"json", required_argument, 0, 'j'},    {0, 0, 0, 0}};
+  static const struct option options[] = {{"threads", required_argument, 0, 't'},
+                                          {"min-time", required_argument, 0, 'm'},
+                                          {"reps", required_argument, 0, 'r'},
+                                          {"peer", required_argument, 0, 'p'},
+                                          {"json", required_argument, 0, 'j'},
+                                          {"no-train", no_argument, 0, 'n'},
+                                          {0, 0, 0, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
     switch (opt) {
@@ -78,9 +108,10 @@ int main(int argc, char **argv) {
     case 'r': reps = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
     case 'p': peer = optarg; break;
     case 'j': json = optarg; break;
+    case 'n': train = 0; break;
     default:
       fprintf(stderr, "usage: bench_cpu [--threads N] [--min-time S] [--reps N] [--peer "
-                      "torch_peer.py] [--json OUT]\n");
+                      "torch_peer.py] [--json OUT] [--no-train]\n");
       return 2;
     }
   }
@@ -102,7 +133,20 @@ int main(int argc, char **argv) {
   }
   float *x = random_input((size_t)16 * 3 * 256 * 128, 1);
   float *out = malloc(sizeof(float) * 16 * 2048);
-  double r50[2][2] = {{0}}; /* [precision fp32/bf16][batch 1/16] */
+  double r50[2][2] = {{0}};             /* [precision fp32/bf16][batch 1/16] */
+  double from_frame[2][2][2] = {{{0}}}; /* [precision][batch][reorder / direct] */
+  uint8_t *nv12 = malloc((size_t)1280 * 720 * 3 / 2);
+  for (size_t i = 0; i < (size_t)1280 * 720 * 3 / 2; i++) nv12[i] = (uint8_t)(16 + i * 7 % 220);
+  frame_ctx fc = {.frame = {.format = REID_PIX_NV12,
+                            .width = 1280,
+                            .height = 720,
+                            .planes = {nv12, nv12 + 1280 * 720},
+                            .strides = {1280, 1280}},
+                  .pp = reid_preprocess_params_imagenet(256, 128),
+                  .x = malloc(sizeof(float) * 16 * 3 * 256 * 128),
+                  .out = out};
+  for (int b = 0; b < 16; b++)
+    fc.boxes[b] = (reid_box){(float)(10 + 155 * (b % 8)), (float)(40 + 340 * (b / 8)), 120, 300};
   const reid_precision precisions[2] = {REID_PRECISION_FP32, REID_PRECISION_BF16};
   for (int p = 0; p < 2; p++)
     for (int b = 0; b < 2; b++) {
@@ -118,9 +162,20 @@ int main(int argc, char **argv) {
       snprintf(name, sizeof name, "resnet50 ls1 256x128 %s batch %d",
                reid_precision_name(precisions[p]), batch);
       printf("%-44s %12.1f\n", name, r50[p][b]);
+      fc.engine = engine;
+      fc.n = batch;
+      for (int direct = 0; direct < 2; direct++) {
+        fc.direct = direct;
+        from_frame[p][b][direct] = measure(frame_once, &fc, batch, min_time, reps);
+        snprintf(name, sizeof name, "  from NV12 frame, %s",
+                 direct ? "straight into input" : "NCHW + reorder");
+        printf("%-44s %12.1f\n", name, from_frame[p][b][direct]);
+      }
       reid_engine_destroy(engine);
     }
   reid_net_destroy(net);
+  free(nv12);
+  free(fc.x);
 
   /* ResNet-18 training step at 128x64, batch 32 (torchvision strides, as the peer) */
   reid_model_config tcfg;
@@ -132,7 +187,7 @@ int main(int argc, char **argv) {
   tcfg.num_classes = 100;
   bench_train_step t = {.be = be, .batch = 32, .classes = 100, .lr = 1e-4f};
   double train_rate = -1;
-  if (reid_net_create(&tcfg, be, &t.net) == REID_OK) {
+  if (train && reid_net_create(&tcfg, be, &t.net) == REID_OK) {
     size_t n;
     reid_net_params(t.net, &n);
     t.x = random_input((size_t)32 * 3 * 128 * 64, 2);
@@ -195,11 +250,15 @@ int main(int argc, char **argv) {
       fprintf(f,
               "{\"threads\": %d, \"resnet50_ls1_256x128\": {\"fp32_batch1\": %.2f, "
               "\"fp32_batch16\": %.2f, "
-              "\"bf16_batch1\": %.2f, \"bf16_batch16\": %.2f}, "
+              "\"bf16_batch1\": %.2f, \"bf16_batch16\": %.2f, "
+              "\"frame_reorder\": [%.2f, %.2f, %.2f, %.2f], "
+              "\"frame_direct\": [%.2f, %.2f, %.2f, %.2f]}, "
               "\"resnet18_train_128x64_b32_img_per_s\": %.2f, "
               "\"torch\": {\"batch1\": %.2f, \"batch16\": %.2f, \"train\": %.2f}}\n",
-              threads, r50[0][0], r50[0][1], r50[1][0], r50[1][1], train_rate, peer_b1, peer_b16,
-              peer_train);
+              threads, r50[0][0], r50[0][1], r50[1][0], r50[1][1], from_frame[0][0][0],
+              from_frame[0][1][0], from_frame[1][0][0], from_frame[1][1][0], from_frame[0][0][1],
+              from_frame[0][1][1], from_frame[1][0][1], from_frame[1][1][1], train_rate, peer_b1,
+              peer_b16, peer_train);
       fclose(f);
     }
   }
