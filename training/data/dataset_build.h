@@ -57,3 +57,6 @@ reid_status ds_load_veri(const char *root, reid_dataset *d);
 reid_status ds_load_collected(const char *root, reid_dataset *d);
 /* Whether root holds a folder with an index.jsonl (the collected layout). */
 int ds_is_collected(const char *root);
+/* A MATLAB v5 .mat file's element sizes are consistent with the file (mat_check.c):
+ * REID_EFORMAT naming the file otherwise. Call before libmatio reads it. */
+reid_status ds_check_mat(const char *path);

@@ -33,6 +33,7 @@ static reid_status read_matrix(const char *path, const char *var, int cols_wante
   pthread_once(&matio_once, matio_init);
   *out = NULL;
   if (!ds_is_file(path)) return reid_fail(REID_EIO, "%s: missing file", path);
+  REID_TRY(ds_check_mat(path)); /* sizes matio would trust */
   matio_message[0] = '\0';
   mat_t *mat = Mat_Open(path, MAT_ACC_RDONLY);
   if (!mat)
