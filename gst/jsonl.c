@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "json.h"
@@ -134,6 +135,17 @@ reid_status reid_jsonl_open(const char *path, reid_jsonl **out) {
   return REID_OK;
 }
 
+/* After a failed write of which `written` bytes reached the file: cuts them
+ * off again, so that the file keeps whole lines and the next line does not
+ * continue a broken one. Only when nobody appended after them (the file ends
+ * where this descriptor's offset is); a full disk still allows shrinking. */
+static void drop_partial_line(int fd, size_t written) {
+  struct stat sb;
+  off_t end = lseek(fd, 0, SEEK_CUR);
+  if (written == 0 || end < (off_t)written || fstat(fd, &sb) != 0 || sb.st_size != end) return;
+  if (ftruncate(fd, end - (off_t)written) != 0) return;
+}
+
 reid_status reid_jsonl_write(reid_jsonl *w, const char *line) {
   size_t len = strlen(line);
   ssize_t done = write(w->fd, line, len);
@@ -143,9 +155,12 @@ reid_status reid_jsonl_write(reid_jsonl *w, const char *line) {
   for (size_t pos = (size_t)done; pos < len;) {
     ssize_t n = write(w->fd, line + pos, len - pos);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0)
-      return reid_fail(REID_EIO, "%s: write failed: %s", w->path,
-                       n < 0 ? strerror(errno) : "no progress");
+    if (n <= 0) {
+      int e = n < 0 ? errno : 0;
+      drop_partial_line(w->fd, pos);
+      return reid_fail(REID_EIO, "%s: write failed (line dropped, the file keeps whole lines): %s",
+                       w->path, e ? strerror(e) : "no progress");
+    }
     pos += (size_t)n;
   }
   return REID_OK;
