@@ -12,6 +12,8 @@ packages=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav
   libsqlite3-dev libpq-dev postgresql libfaiss-dev   # the tracklet gallery: SQLite, PostgreSQL (client; server for the tests), FAISS
   libpango1.0-dev libcairo2-dev fonts-dejavu-core   # reidoverlay's labels
+  zlib1g-dev                                    # .mat checks before libmatio (training/data/mat_check.c)
+  clang libclang-rt-14-dev libomp-dev           # fuzzing: clang, libFuzzer + sanitizer runtimes, clang's OpenMP (scripts/fuzz.sh)
 )
 if [ "${1:-}" = "--with-torch" ]; then
   packages+=(python3 python3-numpy python3-torch python3-torchvision)
