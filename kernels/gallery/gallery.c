@@ -222,21 +222,29 @@ reid_status reid_gallery_insert(reid_gallery *g, reid_gallery_row *rows, int n, 
     return reid_fail(REID_EINVAL, "gallery %s: insert before a model is bound", g->uri);
   if (n <= 0) return REID_OK;
   size_t bytes = (size_t)g->dims * (g->dtype == REID_GALLERY_F16 ? 2 : 4);
-  uint16_t *half = g->dtype == REID_GALLERY_F16 ? malloc(bytes) : NULL;
-  if (g->dtype == REID_GALLERY_F16 && !half)
+  const void **blobs = malloc(sizeof *blobs * (size_t)n);
+  int64_t *ids = malloc(sizeof *ids * (size_t)n);
+  uint16_t *half = g->dtype == REID_GALLERY_F16 ? malloc(bytes * (size_t)n) : NULL;
+  if (!blobs || !ids || (g->dtype == REID_GALLERY_F16 && !half)) {
+    free(blobs), free(ids), free(half);
     return reid_fail(REID_ENOMEM, "gallery: out of memory");
+  }
+  for (int i = 0; i < n; i++) {
+    blobs[i] = rows[i].embedding;
+    if (half) {
+      uint16_t *h = half + (size_t)i * g->dims;
+      half_from_float_array(h, rows[i].embedding, (size_t)g->dims);
+      blobs[i] = h;
+    }
+  }
   reid_status st = g->ops->exec(g, "BEGIN");
+  if (st == REID_OK) st = g->ops->insert_rows(g, rows, blobs, bytes, n, ids);
   int skip = 0;
   for (int i = 0; i < n && st == REID_OK; i++) {
-    const void *blob = rows[i].embedding;
-    if (half) {
-      half_from_float_array(half, rows[i].embedding, (size_t)g->dims);
-      blob = half;
-    }
-    st = g->ops->insert_row(g, &rows[i], blob, bytes, &rows[i].id);
-    if (st == REID_OK && rows[i].id == 0) skip++;
+    rows[i].id = ids[i];
+    skip += ids[i] == 0;
   }
-  free(half);
+  free(blobs), free(ids), free(half);
   if (st == REID_OK) st = g->ops->exec(g, "COMMIT");
   if (st != REID_OK) {
     char message[1024];

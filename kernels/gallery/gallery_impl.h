@@ -19,9 +19,10 @@ typedef struct gallery_ops {
   reid_status (*get_meta)(reid_gallery *g, const char *key, char *value, size_t cap, int *found);
   /* inserts key=value unless the key exists */
   reid_status (*put_meta)(reid_gallery *g, const char *key, const char *value);
-  /* one row inside the caller's transaction; *id = 0 when it was already stored */
-  reid_status (*insert_row)(reid_gallery *g, const reid_gallery_row *r, const void *blob,
-                            size_t bytes, int64_t *id);
+  /* rows inside the caller's transaction; ids[i] = 0 when row i was already stored;
+   * blobs[i]: row i's embedding as stored (bytes each) */
+  reid_status (*insert_rows)(reid_gallery *g, const reid_gallery_row *rows,
+                             const void *const *blobs, size_t bytes, int n, int64_t *ids);
   reid_status (*count)(reid_gallery *g, int64_t *out);
   /* calls fn for every row matching the filter, in id order */
   reid_status (*scan)(reid_gallery *g, const reid_gallery_filter *f, gallery_row_fn fn, void *user);
@@ -32,9 +33,10 @@ typedef struct gallery_ops {
 
 struct reid_gallery {
   const gallery_ops *ops;
-  char uri[1024]; /* redacted */
-  void *db;       /* sqlite3 * or PGconn * */
-  int bound;      /* a model is bound: dims and dtype are known */
+  char uri[1024];  /* redacted */
+  void *db;        /* sqlite3 * or PGconn * */
+  void *cached[2]; /* the backend's prepared statements (SQLite: the two inserts) */
+  int bound;       /* a model is bound: dims and dtype are known */
   int dims;
   reid_gallery_dtype dtype;
 };

@@ -111,16 +111,25 @@ static const char *pts_text(int64_t v, char *buf) {
   return buf;
 }
 
-static reid_status pg_insert_row(reid_gallery *g, const reid_gallery_row *r, const void *blob,
-                                 size_t bytes, int64_t *id) {
+/* One statement per row (the thumbnail goes in with its tracklet through a
+ * CTE), all rows of a batch sent in libpq's pipeline mode: one round trip. */
+static const char insert_sql[] =
+    "WITH t AS (INSERT INTO reid_tracklets (stream, track_id, first_pts, last_pts, "
+    "first_time, last_time, frames, bbox_x, bbox_y, bbox_w, bbox_h, embedding) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+    "ON CONFLICT (stream, track_id, first_time) DO NOTHING RETURNING id), "
+    "th AS (INSERT INTO reid_thumbnails (tracklet_id, jpeg) "
+    "SELECT id, $13::bytea FROM t WHERE $13::bytea IS NOT NULL) "
+    "SELECT id FROM t";
+
+static int send_row(reid_gallery *g, const reid_gallery_row *r, const void *blob, size_t bytes) {
   char t[7][24], box[4][32];
-  *id = 0;
   snprintf(t[0], 24, "%lld", (long long)r->track_id);
   snprintf(t[3], 24, "%lld", (long long)r->first_time);
   snprintf(t[4], 24, "%lld", (long long)r->last_time);
   snprintf(t[5], 24, "%d", r->frames);
   for (int k = 0; k < 4; k++) snprintf(box[k], sizeof box[k], "%.9g", (double)r->bbox[k]);
-  const char *v[12] = {r->stream,
+  const char *v[13] = {r->stream,
                        t[0],
                        pts_text(r->first_pts, t[1]),
                        pts_text(r->last_pts, t[2]),
@@ -131,30 +140,56 @@ static reid_status pg_insert_row(reid_gallery *g, const reid_gallery_row *r, con
                        box[1],
                        box[2],
                        box[3],
-                       blob};
-  int len[12] = {0}, fmt[12] = {0};
+                       blob,
+                       (const char *)r->jpeg};
+  int len[13] = {0}, fmt[13] = {0};
   len[11] = (int)bytes, fmt[11] = 1;
-  PGresult *res = run(g,
-                      "INSERT INTO reid_tracklets (stream, track_id, first_pts, last_pts, "
-                      "first_time, last_time, frames, bbox_x, bbox_y, bbox_w, bbox_h, embedding) "
-                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-                      "ON CONFLICT (stream, track_id, first_time) DO NOTHING RETURNING id",
-                      12, v, len, fmt, 0);
-  PG_TRY(g, res, PGRES_TUPLES_OK, "inserting a tracklet");
-  if (PQntuples(res) == 0) { /* already stored */
-    PQclear(res);
-    return REID_OK;
+  len[12] = (int)r->jpeg_size, fmt[12] = 1;
+  return PQsendQueryParams(CONN(g), insert_sql, 13, NULL, v, len, fmt, 0);
+}
+
+static reid_status pg_insert_rows(reid_gallery *g, const reid_gallery_row *rows,
+                                  const void *const *blobs, size_t bytes, int n, int64_t *ids) {
+  PGconn *c = CONN(g);
+  if (!PQenterPipelineMode(c)) return pg_fail(g, "inserting tracklets", PQerrorMessage(c));
+  char first_error[512] = "";
+  int sent = 0;
+  for (; sent < n; sent++)
+    if (!send_row(g, &rows[sent], blobs[sent], bytes)) {
+      snprintf(first_error, sizeof first_error, "%s", PQerrorMessage(c));
+      break;
+    }
+  if (sent == n && !PQpipelineSync(c))
+    snprintf(first_error, sizeof first_error, "%s", PQerrorMessage(c));
+  /* each query's result, then NULL; then the sync point */
+  for (int i = 0; i < sent; i++) {
+    ids[i] = 0;
+    PGresult *r;
+    while ((r = PQgetResult(c))) {
+      ExecStatusType st = PQresultStatus(r);
+      if (st == PGRES_TUPLES_OK && PQntuples(r) > 0)
+        ids[i] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+      else if (st != PGRES_TUPLES_OK && !first_error[0])
+        snprintf(first_error, sizeof first_error, "%s",
+                 st == PGRES_PIPELINE_ABORTED ? "pipeline aborted" : PQresultErrorMessage(r));
+      PQclear(r);
+    }
   }
-  *id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-  PQclear(res);
-  if (!r->jpeg) return REID_OK;
-  char idtext[24];
-  snprintf(idtext, sizeof idtext, "%lld", (long long)*id);
-  const char *tv[2] = {idtext, (const char *)r->jpeg};
-  int tl[2] = {0, (int)r->jpeg_size}, tf[2] = {0, 1};
-  res = run(g, "INSERT INTO reid_thumbnails (tracklet_id, jpeg) VALUES ($1, $2)", 2, tv, tl, tf, 0);
-  PG_TRY(g, res, PGRES_COMMAND_OK, "inserting a thumbnail");
-  PQclear(res);
+  if (sent == n && first_error[0] == 0) {
+    PGresult *r = PQgetResult(c); /* PGRES_PIPELINE_SYNC */
+    if (PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+      snprintf(first_error, sizeof first_error, "%s", PQerrorMessage(c));
+    PQclear(r);
+  } else {
+    PGresult *r;
+    while ((r = PQgetResult(c))) { /* drain up to the sync point */
+      ExecStatusType st = PQresultStatus(r);
+      PQclear(r);
+      if (st == PGRES_PIPELINE_SYNC) break;
+    }
+  }
+  PQexitPipelineMode(c);
+  if (first_error[0]) return pg_fail(g, "inserting tracklets", first_error);
   return REID_OK;
 }
 
@@ -284,7 +319,7 @@ const gallery_ops reid_gallery_pg_ops = {
     .create_schema = pg_create_schema,
     .get_meta = pg_get_meta,
     .put_meta = pg_put_meta,
-    .insert_row = pg_insert_row,
+    .insert_rows = pg_insert_rows,
     .count = pg_count,
     .scan = pg_scan,
     .fetch = pg_fetch,

@@ -67,6 +67,7 @@ static reid_status sq_open(reid_gallery *g, const char *path) {
 }
 
 static void sq_close(reid_gallery *g) {
+  for (int i = 0; i < 2; i++) sqlite3_finalize(g->cached[i]), g->cached[i] = NULL;
   sqlite3_close_v2(DB(g));
   g->db = NULL;
 }
@@ -119,16 +120,29 @@ static void bind_pts(sqlite3_stmt *s, int i, int64_t v) {
     sqlite3_bind_int64(s, i, v);
 }
 
-static reid_status sq_insert_row(reid_gallery *g, const reid_gallery_row *r, const void *blob,
-                                 size_t bytes, int64_t *id) {
+/* A statement prepared once per connection (cached[slot]), reset for reuse. */
+static reid_status cached(reid_gallery *g, int slot, const char *sql, sqlite3_stmt **out) {
+  if (!g->cached[slot]) {
+    sqlite3_stmt *s;
+    REID_TRY(prepare(g, sql, &s));
+    g->cached[slot] = s;
+  }
+  *out = g->cached[slot];
+  sqlite3_reset(*out);
+  sqlite3_clear_bindings(*out);
+  return REID_OK;
+}
+
+static reid_status insert_one(reid_gallery *g, const reid_gallery_row *r, const void *blob,
+                              size_t bytes, int64_t *id) {
   sqlite3_stmt *s;
   *id = 0;
-  REID_TRY(prepare(g,
-                   "INSERT INTO reid_tracklets (stream, track_id, first_pts, last_pts, "
-                   "first_time, last_time, frames, bbox_x, bbox_y, bbox_w, bbox_h, embedding) "
-                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-                   "ON CONFLICT (stream, track_id, first_time) DO NOTHING",
-                   &s));
+  REID_TRY(cached(g, 0,
+                  "INSERT INTO reid_tracklets (stream, track_id, first_pts, last_pts, "
+                  "first_time, last_time, frames, bbox_x, bbox_y, bbox_w, bbox_h, embedding) "
+                  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+                  "ON CONFLICT (stream, track_id, first_time) DO NOTHING",
+                  &s));
   sqlite3_bind_text(s, 1, r->stream, -1, SQLITE_STATIC);
   sqlite3_bind_int64(s, 2, r->track_id);
   bind_pts(s, 3, r->first_pts);
@@ -139,17 +153,23 @@ static reid_status sq_insert_row(reid_gallery *g, const reid_gallery_row *r, con
   for (int k = 0; k < 4; k++) sqlite3_bind_double(s, 8 + k, r->bbox[k]);
   sqlite3_bind_blob(s, 12, blob, (int)bytes, SQLITE_STATIC);
   int rc = sqlite3_step(s);
-  sqlite3_finalize(s);
+  sqlite3_reset(s);
   SQL_TRY(g, rc, "inserting a tracklet");
   if (sqlite3_changes(DB(g)) == 0) return REID_OK; /* already stored */
   *id = sqlite3_last_insert_rowid(DB(g));
   if (!r->jpeg) return REID_OK;
-  REID_TRY(prepare(g, "INSERT INTO reid_thumbnails (tracklet_id, jpeg) VALUES ($1, $2)", &s));
+  REID_TRY(cached(g, 1, "INSERT INTO reid_thumbnails (tracklet_id, jpeg) VALUES ($1, $2)", &s));
   sqlite3_bind_int64(s, 1, *id);
   sqlite3_bind_blob(s, 2, r->jpeg, (int)r->jpeg_size, SQLITE_STATIC);
   rc = sqlite3_step(s);
-  sqlite3_finalize(s);
+  sqlite3_reset(s);
   SQL_TRY(g, rc, "inserting a thumbnail");
+  return REID_OK;
+}
+
+static reid_status sq_insert_rows(reid_gallery *g, const reid_gallery_row *rows,
+                                  const void *const *blobs, size_t bytes, int n, int64_t *ids) {
+  for (int i = 0; i < n; i++) REID_TRY(insert_one(g, &rows[i], blobs[i], bytes, &ids[i]));
   return REID_OK;
 }
 
@@ -274,7 +294,7 @@ const gallery_ops reid_gallery_sqlite_ops = {
     .create_schema = sq_create_schema,
     .get_meta = sq_get_meta,
     .put_meta = sq_put_meta,
-    .insert_row = sq_insert_row,
+    .insert_rows = sq_insert_rows,
     .count = sq_count,
     .scan = sq_scan,
     .fetch = sq_fetch,

@@ -1,0 +1,274 @@
+/* Gallery scale benchmark (issue 11), a program, not a test:
+ *   insert rate (tracklets/s, 64-row transactions as the element's writer
+ *   does, 512-d float32 + a 4 KiB thumbnail) into SQLite and PostgreSQL;
+ *   search latency at each size (512-d): exact (streamed from SQLite through
+ *   the CPU distance op, warm: the second of two runs) and with the FAISS
+ *   index (mean over 100 queries), recall@10 of the index against exact;
+ *   memory (peak RSS, the index's size).
+ *
+ *   bench_gallery --dir DIR [--sizes 10000,100000,1000000] [--pg URI] [--pg-rows N]
+ *                 [--nprobe N]
+ * Run it with a private PostgreSQL server:
+ *   OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive tests/gallery/with_postgres.sh \
+ *     sh -c 'build/tests/bench/bench_gallery --dir /tmp/g --pg "$REID_TEST_PG"'
+ * Embeddings: 1 identity per 20 tracklets, each a unit vector near its
+ * identity's centre (cosine ~0.7), the way re-ID galleries cluster. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "gallery.h"
+#if HAVE_FAISS
+#include "gallery_index.h"
+#endif
+
+#define DIM     512
+#define BATCH   64
+#define QUERIES 100
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static double peak_rss_mb(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1024.0;
+}
+
+static double current_rss_mb(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long pages = 0, rss = 0;
+  if (f && fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+  if (f) fclose(f);
+  return rss * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
+}
+
+static uint64_t rng_state = 88172645463325252ull;
+static float gaussian(void) {
+  /* xorshift64 + Box-Muller */
+  double u[2];
+  for (int i = 0; i < 2; i++) {
+    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
+    u[i] = ((rng_state >> 11) + 0.5) / 9007199254740992.0;
+  }
+  return (float)(sqrt(-2 * log(u[0])) * cos(2 * M_PI * u[1]));
+}
+
+static void normalise(float *x) {
+  double ss = 0;
+  for (int j = 0; j < DIM; j++) ss += (double)x[j] * x[j];
+  for (int j = 0; j < DIM; j++) x[j] = (float)(x[j] / sqrt(ss));
+}
+
+/* Tracklet i: identity i / 20's centre plus noise. */
+static void tracklet_embedding(int64_t i, float *out) {
+  uint64_t saved = rng_state;
+  rng_state = 0x9E3779B97F4A7C15ull * (uint64_t)(i / 20 + 1);
+  float centre[DIM];
+  for (int j = 0; j < DIM; j++) centre[j] = gaussian();
+  normalise(centre);
+  rng_state = saved;
+  for (int j = 0; j < DIM; j++) out[j] = centre[j] + gaussian() * 0.045f;
+  normalise(out);
+}
+
+static reid_gallery_model bench_model(void) {
+  reid_gallery_model m = {.name = "bench_gallery (synthetic)", .dims = DIM};
+  memset(m.hash, 'b', 64);
+  return m;
+}
+
+/* Appends rows [from, to) in BATCH-row transactions; returns rows/s. */
+static double insert_rows(reid_gallery *g, int64_t from, int64_t to, int thumbs) {
+  static float emb[BATCH][DIM];
+  static uint8_t jpeg[4096];
+  for (size_t i = 0; i < sizeof jpeg; i++) jpeg[i] = (uint8_t)(i * 31 + 7);
+  reid_gallery_row rows[BATCH];
+  char streams[8][16];
+  for (int s = 0; s < 8; s++) snprintf(streams[s], sizeof streams[s], "cam%d", s);
+  double t0 = now_s();
+  for (int64_t done = from; done < to; done += BATCH) {
+    int n = to - done < BATCH ? (int)(to - done) : BATCH;
+    for (int i = 0; i < n; i++) {
+      int64_t k = done + i;
+      tracklet_embedding(k, emb[i]);
+      rows[i] = (reid_gallery_row){.stream = streams[k % 8],
+                                   .track_id = k,
+                                   .first_pts = k * 1000,
+                                   .last_pts = k * 1000 + 900,
+                                   .first_time = 1700000000000000LL + k * 1000,
+                                   .last_time = 1700000000000000LL + k * 1000 + 900,
+                                   .frames = 25,
+                                   .bbox = {10, 20, 40, 80},
+                                   .embedding = emb[i],
+                                   .jpeg = thumbs ? jpeg : NULL,
+                                   .jpeg_size = thumbs ? sizeof jpeg : 0};
+    }
+    if (reid_gallery_insert(g, rows, n, NULL) != REID_OK) {
+      fprintf(stderr, "insert: %s\n", reid_last_error());
+      exit(1);
+    }
+  }
+  return (double)(to - from) / (now_s() - t0);
+}
+
+static reid_gallery *open_bound(const char *uri) {
+  reid_gallery *g = NULL;
+  reid_gallery_model m = bench_model();
+  if (reid_gallery_open(uri, &g) != REID_OK || reid_gallery_bind_model(g, &m, REID_GALLERY_F32)) {
+    fprintf(stderr, "%s\n", reid_last_error());
+    exit(1);
+  }
+  return g;
+}
+
+static void bench_inserts(const char *label, const char *uri, int64_t rows) {
+  reid_gallery *g = open_bound(uri);
+  int64_t have = 0;
+  reid_gallery_count(g, &have);
+  double plain = insert_rows(g, have, have + rows / 2, 0);
+  double thumbs = insert_rows(g, have + rows / 2, have + rows, 1);
+  printf("insert %-10s %7lld rows: %8.0f tracklets/s (embedding only), %8.0f tracklets/s "
+         "(+ 4 KiB thumbnail)\n",
+         label, (long long)rows, plain, thumbs);
+  fflush(stdout);
+  reid_gallery_close(g);
+}
+
+/* The exact top 10 of a query (for recall). */
+static void exact_top(reid_gallery *g, reid_backend *be, const float *q, int k, int64_t *ids,
+                      double *seconds) {
+  reid_gallery_filter f;
+  reid_gallery_filter_init(&f);
+  reid_gallery_hit *hits = NULL;
+  int n = 0;
+  double t0 = now_s();
+  if (reid_gallery_search(g, be, q, &f, k, -1.0f, 8192, &hits, &n) != REID_OK) {
+    fprintf(stderr, "search: %s\n", reid_last_error());
+    exit(1);
+  }
+  *seconds = now_s() - t0;
+  for (int i = 0; i < k; i++) ids[i] = i < n ? hits[i].id : -1;
+  reid_gallery_hits_free(hits, n);
+}
+
+static void bench_size(const char *dir, int64_t size, int nprobe) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/bench-%lld.sqlite", dir, (long long)size);
+  reid_gallery *g = open_bound(path);
+  int64_t have = 0;
+  reid_gallery_count(g, &have);
+  if (have < size) {
+    double rate = insert_rows(g, have, size, 0);
+    printf("[%lld] filled %lld rows at %.0f tracklets/s\n", (long long)size,
+           (long long)(size - have), rate);
+  }
+  reid_backend *be = NULL;
+  reid_backend_create("cpu", 0, &be);
+  float q[DIM];
+  int64_t exact_ids[QUERIES][10];
+  double cold = 0, warm = 0, t;
+  double rss_before = current_rss_mb();
+  tracklet_embedding(size / 2 + 3, q);
+  exact_top(g, be, q, 10, exact_ids[0], &cold);
+  exact_top(g, be, q, 10, exact_ids[0], &warm);
+  double rss_exact = current_rss_mb();
+  /* recall reference: QUERIES further queries (a new sighting of a stored identity) */
+  double exact_total = 0;
+  int nq = size >= 1000000 ? 10 : QUERIES;
+  static float queries[QUERIES][DIM];
+  for (int i = 0; i < nq; i++) {
+    /* a new sighting of a stored identity: its centre, fresh noise */
+    tracklet_embedding((int64_t)(i * 7919) % size, queries[i]);
+    exact_top(g, be, queries[i], 10, exact_ids[i], &t);
+    exact_total += t;
+  }
+  printf("[%lld] exact search (SQLite, CPU, 2 threads): %.3f s cold, %.3f s warm, mean %.3f s over "
+         "%d queries; RSS %.0f MB during the scan (%.0f MB before)\n",
+         (long long)size, cold, warm, exact_total / nq, nq, rss_exact, rss_before);
+  fflush(stdout);
+#if HAVE_FAISS
+  char index_path[1100];
+  snprintf(index_path, sizeof index_path, "%s.faiss", path);
+  reid_gallery_index *ix = NULL;
+  double t0 = now_s();
+  reid_gallery_index_options io = {.nprobe = nprobe};
+  if (reid_gallery_index_load(index_path, &ix) != REID_OK || reid_gallery_index_rows(ix) != size) {
+    reid_gallery_index_free(ix);
+    ix = NULL;
+    if (reid_gallery_index_build(g, &io, &ix) != REID_OK) {
+      fprintf(stderr, "index: %s\n", reid_last_error());
+      exit(1);
+    }
+    reid_gallery_index_save(ix, index_path);
+    printf("[%lld] FAISS IVF%d,Flat built in %.1f s\n", (long long)size,
+           reid_gallery_index_nlist(ix), now_s() - t0);
+  }
+  if (nprobe) reid_gallery_index_set_nprobe(ix, nprobe);
+  float scores[10];
+  int64_t ids[10];
+  reid_gallery_index_search(ix, q, 1, 10, scores, ids); /* warm-up */
+  double total = 0, worst = 0;
+  int hit = 0;
+  for (int i = 0; i < nq; i++) {
+    t0 = now_s();
+    reid_gallery_index_search(ix, queries[i], 1, 10, scores, ids);
+    double dt = now_s() - t0;
+    total += dt;
+    worst = dt > worst ? dt : worst;
+    for (int a = 0; a < 10; a++)
+      for (int b = 0; b < 10; b++) hit += ids[a] == exact_ids[i][b];
+  }
+  printf("[%lld] FAISS search (nprobe %d of %d): mean %.2f ms, worst %.2f ms over %d queries; "
+         "recall@10 %.3f; index %.0f MB; peak RSS %.0f MB\n",
+         (long long)size, reid_gallery_index_nprobe(ix), reid_gallery_index_nlist(ix),
+         1e3 * total / nq, 1e3 * worst, nq, (double)hit / (10.0 * nq),
+         (double)size * (DIM * 4 + 8) / (1024.0 * 1024.0), peak_rss_mb());
+  reid_gallery_index_free(ix);
+#else
+  (void)nprobe;
+  printf("[%lld] no FAISS in this build\n", (long long)size);
+#endif
+  fflush(stdout);
+  reid_backend_destroy(be);
+  reid_gallery_close(g);
+}
+
+int main(int argc, char **argv) {
+  const char *dir = NULL, *pg = NULL, *sizes = "10000,100000,1000000";
+  int64_t pg_rows = 20000;
+  int nprobe = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!strcmp(argv[i], "--dir")) dir = argv[i + 1];
+    else if (!strcmp(argv[i], "--pg")) pg = argv[i + 1];
+    else if (!strcmp(argv[i], "--sizes")) sizes = argv[i + 1];
+    else if (!strcmp(argv[i], "--pg-rows")) pg_rows = atoll(argv[i + 1]);
+    else if (!strcmp(argv[i], "--nprobe")) nprobe = atoi(argv[i + 1]);
+  }
+  if (!dir) {
+    fprintf(stderr, "usage: bench_gallery --dir DIR [--sizes 10000,100000,1000000] [--pg URI] "
+                    "[--pg-rows N] [--nprobe N]\n");
+    return 2;
+  }
+  char path[1024];
+  snprintf(path, sizeof path, "%s/bench-insert.sqlite", dir);
+  unlink(path);
+  bench_inserts("sqlite", path, pg_rows);
+  if (pg && *pg) bench_inserts("postgresql", pg, pg_rows);
+  for (const char *p = sizes; *p;) {
+    int64_t n = atoll(p);
+    if (n > 0) bench_size(dir, n, nprobe);
+    p = strchr(p, ',');
+    if (!p) break;
+    p++;
+  }
+  return 0;
+}
