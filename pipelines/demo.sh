@@ -17,7 +17,9 @@
 #        THRESHOLD (match-threshold; default: the model's calibrated one);
 #        SEED, PEOPLE, SCENE_SECONDS, CAMERAS, SIZE (the generated scene; defaults 1, 10, 30, 2,
 #        640x360); INTERVAL (embed a track every N frames, default 2);
-#        ANNOTATE=0 skips the annotated videos; RT (reid-train, default <repo>/build/...)
+#        ANNOTATE=0 skips the annotated videos; RT (reid-train, default <repo>/build/...);
+#        GALLERY: also write every tracklet to this gallery (SQLite path or postgresql:// URI;
+#        search it with reid-search)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 [ $# -eq 0 ] || [ $# -ge 2 ] || usage
@@ -45,6 +47,7 @@ run_camera() {
   local name=$1 video=$2 mot=$3 queries=${4:-}
   local watch=()
   [ -n "$queries" ] && watch=(query-location="$queries" "${threshold[@]}")
+  [ -n "${GALLERY:-}" ] && watch+=(gallery-location="$GALLERY")
   local sink="fakesink sync=false"
   if [ "${ANNOTATE:-1}" != 0 ]; then
     sink="$overlay $encoder ! filesink location=$out/$name-annotated.$ext"

@@ -7,6 +7,7 @@
  *   reid-search index --gallery URI [--index-file F] [--nlist N] [--nprobe N]
  *   reid-search prune --gallery URI --older-than 30d
  *   reid-search info  --gallery URI
+ *   reid-search export --gallery URI [--since T] [--until T] [--stream NAME]...
  *
  * Query photos are embedded with the image side of the checkpoint (an MDKT
  * pair's image_model) and pooled (mean of the unit embeddings, normalised);
@@ -21,6 +22,7 @@
 
 #include "embedder.h"
 #include "gallery.h"
+#include "jsonl.h"
 #include "reid_search.h"
 #include "search_report.h"
 
@@ -85,7 +87,7 @@ static int parse_args(int argc, char **argv, options *o) {
   int i = 1;
   if (argc > 1 && argv[1][0] != '-') o->command = argv[i++];
   if (strcmp(o->command, "search") && strcmp(o->command, "index") && strcmp(o->command, "prune") &&
-      strcmp(o->command, "info")) {
+      strcmp(o->command, "info") && strcmp(o->command, "export")) {
     fprintf(stderr, "reid-search: unknown command '%s'\n", o->command);
     return 0;
   }
@@ -229,6 +231,55 @@ static int cmd_prune(const options *o, reid_gallery *g) {
   return 0;
 }
 
+/* `export`: the rows as reidembed's JSON lines (tracklet-location's format), so that
+ * tools reading those (reid-train scene-eval) read a gallery too. */
+typedef struct exporter {
+  reid_gallery *g;
+  const char *model;
+  int dims;
+} exporter;
+
+static reid_status export_chunk(void *user, const int64_t *ids, const float *emb, int n) {
+  exporter *x = user;
+  for (int i = 0; i < n; i++) {
+    reid_gallery_hit h = {.id = ids[i]};
+    REID_TRY(reid_gallery_fetch(x->g, &h, 1));
+    if (!h.id) continue; /* pruned meanwhile */
+    reid_tracklet_record r = {
+        .stream = h.stream,
+        .reason = "gallery",
+        .model = x->model,
+        .track_id = h.track_id,
+        .first_pts = h.first_pts == REID_GALLERY_TIME_NONE ? UINT64_MAX : (uint64_t)h.first_pts,
+        .last_pts = h.last_pts == REID_GALLERY_TIME_NONE ? UINT64_MAX : (uint64_t)h.last_pts,
+        .frames = h.frames,
+        .embedded_frames = h.frames,
+        .embedding = emb + (size_t)i * x->dims,
+        .dim = x->dims};
+    memcpy(r.bbox, h.bbox, sizeof r.bbox);
+    char *line = reid_json_tracklet_line(&r);
+    free(h.stream);
+    if (!line) return REID_ENOMEM;
+    fputs(line, stdout);
+    free(line);
+  }
+  return REID_OK;
+}
+
+static int cmd_export(const options *o, reid_gallery *g) {
+  reid_gallery_model m;
+  if (reid_gallery_get_model(g, &m, NULL) != REID_OK) return search_fail(NULL);
+  reid_gallery_filter f;
+  reid_gallery_filter_init(&f);
+  f.since = o->since;
+  f.until = o->until;
+  f.streams = o->streams;
+  f.n_streams = o->n_streams;
+  exporter x = {.g = g, .model = m.name, .dims = m.dims};
+  if (reid_gallery_scan(g, &f, 1024, export_chunk, &x) != REID_OK) return search_fail("export");
+  return 0;
+}
+
 /* Embeds and pools the query photos with the image side of the model. */
 static int embed_queries(const options *o, int dims, float *query, char *model_name, size_t cap) {
   reid_embedder_options eo = {.model_path = o->model,
@@ -332,6 +383,8 @@ int main(int argc, char **argv) {
   int rc;
   if (!strcmp(o.command, "info")) {
     rc = cmd_info(&o, g);
+  } else if (!strcmp(o.command, "export")) {
+    rc = cmd_export(&o, g);
   } else if (!strcmp(o.command, "prune")) {
     rc = cmd_prune(&o, g);
   } else if (!strcmp(o.command, "index")) {
