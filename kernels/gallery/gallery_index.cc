@@ -61,7 +61,7 @@ extern "C" reid_status reid_gallery_index_build(reid_gallery *g,
   int64_t rows = 0;
   REID_TRY(reid_gallery_count(g, &rows));
   int nlist = o && o->nlist > 0 ? o->nlist
-                                : (int)std::min<double>(1024, std::max(1.0, 4 * std::sqrt(rows)));
+                                : (int)std::min<double>(256, std::max(1.0, 4 * std::sqrt(rows)));
   if (rows < nlist)
     return reid_fail(REID_EINVAL,
                      "gallery %s: %lld tracklets cannot train %d cells (exact search suits it)",

@@ -15,7 +15,7 @@
 typedef struct reid_gallery_index reid_gallery_index;
 
 typedef struct reid_gallery_index_options {
-  int nlist;      /* k-means cells; 0: 4 sqrt(rows), at most 1024 */
+  int nlist;      /* k-means cells; 0: 4 sqrt(rows), at most 256 (training stays cheap) */
   int train_rows; /* k-means sample; 0: 64 per cell */
   int nprobe;     /* cells probed by a search; 0: nlist / 32, at least 8 */
 } reid_gallery_index_options;
