@@ -40,7 +40,7 @@
 #include "status.h"
 #include "test_util.h"
 
-#define KILLS 10
+#define KILLS 8
 
 static char work[256];
 

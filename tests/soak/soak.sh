@@ -4,28 +4,30 @@
 # Runs one real pipeline for --minutes of generated video, paced in real time:
 #   videotestsrc (moving SMPTE bars, is-live) ! MJPEG encode ! FFmpeg decode ! videoconvert !
 #   reidattachroi (a MOT file of tracks that come and go for the whole run) !
-#   reidembed (CPU, watchlist of two query images, tracklet JSON lines, SQLite gallery) !
+#   reidembed (CPU, watchlist of two query images, tracklet JSON lines, SQLite gallery,
+#              crops collected with collect-location) !
 #   fakesink
 # The video is generated, not read: SMPTE bars scrolling 2 pixels a frame, so
 # the picture loops every 160 frames (32 s at 5 fps); tracks get new ids all
 # the time, so tracklets keep ending and being written. Every --interval seconds it samples the gst-launch process:
-# RSS (VmRSS), open file descriptors, threads, tracklets written (JSON lines)
-# and gallery rows. At the end it reports the growth slope of each after the
+# RSS (VmRSS), open file descriptors, threads, tracklets written (JSON lines),
+# gallery rows and collected tracklet folders (--no-collect: without collection). At the end it reports the growth slope of each after the
 # warm-up (least squares, per hour) and FAILS (exit 1) when RSS grew more than
 # --bound-mib after warm-up, when fds or threads grew, when the pipeline did
 # not end cleanly, or when tracklets stopped being written.
 #
 #   tests/soak/soak.sh [--minutes 60] [--warmup 5] [--interval 60] [--bound-mib 16]
-#                      [--fps 5] [--build build] [--out build/soak]
+#                      [--fps 5] [--build build] [--out build/soak] [--no-collect]
 #
 # Cheap on a shared machine by design: 320x240 at 5 fps, 3 people at a time,
 # a ResNet-18 at 64x32 input with random weights, inference-interval 2, one
 # OpenMP thread. Run it under `nice -n 10`.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-minutes=60 warmup=5 interval=60 bound=16 fps=5 build=$repo/build out=
+minutes=60 warmup=5 interval=60 bound=16 fps=5 build=$repo/build out= collect=1
 while [ $# -gt 0 ]; do
   case $1 in
+  --no-collect) collect=0; shift; continue ;;
   --minutes) minutes=$2 ;;
   --warmup) warmup=$2 ;;
   --interval) interval=$2 ;;
@@ -67,20 +69,23 @@ awk -v n=$frames -v fps=$fps 'BEGIN {
   }
 }' >"$mot"
 jsonl=$out/tracklets.jsonl gallery=$out/gallery.sqlite csv=$out/soak.csv log=$out/gst.log
-rm -f "$jsonl" "$gallery"
+collected=$out/collected
+rm -rf "$jsonl" "$gallery" "$collected"
+collect_prop=()
+[ $collect = 1 ] && collect_prop=(collect-location="$collected")
 
 gst-launch-1.0 -e videotestsrc is-live=true num-buffers=$frames pattern=smpte horizontal-speed=2 ! \
   video/x-raw,width=$W,height=$H,framerate=$fps/1 ! avenc_mjpeg ! avdec_mjpeg ! videoconvert ! \
   reidattachroi location="$mot" ! \
   reidembed model="$model" device=cpu batch-size=4 inference-interval=2 track-timeout=10 \
   tracklet-location="$jsonl" query-location="$out/queries" match-threshold=0.9 \
-  gallery-location="$gallery" stream-name=soak ! fakesink sync=false >"$log" 2>&1 &
+  gallery-location="$gallery" stream-name=soak "${collect_prop[@]}" ! fakesink sync=false >"$log" 2>&1 &
 pid=$!
 echo "soak: pid $pid, $minutes min of ${W}x$H at $fps fps, samples every $interval s into $csv"
-echo "minute,rss_kib,fds,threads,tracklets,gallery_rows" >"$csv"
+echo "minute,rss_kib,fds,threads,tracklets,gallery_rows,collected" >"$csv"
 t0=$(date +%s)
 sample() {
-  local s rss thr fds trk rows
+  local s rss thr fds trk rows col
   s=/proc/$pid/status
   rss=$(awk '/^VmRSS/ {print $2}' "$s" 2>/dev/null) || return 1
   thr=$(awk '/^Threads/ {print $2}' "$s" 2>/dev/null) || return 1
@@ -88,7 +93,8 @@ sample() {
   [ -n "$rss" ] || return 1
   trk=$(grep -c '"embedding"' "$jsonl" 2>/dev/null || true)
   rows=$(sqlite3 "file:$gallery?mode=ro" 'SELECT count(*) FROM reid_tracklets' 2>/dev/null || echo 0)
-  printf '%.2f,%s,%s,%s,%s,%s\n' "$(awk -v a="$(date +%s)" -v b=$t0 'BEGIN {print (a - b) / 60}')" "$rss" "$fds" "$thr" "${trk:-0}" "${rows:-0}" >>"$csv"
+  col=$(find "$collected" -mindepth 2 -maxdepth 2 -type d -name '[0-9]*' 2>/dev/null | wc -l)
+  printf '%.2f,%s,%s,%s,%s,%s,%s\n' "$(awk -v a="$(date +%s)" -v b=$t0 'BEGIN {print (a - b) / 60}')" "$rss" "$fds" "$thr" "${trk:-0}" "${rows:-0}" "$col" >>"$csv"
 }
 while kill -0 $pid 2>/dev/null; do
   sample || true
@@ -101,16 +107,16 @@ cat "$csv"
 # slope per hour (least squares over the samples after warm-up), growth after warm-up
 awk -F, -v warm="$warmup" -v bound="$bound" -v rc=$rc '
   NR > 1 && $1 >= warm {
-    n++; t[n] = $1; for (c = 2; c <= 6; c++) v[c, n] = $c
+    n++; t[n] = $1; for (c = 2; c <= NF; c++) v[c, n] = $c; nf = NF
   }
   END {
-    split("minute,rss_kib,fds,threads,tracklets,gallery_rows", name, ",")
+    split("minute,rss_kib,fds,threads,tracklets,gallery_rows,collected", name, ",")
     if (n < 2) { print "soak: FAIL: fewer than 2 samples after warm-up"; exit 1 }
     for (i = 1; i <= n; i++) { st += t[i]; } mt = st / n
     for (i = 1; i <= n; i++) stt += (t[i] - mt) ^ 2
     fail = (rc != 0)
     if (rc != 0) print "soak: FAIL: the pipeline exited with " rc
-    for (c = 2; c <= 6; c++) {
+    for (c = 2; c <= nf; c++) {
       sv = 0; for (i = 1; i <= n; i++) sv += v[c, i]; mv = sv / n
       sxy = 0; for (i = 1; i <= n; i++) sxy += (t[i] - mt) * (v[c, i] - mv)
       slope = stt > 0 ? sxy / stt * 60 : 0
