@@ -15,6 +15,7 @@
 #include "fileio.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -500,4 +501,25 @@ reid_status reid_image_save_jpeg(const char *path, const reid_image *rgb, int qu
       reid_write_file_atomic(path, (const void *const[]){data}, (const size_t[]){size}, 1, 0);
   free(data);
   return st;
+}
+
+void reid_image_resize_into(const reid_image *src, float x, float y, float w, float h,
+                            reid_image *dst, int dx, int dy, int dw, int dh) {
+  for (int j = 0; j < dh; j++)
+    for (int i = 0; i < dw; i++) {
+      float sx = x + (i + 0.5f) * w / dw - 0.5f, sy = y + (j + 0.5f) * h / dh - 0.5f;
+      sx = fminf(fmaxf(sx, 0), (float)src->width - 1);
+      sy = fminf(fmaxf(sy, 0), (float)src->height - 1);
+      int x0 = (int)sx, y0 = (int)sy, x1 = x0 + 1 < src->width ? x0 + 1 : x0,
+          y1 = y0 + 1 < src->height ? y0 + 1 : y0;
+      float ax = sx - x0, ay = sy - y0;
+      const uint8_t *r0 = src->data + (size_t)y0 * src->stride,
+                    *r1 = src->data + (size_t)y1 * src->stride;
+      uint8_t *o = dst->data + (size_t)(dy + j) * dst->stride + 3 * (dx + i);
+      for (int ch = 0; ch < 3; ch++) {
+        float top = r0[3 * x0 + ch] * (1 - ax) + r0[3 * x1 + ch] * ax,
+              bot = r1[3 * x0 + ch] * (1 - ax) + r1[3 * x1 + ch] * ax;
+        o[ch] = (uint8_t)lrintf(top * (1 - ay) + bot * ay);
+      }
+    }
 }

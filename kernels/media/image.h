@@ -24,6 +24,11 @@ reid_status reid_image_alloc(int width, int height, reid_image *out);
 /* Frees the pixels and zeroes *img; safe on a zeroed or already-freed image. */
 void reid_image_free(reid_image *img);
 
+/* Bilinear resize of src's box (x, y, w, h; pixels, may reach outside: edges repeat) into
+ * the rectangle (dx, dy, dw, dh) of dst, which must lie inside dst. */
+void reid_image_resize_into(const reid_image *src, float x, float y, float w, float h,
+                            reid_image *dst, int dx, int dy, int dw, int dh);
+
 /* Decodes the first frame of the first video stream of any file FFmpeg can
  * read by content (JPEG, PNG, BMP, PPM, WebP, TIFF, GIF, ...) into RGB24.
  * Alpha is dropped (not composited). Truncated JPEGs (no EOI marker after

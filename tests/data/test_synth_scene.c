@@ -163,6 +163,23 @@ static void check_files(void) {
     if (reid_image_load_rgb(fixture_path("%s/queries/person-%04d.png", out, i), &q) == REID_OK)
       photos++, reid_image_free(&q);
   CHECK(photos == 2, "%d query photos, not 2", photos);
+  /* the crops for calibration: the photos are the queries, the walks the gallery */
+  char crops_out[700];
+  snprintf(crops_out, sizeof crops_out, "%s/crops-scene", dir);
+  o.output = crops_out;
+  o.crops = 2;
+  CHECK(synth_scene_generate(&o, &st) == REID_OK, "generate with crops: %s", reid_last_error());
+  reid_dataset *d = NULL;
+  CHECK(reid_dataset_load(fixture_path("%s/crops", crops_out), REID_LAYOUT_DUKE, &d) == REID_OK,
+        "the crops load as a Duke dataset: %s", reid_last_error());
+  if (d) {
+    CHECK(d->query.count == 4 && d->gallery.count >= 2 && d->train.count == 0,
+          "crops: %d query, %d gallery, %d train tracklets", d->query.count, d->gallery.count,
+          d->train.count);
+    for (int i = 0; i < d->query.count; i++)
+      CHECK(d->query.samples[i].camid == 2, "the photos are the third camera's");
+    reid_dataset_free(d);
+  }
   o.people = 0;
   CHECK(synth_scene_generate(&o, &st) == REID_EINVAL, "no people is refused");
   fixture_rm_tree(dir);

@@ -37,6 +37,11 @@ static const char *const help =
     "  --fps F              frames per second (default 10)\n"
     "  --size WxH           frame size (default 640x360; even numbers)\n"
     "  --first-identity I   synth identity of person 1 (default 100000)\n"
+    "  --crops train|test   also write DIR/crops/: the people as DukeMTMC-VideoReID tracklets\n"
+    "                       (128x64): each walk through camera K is tracklet K, photos by\n"
+    "                       third cameras are camera C+1; train: all in train/ (4 photos\n"
+    "                       each); test: the photos in query/, the walks in gallery/ (for\n"
+    "                       reid-train eval --calibrate on the scene's own look)\n"
     "  --seed S             random seed (default 1)\n"
     "  --threads N          rendering threads (default: all cores)\n"
     "  -h, --help           this text\n";
@@ -53,6 +58,7 @@ int cmd_synth_scene(int argc, char **argv) {
       {"size", required_argument, 0, 'z'},
       {"first-identity", required_argument, 0, 'i'},
       {"seed", required_argument, 0, 'r'},
+      {"crops", required_argument, 0, 'C'},
       {"threads", required_argument, 0, 't'},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0},
@@ -116,6 +122,14 @@ int cmd_synth_scene(int argc, char **argv) {
       o.seed = v;
       break;
     }
+    case 'C':
+      if (!strcmp(optarg, "train"))
+        o.crops = 1;
+      else if (!strcmp(optarg, "test"))
+        o.crops = 2;
+      else
+        return cli_usage_error(cmd, "--crops expects train or test, got '%s'", optarg);
+      break;
     case 'h': fputs(help, stdout); return CLI_OK;
     default: return cli_bad_option(cmd, argv);
     }

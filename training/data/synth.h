@@ -173,6 +173,8 @@ reid_status synth_generate(const synth_options *o, synth_stats *stats);
 /* Makes `out` a new empty folder (with its parents); an existing non-empty folder or a file
  * there is an error (never mix two datasets). */
 reid_status synth_prepare_output(const char *out);
+/* mkdir -p of the folder part of root/rel. */
+reid_status synth_make_dirs(const char *root, const char *rel);
 
 /* ------------------------------------------------------------ multi-camera scenes (synth_scene*.c)
  */
@@ -182,6 +184,7 @@ typedef struct synth_scene_options {
   int cameras, people, queries, seconds, fps, width, height, threads;
   int first_identity; /* appearance index of person 1 (training datasets use 0 .. N-1) */
   uint64_t seed;
+  int crops; /* also write DIR/crops/ in the DukeMTMC-VideoReID layout: 0 no, 1 train, 2 test */
 } synth_scene_options;
 
 typedef struct synth_scene_stats {

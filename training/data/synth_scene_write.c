@@ -12,7 +12,14 @@
  * are missed, boxes jitter (3% of the size in position, 4% in size), a track lost for more
  * than 8 frames comes back under a new id, a track breaks into a new id now and then (0.4%
  * a frame), and when two people overlap (IoU > 0.3) their ids swap with probability 0.35
- * (once per encounter). Track ids are the tracker's own (1, 2, ... per camera), not people. */
+ * (once per encounter). Track ids are the tracker's own (1, 2, ... per camera), not people.
+ *
+ * With crops (training and calibration data in the scene's own look), DIR/crops/ holds the
+ * people in the DukeMTMC-VideoReID layout, 128x64 JPEGs: each person's walk through camera K
+ * is tracklet K (its ground-truth boxes at least half visible and 32 pixels tall), and photos
+ * by third cameras are tracklet C + 1 (camera C + 1): four photos, each by another camera, on
+ * the train side (crops 1: everything in train/); one photo on the test side (crops 2: the
+ * photos are query/, the walks gallery/), as the watchlist compares them. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -23,6 +30,38 @@
 #include "video.h"
 
 #define BATCH_FRAMES 8
+#define CROP_H       128
+#define CROP_W       64
+
+/* crops/<split>/PPPP/TTTT/PPPP_C<cam>_F<frame>.jpg of one 128x64 crop of img. */
+static reid_status write_crop(const synth_scene_options *o, const char *split, int person,
+                              int camera, int frame, const reid_image *img, float x, float y,
+                              float w, float h) {
+  char dir[4096], path[4200];
+  snprintf(dir, sizeof dir, "%s/crops/%s/%04d/%04d", o->output, split, person, camera);
+  reid_status st = synth_make_dirs(dir, "x");
+  if (st != REID_OK) return st;
+  snprintf(path, sizeof path, "%s/%04d_C%d_F%04d.jpg", dir, person, camera, frame);
+  reid_image crop = {0};
+  REID_TRY(reid_image_alloc(CROP_W, CROP_H, &crop));
+  reid_image_resize_into(img, x, y, w, h, &crop, 0, 0, CROP_W, CROP_H);
+  st = reid_image_save_jpeg(path, &crop, 92);
+  reid_image_free(&crop);
+  return st;
+}
+
+/* The crops of frame t of camera c (gt: that frame's boxes). */
+static reid_status write_frame_crops(const synth_scene_options *o, int N, int c, int t,
+                                     const synth_scene_box *gt, const reid_image *img) {
+  const char *split = o->crops == 1 ? "train" : "gallery";
+  for (int i = 0; i < N; i++) {
+    const synth_scene_box *b = &gt[i];
+    if (!b->pixels || b->visibility < 0.5f || b->y1 - b->y0 < 32) continue;
+    REID_TRY(write_crop(o, split, i + 1, c + 1, t + 1, img, (float)b->x0, (float)b->y0,
+                        (float)(b->x1 - b->x0), (float)(b->y1 - b->y0)));
+  }
+  return REID_OK;
+}
 
 static float box_iou(const synth_scene_box *a, const synth_scene_box *b) {
   int ix = (a->x1 < b->x1 ? a->x1 : b->x1) - (a->x0 > b->x0 ? a->x0 : b->x0);
@@ -70,6 +109,8 @@ static reid_status render_camera(const synth_scene *s, const synth_scene_options
     for (int b = 0; b < n && st == REID_OK; b++) {
       if (part[b] != REID_OK) st = reid_fail(part[b], "%s", message[b]);
       if (st == REID_OK) st = reid_video_writer_add(w, &imgs[b]);
+      if (st == REID_OK && o->crops)
+        st = write_frame_crops(o, N, c, t0 + b, gt + (size_t)(t0 + b) * N, &imgs[b]);
     }
   }
   for (int b = 0; b < BATCH_FRAMES; b++) reid_image_free(&imgs[b]);
@@ -158,30 +199,54 @@ done:
   return st;
 }
 
-/* Query photos: each by a camera of its own (colour, light, background, viewpoint drawn per
- * photo), 256x128 like a person crop. */
-static reid_status write_query(const synth_scene_options *o, int person, const char *rel) {
+/* Photo k of a person by a camera of its own (colour, light, background, viewpoint drawn per
+ * photo), width x height. k = 0 is the query photo. */
+static reid_status render_photo(const synth_scene_options *o, int person, int k, int width,
+                                int height, reid_image *img) {
   synth_identity id;
   synth_identity_make(SYNTH_PERSON, o->seed, o->first_identity + person, &id);
   synth_camera cam;
-  synth_camera_make(o->seed ^ 0x9E57ull, 1000 + person, &cam);
+  synth_camera_make(o->seed ^ 0x9E57ull, 1000 + person + 100003 * k, &cam);
+  cam.blur *= 0.5f; /* a photo taken to show the person */
   reid_rng r;
-  synth_stream(&r, o->seed, 35, (uint64_t)person);
+  synth_stream(&r, o->seed, 35, (uint64_t)person + 100003u * (uint64_t)k);
   synth_clip_look look;
   synth_clip_make(&cam, SYNTH_PERSON, &r, &look);
-  look.occluder = 0; /* a photo chosen to show the whole person */
+  look.occluder = 0;
+  float *canvas = malloc(sizeof(float) * 6 * (size_t)width * height);
+  reid_status st = canvas ? reid_image_alloc(width, height, img)
+                          : reid_fail(REID_ENOMEM, "synth: out of memory");
+  if (st == REID_OK) synth_render(&id, &cam, &look, 0, &r, canvas, img);
+  free(canvas);
+  return st;
+}
+
+/* Query photos: 256x128, like a person crop. */
+static reid_status write_query(const synth_scene_options *o, int person, const char *rel) {
   reid_image img = {0};
-  float *canvas = malloc(sizeof(float) * 6 * 256 * 128);
-  reid_status st =
-      canvas ? reid_image_alloc(128, 256, &img) : reid_fail(REID_ENOMEM, "synth: out of memory");
+  reid_status st = render_photo(o, person, 0, 128, 256, &img);
   if (st == REID_OK) {
-    synth_render(&id, &cam, &look, 0, &r, canvas, &img);
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", o->output, rel);
     st = reid_image_save_png(path, &img);
   }
   reid_image_free(&img);
-  free(canvas);
+  return st;
+}
+
+/* The photo tracklets of the crops (see the header comment). */
+static reid_status write_photo_crops(const synth_scene_options *o, int N) {
+  const int photos = o->crops == 1 ? 4 : 1;
+  const char *split = o->crops == 1 ? "train" : "query";
+  reid_status st = REID_OK;
+  for (int i = 0; i < N && st == REID_OK; i++)
+    for (int k = 0; k < photos && st == REID_OK; k++) {
+      reid_image img = {0};
+      st = render_photo(o, i, k, 128, 256, &img);
+      if (st == REID_OK)
+        st = write_crop(o, split, i + 1, o->cameras + 1, k + 1, &img, 0, 0, 128, 256);
+      reid_image_free(&img);
+    }
   return st;
 }
 
@@ -234,6 +299,14 @@ reid_status synth_scene_generate(const synth_scene_options *o, synth_scene_stats
       if (st == REID_OK) fprintf(f, "query %s %d\n", rel, i + 1);
       stats->queries++;
     }
+  if (st == REID_OK && o->crops) st = write_photo_crops(o, N);
+  /* the layout's other folders, empty: the loader wants all three */
+  static const char *const splits[3] = {"train/x", "query/x", "gallery/x"};
+  for (int k = 0; k < 3 && st == REID_OK && o->crops; k++) {
+    char root[4096];
+    snprintf(root, sizeof root, "%s/crops", o->output);
+    st = synth_make_dirs(root, splits[k]);
+  }
   for (int i = 0; i < N; i++) stats->people_seen_twice += cams_seen[i] >= 2;
   if (f) {
     reid_status cs = close_text(f, path);

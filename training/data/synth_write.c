@@ -180,7 +180,7 @@ static reid_status make_plan(const synth_options *o, plan *p) {
 }
 
 /* mkdir -p of the folder part of root/rel. */
-static reid_status make_dirs(const char *root, const char *rel) {
+reid_status synth_make_dirs(const char *root, const char *rel) {
   char *path = format("%s/%s", root, rel);
   if (!path) return reid_fail(REID_ENOMEM, "synth: out of memory");
   char *slash = strrchr(path, '/');
@@ -315,7 +315,7 @@ static reid_status write_mat(const char *root, const char *rel, const char *var,
 
 /* info/{train,test}_name.txt, info/tracks_{train,test}_info.mat, info/query_IDX.mat */
 static reid_status write_mars_info(const synth_options *o, const plan *p) {
-  REID_TRY(make_dirs(o->output, "info/x"));
+  REID_TRY(synth_make_dirs(o->output, "info/x"));
   double *rows = malloc(sizeof *rows * 4 * (size_t)p->n),
          *query = malloc(sizeof *query * (size_t)p->n);
   reid_status st = rows && query ? REID_OK : reid_fail(REID_ENOMEM, "synth: out of memory");
@@ -423,7 +423,7 @@ reid_status synth_prepare_output(const char *out) {
       return reid_fail(REID_EIO, "%s: cannot use the folder (%s)", out, strerror(errno));
     }
   }
-  return make_dirs(out, "x"); /* with its parents */
+  return synth_make_dirs(out, "x"); /* with its parents */
 }
 
 reid_status synth_generate(const synth_options *o, synth_stats *stats) {
@@ -440,7 +440,7 @@ reid_status synth_generate(const synth_options *o, synth_stats *stats) {
         if (!rel) continue;
         size_t len = (size_t)(strrchr(rel, '/') - rel);
         if (last_dir && len == last_len && !strncmp(rel, last_dir, len)) continue;
-        st = make_dirs(o->output, rel);
+        st = synth_make_dirs(o->output, rel);
         last_dir = rel, last_len = len;
       }
   if (st == REID_OK) st = render_all(o, &p);

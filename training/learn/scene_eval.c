@@ -416,26 +416,9 @@ void scene_eval_print(const scene_eval *e, const scene_scores *s) {
 #define CELL_H 144
 #define PAD    10
 
-/* Bilinear resize of src's box (x, y, w, h) into the cell at (cx, cy) of dst. */
 static void paste(reid_image *dst, int cx, int cy, const reid_image *src, float x, float y, float w,
                   float h) {
-  for (int j = 0; j < CELL_H; j++)
-    for (int i = 0; i < CELL_W; i++) {
-      float sx = x + (i + 0.5f) * w / CELL_W - 0.5f, sy = y + (j + 0.5f) * h / CELL_H - 0.5f;
-      sx = fminf(fmaxf(sx, 0), (float)src->width - 1),
-      sy = fminf(fmaxf(sy, 0), (float)src->height - 1);
-      int x0 = (int)sx, y0 = (int)sy, x1 = x0 + 1 < src->width ? x0 + 1 : x0,
-          y1 = y0 + 1 < src->height ? y0 + 1 : y0;
-      float ax = sx - x0, ay = sy - y0;
-      uint8_t *o = dst->data + (size_t)(cy + j) * dst->stride + 3 * (cx + i);
-      for (int ch = 0; ch < 3; ch++) {
-        const uint8_t *r0 = src->data + (size_t)y0 * src->stride,
-                      *r1 = src->data + (size_t)y1 * src->stride;
-        float top = r0[3 * x0 + ch] * (1 - ax) + r0[3 * x1 + ch] * ax,
-              bot = r1[3 * x0 + ch] * (1 - ax) + r1[3 * x1 + ch] * ax;
-        o[ch] = (uint8_t)lrintf(top * (1 - ay) + bot * ay);
-      }
-    }
+  reid_image_resize_into(src, x, y, w, h, dst, cx, cy, CELL_W, CELL_H);
 }
 
 static void frame_cell(reid_image *dst, int cx, int cy, int thick, const uint8_t rgb[3]) {
