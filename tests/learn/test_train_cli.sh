@@ -68,7 +68,8 @@ expect 2 "--protocol expects i2v, v2v or i2i" -- "$rt" eval --data "$d" --model 
 expect 2 "--model is required" -- "$rt" eval --data "$d" --protocol i2v
 expect 2 "--plot writes SVG or PNG: the file name must end in .svg or .png, got 'c.pdf'" -- \
   "$rt" eval --data "$d" --model x --protocol i2v --plot c.pdf
-expect 2 "--part expects student or teacher" -- "$rt" export --model x --part both --output y
+expect 2 "--part expects student, teacher or single" -- "$rt" export --model x --part both --output y
+expect 2 "--embed-after-bn" -- "$rt" export --model x --part single --embed-after-bn 2 --output y
 expect 2 "--part is required" -- "$rt" export --model x --output y
 
 # ---- failures: exit 1, the message names the cause
@@ -82,6 +83,14 @@ expect 1 "$work/text.safetensors" -- "$rt" eval --data "$d" --model "$work/text.
 expect 1 "$work/seven.safetensors: a resnet18 cannot initialise a resnet34" -- "$rt" teacher "${base[@]}" \
   --arch resnet34 --input-size 64x32 --init "$work/seven.safetensors" --output "$work/t.safetensors"
 expect 1 "not an MDKT pair" -- "$rt" export --model "$work/seven.safetensors" --part student --output "$work/x.safetensors"
+# a single network rewritten: fp16, embedding after the BNNeck (needs one)
+expect 0 "" -- "$rt" export --model "$work/seven.safetensors" --part single --embed-after-bn 1 \
+  --dtype f16 --output "$work/seven16.safetensors"
+check "export --part single: fp16, embed_after_bn 1" sh -c \
+  "'$rt' info '$work/seven16.safetensors' | grep -q 'embed_after_bn   1' && '$rt' info '$work/seven16.safetensors' | grep -q ' F16 '"
+"$rt" init --arch resnet18 --input-size 64x32 --output "$work/plain.safetensors" >/dev/null
+expect 1 "needs a BNNeck network" -- "$rt" export --model "$work/plain.safetensors" --part single \
+  --embed-after-bn 1 --output "$work/x.safetensors"
 expect 1 "the teacher has 7 classes but" -- "$rt" student "${base[@]}" --teacher "$work/seven.safetensors" --output "$work/s.safetensors"
 
 # ---- resume: 2 epochs in one go == 1 epoch, then --resume to 2 (teacher)

@@ -8,34 +8,49 @@
 static const char *const help =
     "usage: reid-train export --model PAIR.safetensors --part student|teacher --output "
     "M.safetensors\n"
+    "       reid-train export --model M.safetensors --part single --output M2.safetensors\n"
     "\n"
     "Writes one network of an MDKT pair (written by 'reid-train student') alone, with\n"
     "its tensors and metadata under their plain torchvision names, so any command or\n"
-    "the reidembed element can load it as a single model.\n"
+    "the reidembed element can load it as a single model; --part single rewrites a single\n"
+    "network (another --dtype, --embed-after-bn).\n"
     "\n"
     "  --model FILE      the MDKT pair (required)\n"
-    "  --part P          student (the image model) or teacher (the video model) (required)\n"
+    "  --part P          student (the image model) or teacher (the video model) of a pair,\n"
+    "                    or single (the model is one network) (required)\n"
     "  --output FILE     checkpoint to write (required; atomically)\n"
     "  --dtype T         f32 (default), f16 or bf16\n"
+    "  --embed-after-bn B  1: embed after the BNNeck's batch norm (centred features, cosines\n"
+    "                    spread over [-1, 1]), 0: before it (default: as the model has it)\n"
     "  -h, --help        this text\n";
 
-static int run_export(const char *model, const char *part, const char *output, st_dtype dtype) {
+static int run_export(const char *model, const char *part, const char *output, st_dtype dtype,
+                      int after_bn) {
   const char *cmd = "export";
   st_file *f = NULL;
   reid_backend *cpu = NULL;
   reid_net *net = NULL;
   char prefix[32];
-  snprintf(prefix, sizeof prefix, "%s.", part);
+  snprintf(prefix, sizeof prefix, "%s.", strcmp(part, "single") ? part : "");
+  if (!strcmp(part, "single")) prefix[0] = '\0';
   reid_model_roles roles;
   reid_model_config cfg;
   reid_status st = st_open(model, &f);
   if (st == REID_OK) st = reid_checkpoint_roles(f, &roles);
-  if (st == REID_OK && !roles.is_pair)
+  if (st == REID_OK && !roles.is_pair && strcmp(part, "single"))
     st = reid_fail(REID_EFORMAT,
                    "%s: a single network, not an MDKT pair (no format=mdkt-pair "
                    "metadata): nothing to export",
                    model);
+  if (st == REID_OK && roles.is_pair && !strcmp(part, "single"))
+    st = reid_fail(REID_EINVAL, "%s: an MDKT pair: --part student or teacher picks the network",
+                   model);
   if (st == REID_OK) st = reid_checkpoint_read_config(f, prefix, &cfg);
+  if (st == REID_OK && after_bn >= 0) {
+    if (after_bn && !cfg.bnneck)
+      st = reid_fail(REID_EINVAL, "%s: --embed-after-bn 1 needs a BNNeck network", model);
+    cfg.embed_after_bn = after_bn;
+  }
   if (st == REID_OK) st = reid_backend_create("cpu", 0, &cpu);
   if (st == REID_OK) st = reid_net_create_empty(&cfg, cpu, &net);
   if (st == REID_OK) st = reid_checkpoint_load_weights(net, f, prefix);
@@ -51,13 +66,17 @@ static int run_export(const char *model, const char *part, const char *output, s
 }
 
 int cmd_export(int argc, char **argv) {
-  static const struct option options[] = {
-      {"model", required_argument, 0, 'm'},  {"part", required_argument, 0, 'p'},
-      {"output", required_argument, 0, 'o'}, {"dtype", required_argument, 0, 't'},
-      {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+  static const struct option options[] = {{"model", required_argument, 0, 'm'},
+                                          {"part", required_argument, 0, 'p'},
+                                          {"output", required_argument, 0, 'o'},
+                                          {"dtype", required_argument, 0, 't'},
+                                          {"embed-after-bn", required_argument, 0, 'b'},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
   const char *cmd = "export";
   const char *model = NULL, *part = NULL, *output = NULL;
   st_dtype dtype = ST_F32;
+  int after_bn = -1;
   optind = 1;
   opterr = 0;
   int c;
@@ -65,8 +84,8 @@ int cmd_export(int argc, char **argv) {
     switch (c) {
     case 'm': model = optarg; break;
     case 'p':
-      if (strcmp(optarg, "student") && strcmp(optarg, "teacher"))
-        return cli_usage_error(cmd, "--part expects student or teacher, got '%s'", optarg);
+      if (strcmp(optarg, "student") && strcmp(optarg, "teacher") && strcmp(optarg, "single"))
+        return cli_usage_error(cmd, "--part expects student, teacher or single, got '%s'", optarg);
       part = optarg;
       break;
     case 'o': output = optarg; break;
@@ -80,13 +99,16 @@ int cmd_export(int argc, char **argv) {
       else
         return cli_usage_error(cmd, "--dtype expects f32, f16 or bf16, got '%s'", optarg);
       break;
+    case 'b':
+      if (cli_parse_int(cmd, "--embed-after-bn", optarg, 0, 1, &after_bn)) return CLI_USAGE;
+      break;
     case 'h': fputs(help, stdout); return CLI_OK;
     default: return cli_bad_option(cmd, argv);
     }
   }
   if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
   if (!model) return cli_usage_error(cmd, "--model is required");
-  if (!part) return cli_usage_error(cmd, "--part is required (student or teacher)");
+  if (!part) return cli_usage_error(cmd, "--part is required (student, teacher or single)");
   if (!output) return cli_usage_error(cmd, "--output is required");
-  return run_export(model, part, output, dtype);
+  return run_export(model, part, output, dtype, after_bn);
 }
