@@ -16,7 +16,7 @@
 #   env: MODEL, DEVICE (see env.sh); OUT (default <repo>/build/demo);
 #        THRESHOLD (match-threshold; default: the model's calibrated one);
 #        SEED, PEOPLE, SCENE_SECONDS, CAMERAS, SIZE (the generated scene; defaults 1, 10, 30, 2,
-#        640x360); INTERVAL (embed a track every N frames, default 2);
+#        640x360), QUERY_PHOTOS (default 4); INTERVAL (embed a track every N frames, default 2);
 #        ANNOTATE=0 skips the annotated videos; RT (reid-train, default <repo>/build/...);
 #        GALLERY: also write every tracklet to this gallery (SQLite path or postgresql:// URI;
 #        search it with reid-search)
@@ -62,7 +62,7 @@ run_camera() {
 start=$SECONDS
 if [ $# -eq 0 ]; then
   args=(--seed "${SEED:-1}" --people "${PEOPLE:-10}" --seconds "${SCENE_SECONDS:-30}"
-        --cameras "${CAMERAS:-2}" --size "${SIZE:-640x360}")
+        --cameras "${CAMERAS:-2}" --size "${SIZE:-640x360}" --queries "${QUERY_PHOTOS:-4}")
   scene=$out/scene-$(echo "${args[*]}" | tr ' ' '_' | tr -d -)
   if [ ! -f "$scene/scene.txt" ]; then
     rm -rf "$scene"

@@ -15,7 +15,7 @@ model=${4:-$repo/models/reid-resnet18-synth.safetensors}
 rm -rf "$work" && mkdir -p "$work"
 export GST_PLUGIN_PATH=$plugins GST_REGISTRY=$work/registry.bin GST_REGISTRY_FORK=no
 log=$work/demo.log
-if ! RT=$rt MODEL=$model DEVICE=cpu OUT=$work/out SEED=3 PEOPLE=8 SCENE_SECONDS=24 SIZE=320x180 \
+if ! RT=$rt MODEL=$model DEVICE=cpu OUT=$work/out SEED=3 PEOPLE=8 QUERY_PHOTOS=6 SCENE_SECONDS=24 SIZE=320x180 \
     "$repo/pipelines/demo.sh" >"$log" 2>&1; then
   cat "$log"
   echo "FAIL: pipelines/demo.sh failed"
