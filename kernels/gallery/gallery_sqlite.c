@@ -96,7 +96,8 @@ static reid_status sq_get_meta(reid_gallery *g, const char *key, char *value, si
   sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
-    snprintf(value, cap, "%s", (const char *)sqlite3_column_text(s, 0));
+    const char *text = (const char *)sqlite3_column_text(s, 0); /* NULL for a NULL value */
+    snprintf(value, cap, "%s", text ? text : "");
     *found = 1;
   }
   sqlite3_finalize(s);
@@ -228,7 +229,8 @@ static reid_status sq_fetch(reid_gallery *g, reid_gallery_hit *h) {
   int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
     free(h->stream);
-    h->stream = strdup((const char *)sqlite3_column_text(s, 0));
+    const char *stream = (const char *)sqlite3_column_text(s, 0); /* NULL for a NULL value */
+    h->stream = strdup(stream ? stream : "");
     h->track_id = sqlite3_column_int64(s, 1);
     h->first_pts = column_pts(s, 2);
     h->last_pts = column_pts(s, 3);
@@ -251,9 +253,10 @@ static reid_status sq_thumbnail(reid_gallery *g, int64_t id, uint8_t **jpeg, siz
   sqlite3_bind_int64(s, 1, id);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
+    const void *blob = sqlite3_column_blob(s, 0); /* NULL for an empty or NULL value */
     *size = (size_t)sqlite3_column_bytes(s, 0);
     *jpeg = malloc(*size ? *size : 1);
-    if (*jpeg) memcpy(*jpeg, sqlite3_column_blob(s, 0), *size);
+    if (*jpeg && blob) memcpy(*jpeg, blob, *size);
   }
   sqlite3_finalize(s);
   SQL_TRY(g, rc, "reading a thumbnail");

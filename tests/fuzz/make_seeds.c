@@ -15,6 +15,8 @@
  *   mars        the info/ .mat files of a `reid-train synth --layout mars` tree,
  *               each behind its selector byte (0 train, 1 test, 2 query)
  *   collected   index.jsonl lines in the layout of README "Collected tracklets"
+ *   gallery     edits of a gallery's stored values ([op][length][bytes] records,
+ *               see fuzz_gallery.c): none, a valid embedding, f16, other dims
  *
  *   make_seeds OUT_DIR */
 #include <stdarg.h>
@@ -242,6 +244,18 @@ static void mars_seeds(const char *tmp) {
   }
 }
 
+static void gallery_seeds(void) {
+  put("gallery", "none", "", 0);
+  /* op 6 (BLOB into row 1's embedding): 4 floats */
+  float e[4] = {0, 1, 0, 0};
+  unsigned char rec[2 + sizeof e] = {6, sizeof e};
+  memcpy(rec + 2, e, sizeof e);
+  put("gallery", "embedding", rec, sizeof rec);
+  /* op 1 + 18 (TEXT into dtype): "f16"; op 0 + 18 (TEXT into dims): "8" */
+  static const unsigned char f16[] = {1 + 18, 3, 'f', '1', '6', 0 + 18, 1, '8'};
+  put("gallery", "f16-dims8", f16, sizeof f16);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: make_seeds OUT_DIR\n");
@@ -256,6 +270,7 @@ int main(int argc, char **argv) {
   image_seeds();
   text_seeds();
   mars_seeds(tmp);
+  gallery_seeds();
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
   return system(cmd) == 0 ? 0 : 1;
