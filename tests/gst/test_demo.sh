@@ -3,12 +3,13 @@
 # default model. It must print each query's matches and the accuracy, and write the
 # annotated videos, the contact sheet and accuracy.json, whose I2V mAP must reach FLOOR.
 #
-# The floor: the shipped model scores well above it on this scene; an untrained ResNet-18
-# (`reid-train init`, MODEL=... on this script) scores below it (measured when the test was
-# written: see README, "The demo").
+# The floor: on this scene (seed 3, 8 people, 6 query photos, 320x180) the shipped model
+# scores I2V mAP 0.807 (the model before the scene fine-tuning 0.757); an untrained ResNet-18
+# (`reid-train init --arch resnet18 --input-size 128x64`, passed as MODEL, the 4th argument)
+# scores 0.283 and fails.
 #   tests/gst/test_demo.sh REID_TRAIN PLUGIN_DIR WORKDIR [MODEL]
 set -euo pipefail
-FLOOR=0.60
+FLOOR=0.65
 rt=$1 plugins=$2 work=$3
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 model=${4:-$repo/models/reid-resnet18-synth.safetensors}
