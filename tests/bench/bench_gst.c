@@ -42,24 +42,6 @@ typedef struct options {
   double min_time;
 } options;
 
-/* Writes a randomly initialised ResNet (last stride 1, 256x128) unless present. */
-static int make_model(const char *arch_name, const char *path) {
-  if (access(path, R_OK) == 0) return 0;
-  reid_model_config cfg;
-  reid_model_config_default(&cfg);
-  reid_backend *be = NULL;
-  reid_net *net = NULL;
-  reid_status st = reid_arch_parse(arch_name, &cfg.arch);
-  if (st == REID_OK) st = reid_backend_create("cpu", 0, &be);
-  if (st == REID_OK) st = reid_net_create(&cfg, be, &net);
-  if (st == REID_OK) st = reid_net_init_weights(net, 1);
-  if (st == REID_OK) st = reid_checkpoint_save(net, path, ST_F32);
-  reid_net_destroy(net);
-  reid_backend_destroy(be);
-  if (st != REID_OK) fprintf(stderr, "bench_gst: %s\n", reid_last_error());
-  return st == REID_OK ? 0 : -1;
-}
-
 /* The benchmark frame: NV12 bytes (Y plane, then interleaved UV), tight strides,
  * the same for the bare engine and the element. */
 static guint8 *frame_pixels(gsize *size) {
@@ -290,7 +272,7 @@ int main(int argc, char **argv) {
   gchar **archs = g_strsplit(o.archs, ",", -1);
   for (gchar **a = archs; *a; a++) {
     gchar *path = g_strdup_printf("%s/bench-%s-256x128.safetensors", o.workdir, *a);
-    if (make_model(*a, path) != 0) {
+    if (bench_make_model(*a, path) != 0) {
       failed = 1;
       g_free(path);
       continue;

@@ -48,23 +48,6 @@ static long peak_rss_kib(void) {
   return ru.ru_maxrss;
 }
 
-static int make_model(const char *arch_name, const char *path) {
-  if (access(path, R_OK) == 0) return 0;
-  reid_model_config cfg;
-  reid_model_config_default(&cfg);
-  reid_backend *be = NULL;
-  reid_net *net = NULL;
-  reid_status st = reid_arch_parse(arch_name, &cfg.arch);
-  if (st == REID_OK) st = reid_backend_create("cpu", 0, &be);
-  if (st == REID_OK) st = reid_net_create(&cfg, be, &net);
-  if (st == REID_OK) st = reid_net_init_weights(net, 1);
-  if (st == REID_OK) st = reid_checkpoint_save(net, path, ST_F32);
-  reid_net_destroy(net);
-  reid_backend_destroy(be);
-  if (st != REID_OK) fprintf(stderr, "bench_streams: %s\n", reid_last_error());
-  return st == REID_OK ? 0 : -1;
-}
-
 static guint8 *frame_pixels(int seed, gsize *size) {
   *size = (gsize)FRAME_W * FRAME_H * 3 / 2;
   guint8 *p = g_malloc(*size);
@@ -332,7 +315,7 @@ int main(int argc, char **argv) {
   setenv("GST_REGISTRY", registry, 1);
   g_free(registry);
   gchar *path = g_strdup_printf("%s/bench-%s-256x128.safetensors", o.workdir, o.arch);
-  if (make_model(o.arch, path) != 0) return 1;
+  if (bench_make_model(o.arch, path) != 0) return 1;
   if (child) return child_main(child, &o, path);
 
   double load[3] = {0};

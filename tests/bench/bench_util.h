@@ -5,7 +5,11 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <stdio.h>
+#include <unistd.h>
+
 #include "backend.h"
+#include "checkpoint.h"
 #include "resnet.h"
 
 static inline double bench_now(void) {
@@ -43,4 +47,23 @@ static inline reid_status bench_train_once(void *p) {
   float *params = reid_net_params(c->net, &n);
   return ops->adam_update(c->be, n, params, reid_net_grads(c->net, NULL), c->m, c->v, c->lr, 0.9f,
                           0.999f, 1e-8f, 0.0f, 0, ++c->step);
+}
+
+/* Writes a randomly initialised ResNet `arch_name` (last stride 1, 256x128)
+ * to path unless the file exists (speed does not depend on the weights). */
+static inline int bench_make_model(const char *arch_name, const char *path) {
+  if (access(path, R_OK) == 0) return 0;
+  reid_model_config cfg;
+  reid_model_config_default(&cfg);
+  reid_backend *be = NULL;
+  reid_net *net = NULL;
+  reid_status st = reid_arch_parse(arch_name, &cfg.arch);
+  if (st == REID_OK) st = reid_backend_create("cpu", 0, &be);
+  if (st == REID_OK) st = reid_net_create(&cfg, be, &net);
+  if (st == REID_OK) st = reid_net_init_weights(net, 1);
+  if (st == REID_OK) st = reid_checkpoint_save(net, path, ST_F32);
+  reid_net_destroy(net);
+  reid_backend_destroy(be);
+  if (st != REID_OK) fprintf(stderr, "bench: %s\n", reid_last_error());
+  return st == REID_OK ? 0 : -1;
 }

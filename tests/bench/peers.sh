@@ -46,10 +46,10 @@ fi
 
 venv=$work/venv
 have_venv=0
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import onnxruntime, openvino, nncf' 2>/dev/null; then
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import onnxruntime, onnx, openvino, nncf' 2>/dev/null; then
   have_venv=1
 elif /usr/bin/python3 -m venv "$venv" >/dev/null 2>&1 &&
-     "$venv/bin/pip" install -q onnxruntime openvino nncf >"$work/pip.log" 2>&1; then
+     "$venv/bin/pip" install -q onnxruntime onnx openvino nncf >"$work/pip.log" 2>&1; then
   have_venv=1
 else
   echo "SKIP: ONNX Runtime / OpenVINO peers: no virtual environment with them" \
