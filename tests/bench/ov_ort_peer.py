@@ -70,7 +70,7 @@ def ort_int8(path, calib, out):
             return next(self.it, None)
 
     pre = out + '.pre.onnx'
-    quant_pre_process(path, pre)
+    quant_pre_process(path, pre, skip_symbolic_shape=True)
     quantize_static(pre, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     return out

@@ -25,7 +25,8 @@ def main():
         if v and v > 0:
             rows.setdefault(key, []).append(v)
 
-    for j in load(work, 'reid', rounds):
+    reid_runs = load(work, 'reid', rounds)
+    for j in reid_runs:
         r = j['resnet50_ls1_256x128']
         for p in ('fp32', 'bf16', 'int8'):
             for b in (1, 16):
@@ -44,7 +45,7 @@ def main():
             add(({'ort': 'ONNX Runtime', 'ov': 'OpenVINO'}[name], prec, int(b[1:])), v)
     med = {k: statistics.median(v) for k, v in rows.items()}
     print('\nResNet-50 ls1 256x128, crops/s, median of %d rounds (%s)'
-          % (rounds, ', '.join('%s %s' % kv for kv in sorted(versions.items())) or 'no venv peers'))
+          % (len(reid_runs), ', '.join('%s %s' % kv for kv in sorted(versions.items())) or 'no venv peers'))
     if loads:
         print('load average during the peers: %.1f .. %.1f' % (min(loads), max(loads)))
     engines = ['reid', 'PyTorch TorchScript', 'ONNX Runtime', 'OpenVINO']
