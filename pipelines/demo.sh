@@ -80,7 +80,7 @@ if [ $# -eq 0 ]; then
   for p in "${pids[@]}"; do wait "$p"; done
   where=(--scene "$scene")
 else
-  video=$1 mot=$2 queries=${3:-}
+  video=$(realpath "$1") mot=$(realpath "$2") queries=${3:+$(realpath "$3")}
   name=$(basename "${video%.*}")
   run_camera "$name" "$video" "$mot" "$queries"
   where=(--camera "$name=$video,$mot")
@@ -91,8 +91,8 @@ else
   fi
   if [ -d "$queries" ]; then
     find "$queries" -maxdepth 1 -type f \( -iname '*.png' -o -iname '*.jpg' -o -iname '*.jpeg' \) | sort >"$out/queries.txt"
-  else
-    cp "$queries" "$out/queries.txt"
+  else # a list: its paths made absolute (they are relative to the list's folder)
+    (cd "$(dirname "$queries")" && grep -v '^#' "$queries" | grep . | xargs -d '\n' realpath) >"$out/queries.txt"
   fi
 fi
 echo "pipelines done in $((SECONDS - start)) s; JSON lines: $jsonl"
