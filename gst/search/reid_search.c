@@ -16,6 +16,7 @@
  * says otherwise), @UNIX_SECONDS, or an age such as 30d, 12h, 15m, 90s.
  * Links the gallery library, the kernels and the embedder; not training/. */
 #include <glib.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,38 @@ static int parse_time(const char *s, int64_t *out) {
   return 1;
 }
 
+/* The options that take one string: where its value goes, or NULL. */
+static const char **string_option(options *o, const char *name) {
+  static const struct {
+    const char *name;
+    size_t offset;
+  } table[] = {
+      {"--gallery", offsetof(options, gallery)},
+      {"--model", offsetof(options, model)},
+      {"--html", offsetof(options, html)},
+      {"--index", offsetof(options, index)},
+      {"--index-file", offsetof(options, index_file)},
+      {"--device", offsetof(options, device)},
+      {"--older-than", offsetof(options, older_than)},
+  };
+  for (size_t k = 0; k < sizeof table / sizeof table[0]; k++)
+    if (!strcmp(name, table[k].name)) return (const char **)((char *)o + table[k].offset);
+  return NULL;
+}
+
+/* `--query a.jpg b.jpg ...`: every argument from *i up to the next option; *i ends on the last. */
+static int take_list(int argc, char **argv, int *i, const char **list, int *n, const char *what) {
+  for (; *i < argc && argv[*i][0] != '-'; (*i)++) {
+    if (*n == MAX_LIST) {
+      fprintf(stderr, "reid-search: more than %d values for %s\n", MAX_LIST, what);
+      return 0;
+    }
+    list[(*n)++] = argv[*i];
+  }
+  (*i)--;
+  return 1;
+}
+
 static int parse_args(int argc, char **argv, options *o) {
   memset(o, 0, sizeof *o);
   o->command = "search";
@@ -93,6 +126,7 @@ static int parse_args(int argc, char **argv, options *o) {
   }
   for (; i < argc; i++) {
     const char *a = argv[i];
+    const char **field;
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define VALUE()                                                                                    \
   do {                                                                                             \
@@ -104,42 +138,14 @@ static int parse_args(int argc, char **argv, options *o) {
   } while (0)
     if (!strcmp(a, "--json")) {
       o->json = 1;
-    } else if (!strcmp(a, "--query")) {
+    } else if (!strcmp(a, "--query") || !strcmp(a, "--stream")) {
       VALUE();
-      /* --query a.jpg b.jpg ...: every following argument up to the next option */
-      for (; i < argc && argv[i][0] != '-'; i++) {
-        if (o->n_queries == MAX_LIST) return fprintf(stderr, "reid-search: too many queries\n"), 0;
-        o->queries[o->n_queries++] = argv[i];
-      }
-      i--;
-    } else if (!strcmp(a, "--stream")) {
+      if (!strcmp(a, "--query") ? !take_list(argc, argv, &i, o->queries, &o->n_queries, a)
+                                : !take_list(argc, argv, &i, o->streams, &o->n_streams, a))
+        return 0;
+    } else if ((field = string_option(o, a))) {
       VALUE();
-      for (; i < argc && argv[i][0] != '-'; i++) {
-        if (o->n_streams == MAX_LIST) return fprintf(stderr, "reid-search: too many streams\n"), 0;
-        o->streams[o->n_streams++] = argv[i];
-      }
-      i--;
-    } else if (!strcmp(a, "--gallery")) {
-      VALUE();
-      o->gallery = v;
-    } else if (!strcmp(a, "--model")) {
-      VALUE();
-      o->model = v;
-    } else if (!strcmp(a, "--html")) {
-      VALUE();
-      o->html = v;
-    } else if (!strcmp(a, "--index")) {
-      VALUE();
-      o->index = v;
-    } else if (!strcmp(a, "--index-file")) {
-      VALUE();
-      o->index_file = v;
-    } else if (!strcmp(a, "--device")) {
-      VALUE();
-      o->device = v;
-    } else if (!strcmp(a, "--older-than")) {
-      VALUE();
-      o->older_than = v;
+      *field = v;
     } else if (!strcmp(a, "--top-k") || !strcmp(a, "--nlist") || !strcmp(a, "--nprobe") ||
                !strcmp(a, "--chunk")) {
       VALUE();
