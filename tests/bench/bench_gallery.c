@@ -37,6 +37,15 @@ static double now_s(void) {
   return (double)t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+/* CPU seconds of the process (all threads): on a shared, loaded machine this is what
+ * the work costs; wall time also counts waiting for a core. */
+static double cpu_s(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return (double)u.ru_utime.tv_sec + u.ru_utime.tv_usec * 1e-6 + (double)u.ru_stime.tv_sec +
+         u.ru_stime.tv_usec * 1e-6;
+}
+
 static double peak_rss_mb(void) {
   struct rusage u;
   getrusage(RUSAGE_SELF, &u);
@@ -87,6 +96,8 @@ static reid_gallery_model bench_model(void) {
 }
 
 /* Appends rows [from, to) in BATCH-row transactions; returns rows/s. */
+static double last_insert_cpu_rate; /* rows per CPU second of the last insert_rows */
+
 static double insert_rows(reid_gallery *g, int64_t from, int64_t to, int thumbs) {
   static float emb[BATCH][DIM];
   static uint8_t jpeg[4096];
@@ -94,7 +105,7 @@ static double insert_rows(reid_gallery *g, int64_t from, int64_t to, int thumbs)
   reid_gallery_row rows[BATCH];
   char streams[8][16];
   for (int s = 0; s < 8; s++) snprintf(streams[s], sizeof streams[s], "cam%d", s);
-  double t0 = now_s();
+  double t0 = now_s(), c0 = cpu_s();
   for (int64_t done = from; done < to; done += BATCH) {
     int n = to - done < BATCH ? (int)(to - done) : BATCH;
     for (int i = 0; i < n; i++) {
@@ -117,6 +128,7 @@ static double insert_rows(reid_gallery *g, int64_t from, int64_t to, int thumbs)
       exit(1);
     }
   }
+  last_insert_cpu_rate = (double)(to - from) / (cpu_s() - c0);
   return (double)(to - from) / (now_s() - t0);
 }
 
@@ -134,14 +146,17 @@ static void bench_inserts(const char *label, const char *uri, int64_t rows) {
   reid_gallery *g = open_bound(uri);
   int64_t have = 0;
   reid_gallery_count(g, &have);
-  double plain = insert_rows(g, have, have + rows / 2, 0);
-  double thumbs = insert_rows(g, have + rows / 2, have + rows, 1);
-  printf("insert %-10s %7lld rows: %8.0f tracklets/s (embedding only), %8.0f tracklets/s "
-         "(+ 4 KiB thumbnail)\n",
-         label, (long long)rows, plain, thumbs);
+  double plain = insert_rows(g, have, have + rows / 2, 0), plain_cpu = last_insert_cpu_rate;
+  double thumbs = insert_rows(g, have + rows / 2, have + rows, 1),
+         thumbs_cpu = last_insert_cpu_rate;
+  printf("insert %-10s %7lld rows: %8.0f tracklets/s (embedding only; %.0f per client CPU s), "
+         "%8.0f tracklets/s (+ 4 KiB thumbnail; %.0f per client CPU s)\n",
+         label, (long long)rows, plain, plain_cpu, thumbs, thumbs_cpu);
   fflush(stdout);
   reid_gallery_close(g);
 }
+
+static double last_search_cpu; /* CPU seconds of the last exact_top */
 
 /* The exact top 10 of a query (for recall). */
 static void exact_top(reid_gallery *g, reid_backend *be, const float *q, int k, int64_t *ids,
@@ -150,12 +165,13 @@ static void exact_top(reid_gallery *g, reid_backend *be, const float *q, int k, 
   reid_gallery_filter_init(&f);
   reid_gallery_hit *hits = NULL;
   int n = 0;
-  double t0 = now_s();
+  double t0 = now_s(), c0 = cpu_s();
   if (reid_gallery_search(g, be, q, &f, k, -1.0f, 8192, &hits, &n) != REID_OK) {
     fprintf(stderr, "search: %s\n", reid_last_error());
     exit(1);
   }
   *seconds = now_s() - t0;
+  last_search_cpu = cpu_s() - c0;
   for (int i = 0; i < k; i++) ids[i] = i < n ? hits[i].id : -1;
   reid_gallery_hits_free(hits, n);
 }
@@ -180,6 +196,7 @@ static void bench_size(const char *dir, int64_t size, int nprobe) {
   tracklet_embedding(size / 2 + 3, q);
   exact_top(g, be, q, 10, exact_ids[0], &cold);
   exact_top(g, be, q, 10, exact_ids[0], &warm);
+  double warm_cpu = last_search_cpu;
   double rss_exact = current_rss_mb();
   /* recall reference: QUERIES further queries (a new sighting of a stored identity) */
   double exact_total = 0;
@@ -191,15 +208,15 @@ static void bench_size(const char *dir, int64_t size, int nprobe) {
     exact_top(g, be, queries[i], 10, exact_ids[i], &t);
     exact_total += t;
   }
-  printf("[%lld] exact search (SQLite, CPU, 2 threads): %.3f s cold, %.3f s warm, mean %.3f s over "
-         "%d queries; RSS %.0f MB during the scan (%.0f MB before)\n",
-         (long long)size, cold, warm, exact_total / nq, nq, rss_exact, rss_before);
+  printf("[%lld] exact search (SQLite, CPU, 2 threads): %.3f s cold, %.3f s warm (%.3f CPU s), "
+         "mean %.3f s over %d queries; RSS %.0f MB during the scan (%.0f MB before)\n",
+         (long long)size, cold, warm, warm_cpu, exact_total / nq, nq, rss_exact, rss_before);
   fflush(stdout);
 #if HAVE_FAISS
   char index_path[1100];
   snprintf(index_path, sizeof index_path, "%s.faiss", path);
   reid_gallery_index *ix = NULL;
-  double t0 = now_s();
+  double t0 = now_s(), c0 = cpu_s();
   reid_gallery_index_options io = {.nprobe = nprobe};
   if (reid_gallery_index_load(index_path, &ix) != REID_OK || reid_gallery_index_rows(ix) != size) {
     reid_gallery_index_free(ix);
@@ -209,14 +226,14 @@ static void bench_size(const char *dir, int64_t size, int nprobe) {
       exit(1);
     }
     reid_gallery_index_save(ix, index_path);
-    printf("[%lld] FAISS IVF%d,Flat built in %.1f s\n", (long long)size,
-           reid_gallery_index_nlist(ix), now_s() - t0);
+    printf("[%lld] FAISS IVF%d,Flat built in %.1f s (%.1f CPU s)\n", (long long)size,
+           reid_gallery_index_nlist(ix), now_s() - t0, cpu_s() - c0);
   }
   if (nprobe) reid_gallery_index_set_nprobe(ix, nprobe);
   float scores[10];
   int64_t ids[10];
   reid_gallery_index_search(ix, q, 1, 10, scores, ids); /* warm-up */
-  double total = 0, worst = 0;
+  double total = 0, worst = 0, search_c0 = cpu_s();
   int hit = 0;
   for (int i = 0; i < nq; i++) {
     t0 = now_s();
@@ -227,10 +244,11 @@ static void bench_size(const char *dir, int64_t size, int nprobe) {
     for (int a = 0; a < 10; a++)
       for (int b = 0; b < 10; b++) hit += ids[a] == exact_ids[i][b];
   }
-  printf("[%lld] FAISS search (nprobe %d of %d): mean %.2f ms, worst %.2f ms over %d queries; "
-         "recall@10 %.3f; index %.0f MB; peak RSS %.0f MB\n",
+  double search_cpu = cpu_s() - search_c0;
+  printf("[%lld] FAISS search (nprobe %d of %d): mean %.2f ms (%.2f CPU ms), worst %.2f ms over "
+         "%d queries; recall@10 %.3f; index %.0f MB; peak RSS %.0f MB\n",
          (long long)size, reid_gallery_index_nprobe(ix), reid_gallery_index_nlist(ix),
-         1e3 * total / nq, 1e3 * worst, nq, (double)hit / (10.0 * nq),
+         1e3 * total / nq, 1e3 * search_cpu / nq, 1e3 * worst, nq, (double)hit / (10.0 * nq),
          (double)size * (DIM * 4 + 8) / (1024.0 * 1024.0), peak_rss_mb());
   reid_gallery_index_free(ix);
 #else
@@ -247,11 +265,16 @@ int main(int argc, char **argv) {
   int64_t pg_rows = 20000;
   int nprobe = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--dir")) dir = argv[i + 1];
-    else if (!strcmp(argv[i], "--pg")) pg = argv[i + 1];
-    else if (!strcmp(argv[i], "--sizes")) sizes = argv[i + 1];
-    else if (!strcmp(argv[i], "--pg-rows")) pg_rows = atoll(argv[i + 1]);
-    else if (!strcmp(argv[i], "--nprobe")) nprobe = atoi(argv[i + 1]);
+    if (!strcmp(argv[i], "--dir"))
+      dir = argv[i + 1];
+    else if (!strcmp(argv[i], "--pg"))
+      pg = argv[i + 1];
+    else if (!strcmp(argv[i], "--sizes"))
+      sizes = argv[i + 1];
+    else if (!strcmp(argv[i], "--pg-rows"))
+      pg_rows = atoll(argv[i + 1]);
+    else if (!strcmp(argv[i], "--nprobe"))
+      nprobe = atoi(argv[i + 1]);
   }
   if (!dir) {
     fprintf(stderr, "usage: bench_gallery --dir DIR [--sizes 10000,100000,1000000] [--pg URI] "
