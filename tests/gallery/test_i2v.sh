@@ -17,6 +17,10 @@ rt=$1 rs=$2 plugins=$3 work=$4
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 model=$repo/models/reid-resnet18-synth.safetensors
 command -v python3 >/dev/null || { echo "no python3: skipped"; exit 77; }
+if [ "${REID_SANITIZED:-0}" = 1 ]; then
+  echo "sanitizer build: gst-launch-1.0 cannot load this plugin (the ASan runtime must come first): skipped"
+  exit 77
+fi
 rm -rf "$work" && mkdir -p "$work"
 export GST_PLUGIN_PATH=$plugins GST_REGISTRY=$work/registry.bin GST_REGISTRY_FORK=no
 fail=0
