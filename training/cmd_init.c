@@ -9,10 +9,11 @@
 static const char *const help =
     "usage: reid-train init --arch ARCH --output FILE [options]\n"
     "\n"
-    "Writes a ResNet with torchvision's initialisation (Kaiming-normal convolutions,\n"
+    "Writes a network with its upstream initialisation (Kaiming-normal convolutions,\n"
     "batch norm weight 1 and bias 0) as a safetensors checkpoint.\n"
     "\n"
-    "  --arch ARCH            resnet18, resnet34 or resnet50 (required)\n"
+    "  --arch ARCH            resnet18, resnet34, resnet50, mobilenet_v2, osnet_x0_25,\n"
+    "                         osnet_x0_5, osnet_x0_75 or osnet_x1_0 (required)\n"
     "  --output FILE          checkpoint to write (required; written atomically)\n"
     "  --last-stride N        stride of layer4: 1 (re-ID, default) or 2 (torchvision)\n"
     "  --input-size HxW       input height x width (default 256x128)\n"
@@ -93,7 +94,7 @@ int cmd_init(int argc, char **argv) {
   if (!arch) return cli_usage_error(cmd, "--arch is required");
   if (!output) return cli_usage_error(cmd, "--output is required");
   if (reid_arch_parse(arch, &cfg.arch) != REID_OK)
-    return cli_usage_error(cmd, "--arch expects resnet18, resnet34 or resnet50, got '%s'", arch);
+    return cli_usage_error(cmd, "--arch expects one of %s, got '%s'", reid_arch_list(), arch);
   if (cfg.embed_after_bn && !cfg.bnneck)
     return cli_usage_error(cmd, "--embed-after-bn needs --bnneck");
 

@@ -22,7 +22,17 @@ reid_status reid_conv2d_desc_init(reid_conv2d_desc *d, int n, int c_in, int h_in
   if (h_out < 1 || w_out < 1)
     return reid_fail(REID_EINVAL, "conv2d: kernel %d larger than padded input %dx%d", k,
                      h_in + 2 * pad, w_in + 2 * pad);
-  *d = (reid_conv2d_desc){n, c_in, h_in, w_in, c_out, k, stride, pad, h_out, w_out};
+  *d = (reid_conv2d_desc){n, c_in, h_in, w_in, c_out, k, stride, pad, h_out, w_out, 1};
+  return REID_OK;
+}
+
+reid_status reid_conv2d_desc_init_grouped(reid_conv2d_desc *d, int n, int c_in, int h_in, int w_in,
+                                          int c_out, int k, int stride, int pad, int groups) {
+  if (groups < 1 || c_in % groups || c_out % groups)
+    return reid_fail(REID_EINVAL, "conv2d: %d groups do not divide %d input and %d output channels",
+                     groups, c_in, c_out);
+  REID_TRY(reid_conv2d_desc_init(d, n, c_in, h_in, w_in, c_out, k, stride, pad));
+  d->groups = groups;
   return REID_OK;
 }
 
@@ -48,6 +58,7 @@ static const reid_backend_ops *cpu_ops_table(void) {
     cpu_register_memory_ops(&cpu_backend_ops);
     cpu_register_conv_ops(&cpu_backend_ops);
     cpu_register_elementwise_ops(&cpu_backend_ops);
+    cpu_register_activation_ops(&cpu_backend_ops);
     cpu_register_batchnorm_ops(&cpu_backend_ops);
     cpu_register_pool_ops(&cpu_backend_ops);
     cpu_register_linear_ops(&cpu_backend_ops);

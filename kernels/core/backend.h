@@ -21,18 +21,24 @@
 
 typedef struct reid_backend reid_backend;
 
-/* 2-D convolution, square kernel, symmetric padding, groups = 1.
- *   x: [n, c_in, h_in, w_in]   w: [c_out, c_in, k, k]   bias: [c_out]
+/* 2-D convolution, square kernel, symmetric padding, `groups` channel groups
+ * (1: dense; c_in: depthwise). Input channels c_in / groups of group g feed
+ * output channels c_out / groups of group g.
+ *   x: [n, c_in, h_in, w_in]   w: [c_out, c_in / groups, k, k]   bias: [c_out]
  *   y: [n, c_out, h_out, w_out], h_out = (h_in + 2 pad - k) / stride + 1 */
 typedef struct reid_conv2d_desc {
   int n, c_in, h_in, w_in;
   int c_out, k, stride, pad;
   int h_out, w_out;
+  int groups;
 } reid_conv2d_desc;
 
-/* Fills h_out/w_out; fails on non-positive sizes or an empty output. */
+/* Fills h_out/w_out (groups = 1); fails on non-positive sizes or an empty output. */
 reid_status reid_conv2d_desc_init(reid_conv2d_desc *d, int n, int c_in, int h_in, int w_in,
                                   int c_out, int k, int stride, int pad);
+/* The same with channel groups; groups must divide c_in and c_out. */
+reid_status reid_conv2d_desc_init_grouped(reid_conv2d_desc *d, int n, int c_in, int h_in, int w_in,
+                                          int c_out, int k, int stride, int pad, int groups);
 
 /* Max pooling (k x k, stride, pad), PyTorch's floor mode.
  *   x: [n, c, h, w] -> y: [n, c, h_out, w_out] */
@@ -72,6 +78,22 @@ typedef struct reid_backend_ops {
                                float *dx);
   /* y = a + b; y may alias a or b */
   reid_status (*add)(reid_backend *be, size_t n, const float *a, const float *b, float *y);
+  /* y = min(max(x, 0), 6); y may alias x */
+  reid_status (*relu6_forward)(reid_backend *be, size_t n, const float *x, float *y);
+  /* dx = dy * (0 < y < 6); dx may alias dy */
+  reid_status (*relu6_backward)(reid_backend *be, size_t n, const float *y, const float *dy,
+                                float *dx);
+  /* y = 1 / (1 + exp(-x)) */
+  reid_status (*sigmoid_forward)(reid_backend *be, size_t n, const float *x, float *y);
+  /* dx = dy * y (1 - y) */
+  reid_status (*sigmoid_backward)(reid_backend *be, size_t n, const float *y, const float *dy,
+                                  float *dx);
+  /* Channel gate: y[n, c, hw] = x[n, c, hw] * g[n, c] */
+  reid_status (*channel_mul_forward)(reid_backend *be, int n, int c, int hw, const float *x,
+                                     const float *g, float *y);
+  /* dx = dy * g; dg[n, c] = sum over hw of dy x (either may be NULL) */
+  reid_status (*channel_mul_backward)(reid_backend *be, int n, int c, int hw, const float *x,
+                                      const float *g, const float *dy, float *dx, float *dg);
   /* y += alpha * x */
   reid_status (*accumulate)(reid_backend *be, size_t n, float alpha, const float *x, float *y);
   /* x *= alpha */
@@ -116,6 +138,12 @@ typedef struct reid_backend_ops {
                                    float *y, int32_t *argmax);
   reid_status (*maxpool2d_backward)(reid_backend *be, const reid_pool2d_desc *d,
                                     const int32_t *argmax, const float *dy, float *dx);
+  /* Average pooling (k x k, stride, pad), padded positions counted (PyTorch's
+   * count_include_pad = True) */
+  reid_status (*avgpool2d_forward)(reid_backend *be, const reid_pool2d_desc *d, const float *x,
+                                   float *y);
+  reid_status (*avgpool2d_backward)(reid_backend *be, const reid_pool2d_desc *d, const float *dy,
+                                    float *dx);
   /* y[n, c] = mean over hw of x[n, c, hw] */
   reid_status (*avgpool_global_forward)(reid_backend *be, int n, int c, int hw, const float *x,
                                         float *y);

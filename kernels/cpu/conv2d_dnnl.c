@@ -82,18 +82,26 @@ typedef struct conv_mds {
 } conv_mds;
 
 static reid_status conv_mds_init(conv_mds *m, const reid_conv2d_desc *d) {
+  /* grouped weights are 5-D: [groups, c_out / groups, c_in / groups, k, k] (goihw),
+   * which is the same memory as PyTorch's [c_out, c_in / groups, k, k] */
+  const int G = d->groups > 1 ? d->groups : 1, wnd = G > 1 ? 5 : 4;
   int64_t src[4] = {d->n, d->c_in, d->h_in, d->w_in};
-  int64_t wei[4] = {d->c_out, d->c_in, d->k, d->k};
+  int64_t wei[5] = {d->c_out, d->c_in, d->k, d->k, 0};
+  if (G > 1) {
+    int64_t g[5] = {G, d->c_out / G, d->c_in / G, d->k, d->k};
+    memcpy(wei, g, sizeof g);
+  }
   int64_t dst[4] = {d->n, d->c_out, d->h_out, d->w_out};
   int64_t bias[1] = {d->c_out};
   REID_TRY(dnnl_md_plain(&m->src, 4, src, dnnl_f32));
-  REID_TRY(dnnl_md_plain(&m->wei, 4, wei, dnnl_f32));
+  REID_TRY(dnnl_md_plain(&m->wei, wnd, wei, dnnl_f32));
   REID_TRY(dnnl_md_plain(&m->dst, 4, dst, dnnl_f32));
   REID_TRY(dnnl_md_plain(&m->bias, 1, bias, dnnl_f32));
-  dnnl_dims_t s = {d->n, d->c_in, d->h_in, d->w_in}, w = {d->c_out, d->c_in, d->k, d->k},
-              o = {d->n, d->c_out, d->h_out, d->w_out};
+  dnnl_dims_t s = {d->n, d->c_in, d->h_in, d->w_in}, o = {d->n, d->c_out, d->h_out, d->w_out};
+  dnnl_dims_t w;
+  memcpy(w, wei, sizeof wei);
   DNNL_CHECK(dnnl_memory_desc_init_by_tag(&m->src_any, 4, s, dnnl_f32, dnnl_format_tag_any));
-  DNNL_CHECK(dnnl_memory_desc_init_by_tag(&m->wei_any, 4, w, dnnl_f32, dnnl_format_tag_any));
+  DNNL_CHECK(dnnl_memory_desc_init_by_tag(&m->wei_any, wnd, w, dnnl_f32, dnnl_format_tag_any));
   DNNL_CHECK(dnnl_memory_desc_init_by_tag(&m->dst_any, 4, o, dnnl_f32, dnnl_format_tag_any));
   m->strides[0] = m->strides[1] = d->stride;
   m->pad_l[0] = m->pad_l[1] = d->pad;
@@ -239,7 +247,8 @@ reid_status conv2d_dnnl_backward(conv2d_dnnl_cache *c, const reid_conv2d_desc *d
     float *dw_target = dw;
     float *scratch_w = NULL;
     if (!dw_target) { /* dbias alone: oneDNN computes both */
-      scratch_w = malloc(sizeof(float) * d->c_out * d->c_in * d->k * d->k);
+      scratch_w = malloc(sizeof(float) * d->c_out * (d->c_in / (d->groups > 1 ? d->groups : 1)) *
+                         d->k * d->k);
       if (!scratch_w) return reid_fail(REID_ENOMEM, "conv2d: out of memory");
       dw_target = scratch_w;
     }

@@ -18,9 +18,9 @@ const char *dnnl_status_text(dnnl_status_t s) {
 
 reid_status dnnl_md_plain(dnnl_memory_desc_t *md, int ndims, const int64_t *dims,
                           dnnl_data_type_t dt) {
-  static const dnnl_format_tag_t tags[] = {dnnl_format_tag_undef, dnnl_a, dnnl_ab, dnnl_abc,
-                                           dnnl_abcd};
-  if (ndims < 1 || ndims > 4) return reid_fail(REID_EINVAL, "oneDNN: %d-d tensor", ndims);
+  static const dnnl_format_tag_t tags[] = {
+      dnnl_format_tag_undef, dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde};
+  if (ndims < 1 || ndims > 5) return reid_fail(REID_EINVAL, "oneDNN: %d-d tensor", ndims);
   dnnl_dims_t d;
   for (int i = 0; i < ndims; i++) d[i] = dims[i];
   DNNL_CHECK(dnnl_memory_desc_init_by_tag(md, ndims, d, dt, tags[ndims]));

@@ -263,6 +263,9 @@ static reid_status check_conv_args(const char *op, const reid_conv2d_desc *d, co
       d->h_out != (d->h_in + 2 * d->pad - d->k) / d->stride + 1 ||
       d->w_out != (d->w_in + 2 * d->pad - d->k) / d->stride + 1 || d->h_out < 1 || d->w_out < 1)
     return reid_fail(REID_EINVAL, "%s: descriptor not initialised (use reid_conv2d_desc_init)", op);
+  if (d->groups > 1)
+    return reid_fail(REID_EUNSUPPORTED, "%s: grouped convolution (%d groups) is not on CUDA yet",
+                     op, d->groups);
   return REID_OK;
 }
 

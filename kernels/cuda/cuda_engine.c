@@ -23,7 +23,7 @@
 #include "cuda_engine.h"
 #include "engine_impl.h"
 #include "reid_cuda.h"
-#include "resnet_graph.h"
+#include "net_graph.h"
 
 #define WORKSPACE_BYTES ((size_t)256 << 20)
 #define BN_EPS          1e-5
@@ -193,7 +193,8 @@ static reid_status rewrite(cuda_engine *g, const reid_net *net, const float *par
       g->n_ops++;
       break;
     default:
-      st = reid_fail(REID_EUNSUPPORTED, "engine: unexpected node kind %d", node->kind);
+      st = reid_fail(REID_EUNSUPPORTED, "CUDA engine: %s has a node kind (%d) it does not run yet",
+                     reid_arch_name(net->cfg.arch), node->kind);
       break;
     }
   }

@@ -54,20 +54,27 @@ reid_status reid_checkpoint_read_config(const st_file *f, const char *prefix,
                                         reid_model_config *cfg) {
   reid_model_config_default(cfg);
   const char *v;
+  const st_tensor *osnet_stem = find_prefixed(f, prefix, "conv1.conv.weight");
   if ((v = meta_get(f, prefix, "arch"))) {
     if (reid_arch_parse(v, &cfg->arch) != REID_OK)
-      return reid_fail(REID_EFORMAT, "%s: metadata arch='%s' is not resnet18, resnet34 or resnet50",
-                       st_path(f), v);
+      return reid_fail(REID_EFORMAT, "%s: metadata arch='%s' is not one of %s", st_path(f), v,
+                       reid_arch_list());
   } else if (find_prefixed(f, prefix, "layer1.0.conv3.weight")) {
     cfg->arch = REID_ARCH_RESNET50;
   } else if (find_prefixed(f, prefix, "layer3.5.conv1.weight")) {
     cfg->arch = REID_ARCH_RESNET34;
   } else if (find_prefixed(f, prefix, "layer1.0.conv1.weight")) {
     cfg->arch = REID_ARCH_RESNET18;
+  } else if (find_prefixed(f, prefix, "features.18.0.weight")) {
+    cfg->arch = REID_ARCH_MOBILENET_V2;
+  } else if (osnet_stem && osnet_stem->ndim == 4 && osnet_stem->shape[0] % 16 == 0 &&
+             osnet_stem->shape[0] >= 16 && osnet_stem->shape[0] <= 64) {
+    /* the stem width tells the OSNet: 16, 32, 48, 64 channels for x0.25 ... x1.0 */
+    cfg->arch = (reid_arch)(REID_ARCH_OSNET_X0_25 + osnet_stem->shape[0] / 16 - 1);
   } else {
     return reid_fail(REID_EFORMAT,
-                     "%s: no 'arch' metadata and no %slayer1.0.conv1.weight tensor: "
-                     "not a ResNet checkpoint",
+                     "%s: no 'arch' metadata and no tensor that tells the architecture "
+                     "(%slayer1.0.conv1.weight, features.18.0.weight, conv1.conv.weight)",
                      st_path(f), prefix ? prefix : "");
   }
   if ((v = meta_get(f, prefix, "last_stride")))

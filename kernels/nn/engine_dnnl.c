@@ -1,13 +1,14 @@
 /* The CPU inference engine on oneDNN.
  *
- * The training graph is rewritten into fused operations:
- *   conv + BN (+ ReLU)                  -> one convolution, BN folded into w and b:
- *                                          w' = w g / sqrt(v + eps), b' = beta - m g / sqrt(v +
- * eps) conv + BN, add(shortcut), ReLU      -> one convolution with post-ops sum + ReLU, written in
- * place over the shortcut tensor max pool, global average pool       -> oneDNN pooling Activations
- * stay in the layout the convolutions choose (nChw16c for fp32 on AVX-512) from the input reorder
- * to the pooled feature. Buffers are reused as soon as a tensor is dead. One plan (primitives +
- * buffers) per batch size. */
+ * The network description (net_graph.h) is rewritten into fused operations
+ * (see rewrite_graph): every convolution takes the batch norm after it folded
+ * into its weights and bias and its activation (ReLU, ReLU6, sigmoid) as a
+ * post-op; a residual add becomes a sum post-op of the branch's last
+ * convolution, written in place over the shortcut; other adds and channel
+ * gates are oneDNN binary ops; pooling is oneDNN pooling. Activations stay in
+ * the layout the convolutions choose (nChw16c for fp32 on AVX-512) from the
+ * input reorder to the feature. Buffers are reused as soon as a tensor is
+ * dead. One plan (primitives + buffers) per batch size. */
 #include "engine_impl.h"
 
 #if HAVE_DNNL
@@ -19,16 +20,17 @@
 #include "checkpoint.h"
 #include "dnnl_util.h"
 #include "half.h"
-#include "resnet_graph.h"
+#include "net_graph.h"
 
 #define MAX_PLANS 8
 
-typedef enum fop_kind { FOP_CONV, FOP_MAXPOOL, FOP_GAP } fop_kind;
+typedef enum fop_kind { FOP_CONV, FOP_MAXPOOL, FOP_AVGPOOL, FOP_GAP, FOP_ADD, FOP_MUL } fop_kind;
 
 typedef struct fop {
   fop_kind kind;
-  int src, dst; /* tensor ids (graph activation indices after aliasing) */
-  int relu, sum;
+  int src, src1, dst;    /* tensor ids (graph activation indices after aliasing); src1: ADD/MUL */
+  int sum;               /* conv: dst += result (in place over the shortcut) */
+  net_node_kind act;     /* conv: NODE_RELU, NODE_RELU6 or NODE_SIGMOID post-op; NODE_CONV: none */
   reid_conv2d_desc conv; /* per sample */
   reid_pool2d_desc pool; /* per sample */
   float *w, *b;          /* folded weights [c_out, c_in, k, k], bias [c_out] */
@@ -64,125 +66,178 @@ typedef struct dnnl_state {
 
 /* ---- graph rewriting ---- */
 
-static int find_consumer(const reid_net *net, int from, int act, net_node_kind kind) {
-  for (int j = from; j < net->n_nodes; j++)
-    if (net->nodes[j].kind == kind && (net->nodes[j].in == act || net->nodes[j].in2 == act))
-      return j;
-  return -1;
+static int is_activation(net_node_kind k) {
+  return k == NODE_RELU || k == NODE_RELU6 || k == NODE_SIGMOID;
 }
 
+/* readers of activation `act` among nodes [from, n_nodes) */
+static int count_readers_from(const reid_net *net, int from, int act) {
+  int n = 0;
+  for (int j = from; j < net->n_nodes; j++)
+    n += (net->nodes[j].in == act) + (net->nodes[j].in2 == act);
+  return n;
+}
+
+static int count_readers(const reid_net *net, int act) {
+  return count_readers_from(net, 0, act);
+}
+
+/* conv (+ BN folded in): w' = w g / sqrt(v + eps), b' = (b - m) g / sqrt(v + eps) + beta */
 static reid_status fold_conv_bn(fop *op, const reid_net *net, const net_node *conv,
                                 const net_node *bn, const float *params, const float *buffers) {
-  const reid_tensor_view *tw = &net->tensors[conv->weight], *tg = &net->tensors[bn->weight],
-                         *tb = &net->tensors[bn->bias], *tm = &net->tensors[bn->mean],
-                         *tv = &net->tensors[bn->var];
+  const reid_tensor_view *tw = &net->tensors[conv->weight];
   int co = conv->conv.c_out;
   size_t per_out = tw->numel / co;
   op->w = malloc(sizeof(float) * tw->numel);
   op->b = malloc(sizeof(float) * co);
   if (!op->w || !op->b) return reid_fail(REID_ENOMEM, "engine: out of memory");
   for (int o = 0; o < co; o++) {
-    float g = params[tg->offset + o], beta = params[tb->offset + o];
-    float m = buffers[tm->offset + o], v = buffers[tv->offset + o];
-    float s = g / sqrtf(v + 1e-5f);
+    float bias = conv->bias >= 0 ? params[net->tensors[conv->bias].offset + o] : 0.0f;
+    float s = 1.0f, shift = bias;
+    if (bn) {
+      float g = params[net->tensors[bn->weight].offset + o];
+      float beta = params[net->tensors[bn->bias].offset + o];
+      float m = buffers[net->tensors[bn->mean].offset + o];
+      float v = buffers[net->tensors[bn->var].offset + o];
+      s = g / sqrtf(v + 1e-5f);
+      shift = (bias - m) * s + beta;
+    }
     for (size_t j = 0; j < per_out; j++)
       op->w[o * per_out + j] = params[tw->offset + o * per_out + j] * s;
-    op->b[o] = beta - m * s;
+    op->b[o] = shift;
   }
   op->kind = FOP_CONV;
   op->conv = conv->conv;
-  op->src = conv->in;
+  op->act = NODE_CONV;
   return REID_OK;
 }
 
+/* The node list -> fused ops:
+ *   conv [+ BN] [+ ReLU / ReLU6 / sigmoid]           one convolution with an eltwise post-op
+ *   conv [+ BN] whose only reader is add(., shortcut) [+ ReLU]
+ *                                                    one convolution with post-ops sum [+ ReLU],
+ *                                                    written in place over the shortcut
+ *   other adds, channel gates (mul)                  oneDNN binary
+ *   max / average / global average pooling           oneDNN pooling */
 static reid_status rewrite_graph(dnnl_state *s, const reid_net *net) {
   float *params, *buffers;
   REID_TRY(reid_net_download((reid_net *)net, &params, &buffers));
   s->ops = calloc((size_t)net->n_nodes, sizeof *s->ops);
   int *alias = malloc(sizeof(int) * net->n_acts);
   int *deferred = malloc(sizeof(int) * net->n_nodes); /* ADD node -> pending fop */
-  reid_status st =
-      s->ops && alias && deferred ? REID_OK : reid_fail(REID_ENOMEM, "engine: out of memory");
+  fop *pending = calloc((size_t)net->n_nodes, sizeof *pending);
+  reid_status st = s->ops && alias && deferred && pending
+                       ? REID_OK
+                       : reid_fail(REID_ENOMEM, "engine: out of memory");
   for (int i = 0; i < net->n_acts && alias; i++) alias[i] = i;
   for (int i = 0; i < net->n_nodes && deferred; i++) deferred[i] = -1;
-  fop *pending = st == REID_OK ? calloc((size_t)net->n_nodes, sizeof *pending) : NULL;
-  if (st == REID_OK && !pending) st = reid_fail(REID_ENOMEM, "engine: out of memory");
   int n_pending = 0;
   for (int i = 0; i < net->n_nodes && st == REID_OK; i++) {
     const net_node *node = &net->nodes[i];
+    const net_node *next = i + 1 < net->n_nodes ? &net->nodes[i + 1] : NULL;
     fop *op = &s->ops[s->n_ops];
     switch (node->kind) {
     case NODE_CONV: {
-      const net_node *bn = &net->nodes[i + 1];
-      if (i + 1 >= net->n_nodes || bn->kind != NODE_BN || bn->in != node->out) {
-        st = reid_fail(REID_EUNSUPPORTED, "engine: convolution without batch norm");
-        break;
-      }
+      const net_node *bn = next && next->kind == NODE_BN && next->in == node->out &&
+                                   count_readers(net, node->out) == 1
+                               ? next
+                               : NULL;
       fop folded = {0};
       st = fold_conv_bn(&folded, net, node, bn, params, buffers);
+      if (st != REID_OK) {
+        free(folded.w);
+        free(folded.b);
+        break;
+      }
       folded.src = alias[node->in];
-      i++;
-      if (i + 1 < net->n_nodes && net->nodes[i + 1].kind == NODE_RELU &&
-          net->nodes[i + 1].in == bn->out) {
-        folded.relu = 1;
-        folded.dst = net->nodes[i + 1].out;
+      folded.src1 = -1;
+      int y = bn ? bn->out : node->out;
+      i += bn != NULL;
+      next = i + 1 < net->n_nodes ? &net->nodes[i + 1] : NULL;
+      if (next && is_activation(next->kind) && next->in == y && count_readers(net, y) == 1) {
+        folded.act = next->kind;
+        folded.dst = next->out;
         i++;
         *op = folded;
         s->n_ops++;
         break;
       }
-      int add = find_consumer(net, i + 1, bn->out, NODE_ADD);
-      const net_node *a = add >= 0 ? &net->nodes[add] : NULL;
-      if (a && a->in == bn->out) { /* main branch: runs when the shortcut is ready */
+      int add = -1;
+      for (int j = i + 1; j < net->n_nodes && add < 0; j++)
+        if (net->nodes[j].kind == NODE_ADD && net->nodes[j].in == y) add = j;
+      /* fused into the add when the shortcut is dead after it: runs when the shortcut is ready */
+      if (add >= 0 && count_readers(net, y) == 1 &&
+          count_readers_from(net, add + 1, net->nodes[add].in2) == 0) {
         pending[n_pending] = folded;
         deferred[add] = n_pending++;
         break;
       }
-      folded.dst = bn->out; /* a shortcut (downsample) or a plain conv + BN */
+      folded.dst = y; /* a shortcut (downsample) or a plain conv [+ BN] */
       *op = folded;
       s->n_ops++;
       break;
     }
     case NODE_ADD: {
-      if (deferred[i] < 0) {
-        st = reid_fail(REID_EUNSUPPORTED, "engine: residual add without a fusable branch");
+      if (deferred[i] < 0) { /* e.g. OSNet's sum of gated streams */
+        *op = (fop){.kind = FOP_ADD,
+                    .src = alias[node->in],
+                    .src1 = alias[node->in2],
+                    .dst = node->out,
+                    .act = NODE_CONV};
+        s->n_ops++;
         break;
       }
       *op = pending[deferred[i]];
+      pending[deferred[i]].w = pending[deferred[i]].b = NULL; /* owned by the op now */
       op->sum = 1;
       op->dst = alias[node->in2]; /* in place over the shortcut */
       alias[node->out] = op->dst;
-      if (i + 1 < net->n_nodes && net->nodes[i + 1].kind == NODE_RELU &&
-          net->nodes[i + 1].in == node->out) {
-        op->relu = 1;
-        alias[net->nodes[i + 1].out] = op->dst;
+      if (next && next->kind == NODE_RELU && next->in == node->out) {
+        op->act = NODE_RELU;
+        alias[next->out] = op->dst;
         i++;
       }
       s->n_ops++;
       break;
     }
-    case NODE_MAXPOOL:
-      op->kind = FOP_MAXPOOL;
-      op->pool = node->pool;
-      op->src = alias[node->in];
-      op->dst = node->out;
+    case NODE_MUL:
+      *op = (fop){.kind = FOP_MUL,
+                  .src = alias[node->in],
+                  .src1 = alias[node->in2],
+                  .dst = node->out,
+                  .act = NODE_CONV};
       s->n_ops++;
       break;
+    case NODE_MAXPOOL:
+    case NODE_AVGPOOL:
     case NODE_GAP:
-      op->kind = FOP_GAP;
-      op->src = alias[node->in];
-      op->dst = node->out;
-      s->feature = node->out;
-      s->feature_c = net->acts[node->in].c;
+      *op = (fop){.kind = node->kind == NODE_MAXPOOL   ? FOP_MAXPOOL
+                          : node->kind == NODE_AVGPOOL ? FOP_AVGPOOL
+                                                       : FOP_GAP,
+                  .pool = node->pool,
+                  .src = alias[node->in],
+                  .src1 = -1,
+                  .dst = node->out,
+                  .act = NODE_CONV};
       s->n_ops++;
       break;
     default:
-      st = reid_fail(REID_EUNSUPPORTED, "engine: unexpected node kind %d", node->kind);
+      st = reid_fail(REID_EUNSUPPORTED, "engine: no fused form for node %d (kind %d) of %s", i,
+                     node->kind, reid_arch_name(net->cfg.arch));
       break;
     }
   }
   s->n_tensors = net->n_acts;
   s->input = 0;
+  if (st == REID_OK) {
+    s->feature = alias[net->feature_act];
+    s->feature_c = net->feature_dim;
+    if (s->n_ops == 0 || s->ops[0].kind != FOP_CONV || s->ops[s->n_ops - 1].dst != s->feature)
+      st = reid_fail(REID_EUNSUPPORTED,
+                     "engine: %s must start with a convolution and end with "
+                     "its feature",
+                     reid_arch_name(net->cfg.arch));
+  }
   /* the BNNeck as an affine map when the embedding is taken after it */
   if (st == REID_OK && net->cfg.embed_after_bn) {
     int d = s->feature_c;
@@ -204,18 +259,14 @@ static reid_status rewrite_graph(dnnl_state *s, const reid_net *net) {
     for (int t = 0; st == REID_OK && t < s->n_tensors; t++) s->last_use[t] = -1;
     for (int i = 0; st == REID_OK && i < s->n_ops; i++) {
       s->last_use[s->ops[i].src] = i;
+      if (s->ops[i].src1 >= 0) s->last_use[s->ops[i].src1] = i;
       if (s->ops[i].sum) s->last_use[s->ops[i].dst] = i;
     }
   }
-  for (int i = 0; pending && i < n_pending; i++)
-    if (deferred) { /* folded weights moved into ops are owned there; free the rest */
-      int used = 0;
-      for (int j = 0; j < s->n_ops; j++) used |= s->ops[j].w == pending[i].w;
-      if (!used) {
-        free(pending[i].w);
-        free(pending[i].b);
-      }
-    }
+  for (int i = 0; pending && i < n_pending; i++) { /* folded weights no op took */
+    free(pending[i].w);
+    free(pending[i].b);
+  }
   free(pending);
   free(alias);
   free(deferred);
@@ -264,14 +315,21 @@ static reid_status make_primitive(dnnl_state *s, const void *op_desc, dnnl_primi
 static reid_status plan_conv(dnnl_state *s, dnnl_plan *p, int i) {
   const fop *op = &s->ops[i];
   const reid_conv2d_desc *d = &op->conv;
+  /* grouped weights: [groups, c_out / groups, c_in / groups, k, k] (goihw), PyTorch's memory */
+  const int G = d->groups > 1 ? d->groups : 1, wnd = G > 1 ? 5 : 4;
   dnnl_dims_t wd = {d->c_out, d->c_in, d->k, d->k}, od = {p->n, d->c_out, d->h_out, d->w_out},
               bd = {d->c_out};
+  if (G > 1) {
+    dnnl_dims_t gd = {G, d->c_out / G, d->c_in / G, d->k, d->k};
+    memcpy(wd, gd, sizeof gd);
+  }
   dnnl_dims_t strides = {d->stride, d->stride}, pl = {d->pad, d->pad},
               pr = {(d->h_out - 1) * d->stride + d->k - d->h_in - d->pad,
                     (d->w_out - 1) * d->stride + d->k - d->w_in - d->pad};
   dnnl_memory_desc_t w_any, b_md, dst_md, w_user;
-  DNNL_CHECK(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, s->dt, dnnl_format_tag_any));
-  DNNL_CHECK(dnnl_memory_desc_init_by_tag(&w_user, 4, wd, dnnl_f32, dnnl_oihw));
+  DNNL_CHECK(dnnl_memory_desc_init_by_tag(&w_any, wnd, wd, s->dt, dnnl_format_tag_any));
+  DNNL_CHECK(
+      dnnl_memory_desc_init_by_tag(&w_user, wnd, wd, dnnl_f32, G > 1 ? dnnl_goihw : dnnl_oihw));
   DNNL_CHECK(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_a));
   if (op->sum)
     dst_md = p->md[op->dst];
@@ -286,7 +344,10 @@ static reid_status plan_conv(dnnl_state *s, dnnl_plan *p, int i) {
   DNNL_CHECK(dnnl_primitive_attr_create(&attr));
   DNNL_CHECK(dnnl_post_ops_create(&po));
   if (op->sum) dnnl_post_ops_append_sum(po, 1.0f);
-  if (op->relu) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+  if (op->act == NODE_RELU) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+  if (op->act == NODE_RELU6) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, 0.0f, 6.0f);
+  if (op->act == NODE_SIGMOID)
+    dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_logistic, 0.0f, 0.0f);
   dnnl_primitive_attr_set_post_ops(attr, po);
   dnnl_post_ops_destroy(po);
   dnnl_primitive_desc_t pd;
@@ -312,9 +373,9 @@ static reid_status plan_pool(dnnl_state *s, dnnl_plan *p, int i) {
   int64_t c = src->dims[1], h = src->dims[2], w = src->dims[3];
   dnnl_dims_t strides, kernel, pl, pr, od;
   dnnl_alg_kind_t alg;
-  if (op->kind == FOP_MAXPOOL) {
+  if (op->kind == FOP_MAXPOOL || op->kind == FOP_AVGPOOL) {
     const reid_pool2d_desc *d = &op->pool;
-    alg = dnnl_pooling_max;
+    alg = op->kind == FOP_MAXPOOL ? dnnl_pooling_max : dnnl_pooling_avg_include_padding;
     strides[0] = strides[1] = d->stride;
     kernel[0] = kernel[1] = d->k;
     pl[0] = pl[1] = d->pad;
@@ -335,6 +396,20 @@ static reid_status plan_pool(dnnl_state *s, dnnl_plan *p, int i) {
                                             strides, kernel, pl, pr));
   dnnl_primitive_desc_t pd;
   REID_TRY(make_primitive(s, &pdsc, NULL, &pd, &p->prims[i]));
+  p->md[op->dst] = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+  dnnl_primitive_desc_destroy(pd);
+  return REID_OK;
+}
+
+/* add or channel gate: dst = src (+|*) src1, src1 [n, c, 1, 1] broadcast for the gate;
+ * dst takes src's layout */
+static reid_status plan_binary(dnnl_state *s, dnnl_plan *p, int i) {
+  const fop *op = &s->ops[i];
+  dnnl_binary_desc_t bd;
+  DNNL_CHECK(dnnl_binary_desc_init(&bd, op->kind == FOP_ADD ? dnnl_binary_add : dnnl_binary_mul,
+                                   &p->md[op->src], &p->md[op->src1], &p->md[op->src]));
+  dnnl_primitive_desc_t pd;
+  REID_TRY(make_primitive(s, &bd, NULL, &pd, &p->prims[i]));
   p->md[op->dst] = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
   dnnl_primitive_desc_destroy(pd);
   return REID_OK;
@@ -371,8 +446,8 @@ static reid_status plan_buffers(dnnl_state *s, dnnl_plan *p) {
   for (int i = 0; i < s->n_ops; i++) {
     const fop *op = &s->ops[i];
     if (op->dst != s->feature && slot_of[op->dst] < 0) TAKE_SLOT(op->dst);
-    int reads[2] = {op->src, op->sum ? op->dst : -1};
-    for (int r = 0; r < 2; r++)
+    int reads[3] = {op->src, op->src1, op->sum ? op->dst : -1};
+    for (int r = 0; r < 3; r++)
       if (reads[r] >= 0 && s->last_use[reads[r]] == i && slot_of[reads[r]] >= 0 &&
           reads[r] != op->dst)
         slot_owner[slot_of[reads[r]]] = -1;
@@ -435,7 +510,9 @@ static reid_status plan_create(dnnl_state *s, const reid_net *net, int n, dnnl_p
     if (pd) dnnl_primitive_desc_destroy(pd);
   }
   for (int i = 0; i < s->n_ops && st == REID_OK; i++)
-    st = s->ops[i].kind == FOP_CONV ? plan_conv(s, p, i) : plan_pool(s, p, i);
+    st = s->ops[i].kind == FOP_CONV                               ? plan_conv(s, p, i)
+         : s->ops[i].kind == FOP_ADD || s->ops[i].kind == FOP_MUL ? plan_binary(s, p, i)
+                                                                  : plan_pool(s, p, i);
   if (st == REID_OK) st = plan_buffers(s, p);
   /* the feature tensor is written straight into a plain [n, C] f32 buffer when possible */
   if (st == REID_OK) {
@@ -486,6 +563,13 @@ static reid_status plan_create(dnnl_state *s, const reid_net *net, int n, dnnl_p
 static reid_status plan_run_layers(dnnl_state *s, dnnl_plan *p, float *features) {
   for (int i = 0; i < s->n_ops; i++) {
     const fop *op = &s->ops[i];
+    if (op->kind == FOP_ADD || op->kind == FOP_MUL) {
+      dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC_0, p->mem[op->src]},
+                                 {DNNL_ARG_SRC_1, p->mem[op->src1]},
+                                 {DNNL_ARG_DST, p->mem[op->dst]}};
+      DNNL_CHECK(dnnl_primitive_execute(p->prims[i], s->stream, 3, args));
+      continue;
+    }
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->mem[op->src]},
                                {DNNL_ARG_DST, p->mem[op->dst]},
                                {DNNL_ARG_WEIGHTS, p->weights[i]},

@@ -1,10 +1,12 @@
-/* ResNet-18/34/50 with torchvision's structure and parameter names, plus the
- * re-ID head: temporal average pooling over T frames, optional BNNeck
- * (BatchNorm1d with a frozen zero bias, then a bias-free linear classifier)
- * or a plain torchvision `fc` classifier.
+/* The network: a backbone described as a graph of typed layers (net_graph.h)
+ * with its upstream parameter names (torchvision's ResNet-18/34/50 and
+ * MobileNetV2, torchreid's OSNet), plus the re-ID head: temporal average pooling over T frames,
+ * optional BNNeck (BatchNorm1d with a frozen zero bias, then a bias-free linear classifier) or a
+ * plain torchvision `fc` classifier.
  *
  * Shapes: input x [B*T, 3, H, W] (frames of a sample are consecutive);
- *   feature   f [B*T, D]  global-average-pooled last stage (D = 512 or 2048)
+ *   feature   f [B*T, D]  the backbone's output: global-average-pooled last stage
+ *                         (ResNet 512 / 2048, MobileNetV2 1280), or OSNet's fc (512)
  *   pooled    p [B, D]    mean of f over T
  *   embedding e [B, D]    p, or the mean over T of BNNeck(f) (embed_after_bn)
  *   logits    z [B, K]    classifier of each frame, averaged over T
@@ -19,11 +21,21 @@
 
 #include "backend.h"
 
-typedef enum reid_arch { REID_ARCH_RESNET18, REID_ARCH_RESNET34, REID_ARCH_RESNET50 } reid_arch;
+typedef enum reid_arch {
+  REID_ARCH_RESNET18,
+  REID_ARCH_RESNET34,
+  REID_ARCH_RESNET50,
+  REID_ARCH_MOBILENET_V2, /* torchvision mobilenet_v2 (width 1.0) */
+  REID_ARCH_OSNET_X0_25,  /* torchreid osnet_x0_25 ... osnet_x1_0 */
+  REID_ARCH_OSNET_X0_5,
+  REID_ARCH_OSNET_X0_75,
+  REID_ARCH_OSNET_X1_0,
+  REID_ARCH_COUNT
+} reid_arch;
 
 typedef struct reid_model_config {
   reid_arch arch;
-  int last_stride;    /* 1 (re-ID convention) or 2 (torchvision) */
+  int last_stride;    /* ResNet: 1 (re-ID convention) or 2 (torchvision); others: 2 */
   int input_height;   /* default 256 */
   int input_width;    /* default 128 */
   int bnneck;         /* 1: bottleneck.* BatchNorm1d + classifier.weight */
@@ -36,8 +48,11 @@ typedef struct reid_model_config {
 
 /* resnet50, last stride 1, 256x128, no head, ImageNet mean/std */
 void reid_model_config_default(reid_model_config *cfg);
+/* The upstream name ("resnet50", "mobilenet_v2", "osnet_x1_0", ...). */
 const char *reid_arch_name(reid_arch arch);
 reid_status reid_arch_parse(const char *name, reid_arch *arch);
+/* "resnet18, resnet34, ..." (for messages) */
+const char *reid_arch_list(void);
 int reid_arch_feature_dim(reid_arch arch);
 reid_status reid_model_config_validate(const reid_model_config *cfg);
 

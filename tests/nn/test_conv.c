@@ -5,13 +5,16 @@
 #include "test_util.h"
 
 typedef struct shape {
-  int n, c_in, h, w, c_out, k, stride, pad, bias;
+  int n, c_in, h, w, c_out, k, stride, pad, bias, groups; /* groups 0 means 1 */
 } shape;
 
 static void compare_with_reference(reid_backend *be, const shape *s, test_rng *rng) {
   reid_conv2d_desc d;
-  CHECK_OK(reid_conv2d_desc_init(&d, s->n, s->c_in, s->h, s->w, s->c_out, s->k, s->stride, s->pad));
-  size_t nx = (size_t)d.n * d.c_in * d.h_in * d.w_in, nw = (size_t)d.c_out * d.c_in * d.k * d.k,
+  const int groups = s->groups ? s->groups : 1;
+  CHECK_OK(reid_conv2d_desc_init_grouped(&d, s->n, s->c_in, s->h, s->w, s->c_out, s->k, s->stride,
+                                         s->pad, groups));
+  size_t nx = (size_t)d.n * d.c_in * d.h_in * d.w_in,
+         nw = (size_t)d.c_out * (d.c_in / groups) * d.k * d.k,
          ny = (size_t)d.n * d.c_out * d.h_out * d.w_out;
   float *x = test_alloc(nx), *w = test_alloc(nw), *b = test_alloc(d.c_out), *dy = test_alloc(ny);
   float *y = test_alloc(ny), *y_ref = test_alloc(ny);
@@ -29,8 +32,8 @@ static void compare_with_reference(reid_backend *be, const shape *s, test_rng *r
   CHECK_OK(be->ops->conv2d_forward(be, &d, x, w, bias, y));
   conv2d_forward_reference(&d, x, w, bias, y_ref);
   char what[160];
-  snprintf(what, sizeof what, "forward n%d c%d %dx%d -> c%d k%d s%d p%d bias%d", s->n, s->c_in,
-           s->h, s->w, s->c_out, s->k, s->stride, s->pad, s->bias);
+  snprintf(what, sizeof what, "forward n%d c%d %dx%d -> c%d k%d s%d p%d bias%d groups%d", s->n,
+           s->c_in, s->h, s->w, s->c_out, s->k, s->stride, s->pad, s->bias, groups);
   double scale = sqrt((double)d.c_in * d.k * d.k);
   CHECK_CLOSE(y, y_ref, ny, 1e-5 * scale, 1e-4, what);
   CHECK_OK(be->ops->conv2d_backward(be, &d, x, w, dy, dx, dw, s->bias ? db : NULL));
@@ -93,13 +96,16 @@ int main(void) {
   if (!be) return test_finish("conv");
   test_rng rng = test_rng_make(7);
   const shape shapes[] = {
-      {2, 3, 17, 13, 8, 7, 2, 3, 0},  /* the ResNet stem on odd sizes */
-      {1, 16, 9, 11, 16, 3, 1, 1, 0}, /* 3x3 same */
-      {3, 8, 10, 7, 12, 3, 2, 1, 1},  /* 3x3 stride 2 with bias */
-      {2, 32, 8, 8, 64, 1, 1, 0, 0},  /* 1x1 */
-      {2, 24, 9, 5, 40, 1, 2, 0, 1},  /* 1x1 stride 2 (downsample) */
-      {1, 5, 6, 6, 3, 5, 1, 0, 1},    /* 5x5 valid */
-      {1, 1, 1, 1, 1, 1, 1, 0, 0},    /* smallest */
+      {2, 3, 17, 13, 8, 7, 2, 3, 0, 1},  /* the ResNet stem on odd sizes */
+      {1, 16, 9, 11, 16, 3, 1, 1, 0, 1}, /* 3x3 same */
+      {3, 8, 10, 7, 12, 3, 2, 1, 1, 1},  /* 3x3 stride 2 with bias */
+      {2, 32, 8, 8, 64, 1, 1, 0, 0, 1},  /* 1x1 */
+      {2, 24, 9, 5, 40, 1, 2, 0, 1, 1},  /* 1x1 stride 2 (downsample) */
+      {1, 5, 6, 6, 3, 5, 1, 0, 1, 1},    /* 5x5 valid */
+      {1, 1, 1, 1, 1, 1, 1, 0, 0, 1},    /* smallest */
+      {2, 16, 9, 7, 16, 3, 1, 1, 0, 16}, /* depthwise 3x3 (MobileNetV2, OSNet) */
+      {2, 12, 8, 8, 12, 3, 2, 1, 1, 12}, /* depthwise 3x3 stride 2 with bias */
+      {1, 12, 6, 5, 18, 3, 1, 1, 1, 3},  /* 3 groups, 4 -> 6 channels each */
   };
   for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
     compare_with_reference(be, &shapes[i], &rng);
@@ -108,7 +114,7 @@ int main(void) {
                test_rng_int(&rng, 3, 15), test_rng_int(&rng, 3, 15),
                test_rng_int(&rng, 1, 20), 1 + 2 * test_rng_int(&rng, 0, 1),
                test_rng_int(&rng, 1, 2),  0,
-               test_rng_int(&rng, 0, 1)};
+               test_rng_int(&rng, 0, 1),  1};
     s.pad = s.k / 2;
     compare_with_reference(be, &s, &rng);
   }
@@ -117,6 +123,8 @@ int main(void) {
   CHECK(reid_conv2d_desc_init(&d, 1, 3, 2, 2, 4, 7, 1, 0) == REID_EINVAL,
         "kernel larger than input");
   CHECK(reid_conv2d_desc_init(&d, 0, 3, 8, 8, 4, 3, 1, 1) == REID_EINVAL, "empty batch");
+  CHECK(reid_conv2d_desc_init_grouped(&d, 1, 6, 8, 8, 4, 3, 1, 1, 4) == REID_EINVAL,
+        "groups that do not divide the channels");
   reid_backend_destroy(be);
   return test_finish("conv");
 }

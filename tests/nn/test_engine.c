@@ -77,6 +77,17 @@ int main(void) {
   cfg.arch = REID_ARCH_RESNET34;
   cfg.bnneck = cfg.embed_after_bn = cfg.num_classes = 0;
   check_against_graph("resnet34 96x48", cfg, 2, 2);
+  /* the other architectures of the graph: depthwise convolutions, ReLU6, channel gates,
+   * average pooling, the Linear + BatchNorm1d feature */
+  cfg.input_height = 64;
+  cfg.input_width = 32;
+  cfg.arch = REID_ARCH_MOBILENET_V2;
+  check_against_graph("mobilenet_v2 64x32", cfg, 3, 2);
+  cfg.arch = REID_ARCH_OSNET_X0_25;
+  check_against_graph("osnet_x0_25 64x32", cfg, 3, 2);
+  cfg.arch = REID_ARCH_OSNET_X1_0;
+  cfg.bnneck = cfg.embed_after_bn = 1;
+  check_against_graph("osnet_x1_0 bnneck-after 64x32", cfg, 2, 2);
   float rows[6] = {3, 4, 0, 0, 0, 0};
   reid_l2_normalize_rows(rows, 2, 3);
   CHECK(fabsf(rows[0] - 0.6f) < 1e-6f && fabsf(rows[1] - 0.8f) < 1e-6f && rows[3] == 0.0f,

@@ -1,4 +1,4 @@
-/* Whole-network gradient check: ResNet forward + backward against central
+/* Whole-network gradient check: network forward + backward against central
  * finite differences of L = sum(embedding * r_e) + sum(logits * r_l), on tiny
  * inputs, for the heads and modes the training code uses. */
 #include "backend.h"
@@ -117,5 +117,18 @@ int main(void) {
   /* eval mode: training-mode BN over the few values a 32x32 input leaves in
    * layer4 is too curved for finite differences; ResNet-18 covers training mode */
   check_config("resnet50 bnneck embed-after-bn eval", cfg, 2, 1, 0, 3, 1);
+
+  /* the other node kinds: depthwise convolutions, ReLU6, the shared channel gate (sigmoid,
+   * channel multiply, conv bias), average pooling, Linear + BatchNorm1d */
+  reid_model_config_default(&cfg);
+  cfg.input_height = 32;
+  cfg.input_width = 32;
+  cfg.arch = REID_ARCH_OSNET_X0_25;
+  cfg.num_classes = 3;
+  check_config("osnet_x0_25 fc eval", cfg, 2, 1, 0, 4, 1);
+  cfg.num_classes = 0;
+  check_config("osnet_x0_25 train T=2", cfg, 4, 2, 1, 5, 1);
+  cfg.arch = REID_ARCH_MOBILENET_V2;
+  check_config("mobilenet_v2 eval", cfg, 2, 1, 0, 6, 1);
   return test_finish("resnet_grad");
 }

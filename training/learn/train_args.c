@@ -216,8 +216,7 @@ int train_args_parse(const char *cmd, int student, const char *help, int argc, c
     case OPT_WORKERS: bad = cli_parse_int(cmd, "--workers", optarg, 1, 256, &c->workers); break;
     case OPT_ARCH:
       if (reid_arch_parse(optarg, &c->arch) != REID_OK)
-        bad =
-            cli_usage_error(cmd, "--arch expects resnet18, resnet34 or resnet50, got '%s'", optarg);
+        bad = cli_usage_error(cmd, "--arch expects one of %s, got '%s'", reid_arch_list(), optarg);
       c->arch_set = 1;
       break;
     case OPT_LAST_STRIDE:
