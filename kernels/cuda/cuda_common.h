@@ -83,6 +83,7 @@ int cuda_grid_for(const cuda_state *s, size_t n, int threads);
 void cuda_register_memory_ops(reid_backend_ops *ops);
 void cuda_register_conv_ops(reid_backend_ops *ops);
 void cuda_register_elementwise_ops(reid_backend_ops *ops);
+void cuda_register_activation_ops(reid_backend_ops *ops);
 void cuda_register_batchnorm_ops(reid_backend_ops *ops);
 void cuda_register_pool_ops(reid_backend_ops *ops);
 void cuda_register_linear_ops(reid_backend_ops *ops);

@@ -18,7 +18,7 @@ for c in init info embed; do expect 0 "usage: reid-train $c" -- "$rt" "$c" --hel
 # ---- init
 expect 2 "--arch is required" -- "$rt" init --output "$work/m.safetensors"
 expect 2 "--output is required" -- "$rt" init --arch resnet18
-expect 2 "resnet18, resnet34 or resnet50" -- "$rt" init --arch vgg16 --output "$work/m.safetensors"
+expect 2 "expects one of resnet18, resnet34, resnet50, mobilenet_v2, osnet_x0_25" -- "$rt" init --arch vgg16 --output "$work/m.safetensors"
 expect 2 "--last-stride expects an integer in [1, 2]" -- "$rt" init --arch resnet18 --last-stride 3 --output "$work/m.safetensors"
 expect 2 "--input-size expects HEIGHTxWIDTH" -- "$rt" init --arch resnet18 --input-size 10x10 --output "$work/m.safetensors"
 expect 2 "--dtype expects f32, f16 or bf16" -- "$rt" init --arch resnet18 --dtype f64 --output "$work/m.safetensors"

@@ -329,12 +329,65 @@ static void test_optim(test_rng *rng) {
   dev_free(p);
 }
 
+/* ---- the ops MobileNetV2 and OSNet add: ReLU6, sigmoid, channel gate, average pooling ---- */
+
+static void test_activations(test_rng *rng) {
+  const int N = 3, C = 5, H = 7, W = 6, HW = H * W;
+  const size_t n = (size_t)N * C * HW;
+  float *x = test_alloc(n), *dy = test_alloc(n), *g = test_alloc(N * C), *r = test_alloc(n);
+  float *rg = test_alloc(N * C);
+  test_fill_uniform(rng, x, n, -8, 8);
+  test_fill_uniform(rng, dy, n, -1, 1);
+  test_fill_uniform(rng, g, N * C, 0, 1);
+  float *dx = dev_from(x, n), *ddy = dev_from(dy, n), *dg = dev_from(g, N * C),
+        *out = dev_poisoned(n), *out_g = dev_poisoned(N * C);
+  CHECK_OK(cpu->ops->relu6_forward(cpu, n, x, r));
+  CHECK_OK(gpu->ops->relu6_forward(gpu, n, dx, out));
+  check_dev_exact("relu6_forward", out, r, n);
+  float *y6 = host_copy(r, n), *dy6 = dev_from(y6, n);
+  CHECK_OK(cpu->ops->relu6_backward(cpu, n, y6, dy, r));
+  CHECK_OK(gpu->ops->relu6_backward(gpu, n, dy6, ddy, out));
+  check_dev_exact("relu6_backward", out, r, n);
+  CHECK_OK(cpu->ops->sigmoid_forward(cpu, n, x, r));
+  CHECK_OK(gpu->ops->sigmoid_forward(gpu, n, dx, out));
+  check_dev("sigmoid_forward", out, r, n, 1e-7, 1e-6);
+  float *ys = host_copy(r, n), *dys = dev_from(ys, n);
+  CHECK_OK(cpu->ops->sigmoid_backward(cpu, n, ys, dy, r));
+  CHECK_OK(gpu->ops->sigmoid_backward(gpu, n, dys, ddy, out));
+  check_dev("sigmoid_backward", out, r, n, 1e-7, 1e-6);
+  CHECK_OK(cpu->ops->channel_mul_forward(cpu, N, C, HW, x, g, r));
+  CHECK_OK(gpu->ops->channel_mul_forward(gpu, N, C, HW, dx, dg, out));
+  check_dev_exact("channel_mul_forward", out, r, n);
+  CHECK_OK(cpu->ops->channel_mul_backward(cpu, N, C, HW, x, g, dy, r, rg));
+  CHECK_OK(gpu->ops->channel_mul_backward(gpu, N, C, HW, dx, dg, ddy, out, out_g));
+  check_dev_exact("channel_mul_backward dx", out, r, n);
+  check_dev("channel_mul_backward dg", out_g, rg, N * C, 0, 1e-6);
+  const int shapes[3][3] = {{2, 2, 0}, {3, 2, 1}, {3, 1, 1}}; /* k, stride, pad */
+  for (int i = 0; i < 3; i++) {
+    reid_pool2d_desc d;
+    CHECK_OK(reid_pool2d_desc_init(&d, N, C, H, W, shapes[i][0], shapes[i][1], shapes[i][2]));
+    const size_t no = (size_t)N * C * d.h_out * d.w_out;
+    gpu->ops->fill(gpu, out, n, NAN);
+    CHECK_OK(cpu->ops->avgpool2d_forward(cpu, &d, x, r));
+    CHECK_OK(gpu->ops->avgpool2d_forward(gpu, &d, dx, out));
+    check_dev("avgpool2d_forward", out, r, no, 1e-6, 1e-6);
+    gpu->ops->fill(gpu, out, n, NAN);
+    CHECK_OK(cpu->ops->avgpool2d_backward(cpu, &d, dy, r)); /* dy's first no values */
+    CHECK_OK(gpu->ops->avgpool2d_backward(gpu, &d, ddy, out));
+    check_dev("avgpool2d_backward", out, r, n, 1e-6, 1e-6);
+  }
+  dev_free(dx), dev_free(ddy), dev_free(dg), dev_free(out), dev_free(out_g), dev_free(dy6);
+  dev_free(dys);
+  free(x), free(dy), free(g), free(r), free(rg), free(y6), free(ys);
+}
+
 int main(void) {
   const int skip = cuda_test_setup("test_cuda_ops");
   if (skip) return skip;
   test_rng rng = test_rng_make(31);
   test_memory(&rng);
   test_elementwise(&rng);
+  test_activations(&rng);
   test_pooling(&rng);
   test_batchnorm(&rng);
   test_optim(&rng);

@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+"""ONNX export test: scripts/export-onnx.py on a converted random checkpoint,
+run by ONNX Runtime (from PyPI, in a venv this script makes over Debian's
+torch/numpy), against `reid-train embed --raw` on the same checkpoint.
+
+usage: onnx_parity.py --reid-train PATH --workdir DIR --arch NAME [--batch 3]
+
+Checks: a dynamic batch (ONNX Runtime runs batch 1 and --batch on one file and
+they agree), per-row cosine >= 0.9999 to reid-train. Exit: 0 pass, 1 fail, 77 torch or onnxruntime unavailable.
+"""
+import argparse
+import fcntl
+import os
+import subprocess
+import sys
+
+try:
+    import numpy as np
+    import torch
+except Exception as e:  # noqa: BLE001
+    print('SKIP: torch/numpy not importable: %s' % e)
+    sys.exit(77)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import arch_parity  # noqa: E402
+
+EXPORTER = os.path.join(HERE, '..', '..', 'scripts', 'export-onnx.py')
+ORT = 'onnxruntime==1.16.3'
+
+def ort_python(workdir):
+    venv = os.path.join(workdir, 'venv-onnxruntime')
+    lock = open(os.path.join(workdir, 'venv-onnxruntime.lock'), 'w')
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    py = os.path.join(venv, 'bin', 'python')
+    ok = os.path.exists(py) and subprocess.run([py, '-c', 'import onnxruntime']).returncode == 0
+    if not ok:
+        print('+ making %s with %s' % (venv, ORT), flush=True)
+        try:
+            subprocess.run([sys.executable, '-m', 'venv', '--system-site-packages', venv],
+                           check=True)
+            subprocess.run([os.path.join(venv, 'bin', 'pip'), 'install', '--quiet', ORT],
+                           check=True, timeout=900)
+        except (OSError, subprocess.SubprocessError) as e:
+            print('SKIP: cannot install %s into a venv: %s' % (ORT, e))
+            return None
+    return py
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--reid-train', required=True)
+    ap.add_argument('--workdir', required=True)
+    ap.add_argument('--arch', required=True)
+    ap.add_argument('--height', type=int, default=64)
+    ap.add_argument('--width', type=int, default=32)
+    ap.add_argument('--batch', type=int, default=3)
+    ap.add_argument('--seed', type=int, default=0)
+    a = ap.parse_args()
+    os.makedirs(a.workdir, exist_ok=True)
+    py = ort_python(a.workdir)
+    if py is None:
+        return 77
+    model = arch_parity.build_upstream(a.arch, a.workdir, a.seed)
+    arch_parity.randomise(model, a.height, a.width, a.seed)
+    tag = 'onnx_%s_%dx%d' % (a.arch, a.height, a.width)
+    pth, st = (os.path.join(a.workdir, tag + ext) for ext in ('.pth', '.safetensors'))
+    onnx, xin = (os.path.join(a.workdir, tag + ext) for ext in ('.onnx', '_input.npy'))
+    raw, ort_out = (os.path.join(a.workdir, tag + ext) for ext in ('_raw.npy', '_ort.npy'))
+    torch.save(model.state_dict(), pth)
+    np.save(xin, arch_parity.random_images(a.batch, a.height, a.width, a.seed + 2).numpy())
+    osnet = []
+    if a.arch.startswith('osnet'):
+        osnet = ['--torchreid-osnet', arch_parity.torchreid_osnet(a.workdir).__file__]
+    steps = [
+        [sys.executable, arch_parity.CONVERTER, '--reid-train', a.reid_train, '--input-size',
+         '%dx%d' % (a.height, a.width), pth, st],
+        [sys.executable, EXPORTER] + osnet + [st, onnx],
+        [a.reid_train, 'embed', '--model', st, '--input', xin, '--output', raw, '--raw',
+         '--device', 'cpu'],
+        [py, '-c', 'import sys, numpy as np, onnxruntime as ort\n'
+         's = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])\n'
+         'x = np.load(sys.argv[2])\n'
+         'one = s.run(None, {"input": x[:1]})[0]\n'
+         'out = s.run(None, {"input": x})[0]\n'
+         'assert np.allclose(one, out[:1], rtol=1e-4, atol=1e-5), "batch 1 differs"\n'
+         'np.save(sys.argv[3], out)\n', onnx, xin, ort_out],
+    ]
+    for cmd in steps:
+        if not arch_parity.run(cmd):
+            return 1
+    ok = compare(raw, ort_out, 0.9999)
+    print('%s %s' % ('PASS' if ok else 'FAIL', tag))
+    return 0 if ok else 1
+
+
+def compare(a_path, b_path, tol):
+    a, b = np.load(a_path).astype(np.float64), np.load(b_path).astype(np.float64)
+    if a.shape != b.shape:
+        print('FAIL: shapes %s and %s' % (a.shape, b.shape))
+        return False
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    for i, c in enumerate(cos):
+        print('  row %d: cosine %.8f' % (i, c))
+    return cos.min() >= tol
+
+
+if __name__ == '__main__':
+    sys.exit(main())
