@@ -13,6 +13,10 @@ FLOOR=0.65
 rt=$1 plugins=$2 work=$3
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 model=${4:-$repo/models/reid-resnet18-synth.safetensors}
+if [ "${REID_SANITIZED:-0}" = 1 ]; then
+  echo "sanitizer build: gst-launch-1.0 cannot load this plugin (the ASan runtime must come first): skipped"
+  exit 77
+fi
 rm -rf "$work" && mkdir -p "$work"
 export GST_PLUGIN_PATH=$plugins GST_REGISTRY=$work/registry.bin GST_REGISTRY_FORK=no
 log=$work/demo.log
