@@ -6,9 +6,9 @@
 
 #include "status.h"
 
-#define CLI_OK 0
+#define CLI_OK     0
 #define CLI_FAILED 1
-#define CLI_USAGE 2
+#define CLI_USAGE  2
 
 /* Prints "reid-train CMD: error: ..." and returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -28,6 +28,7 @@ int cmd_synth(int argc, char **argv);
 int cmd_synth_scene(int argc, char **argv); /* cmd_synth with --scene */
 int cmd_scene_eval(int argc, char **argv);
 int cmd_teacher(int argc, char **argv);
+int cmd_continual(int argc, char **argv);
 int cmd_student(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_export(int argc, char **argv);

@@ -18,6 +18,8 @@ static const command commands[] = {
     {"scene-eval", cmd_scene_eval, "score reidembed's watchlist on a scene against ground truth"},
     {"teacher", cmd_teacher, "train the MDKT video teacher"},
     {"student", cmd_student, "distil an MDKT image student (teacher/student pair)"},
+    {"continual", cmd_continual,
+     "lifelong re-ID: DwoPP, DwPP, fine-tuning or joint over a task stream"},
     {"eval", cmd_eval, "CMC and mAP (i2v, v2v, i2i) of a model on a dataset"},
     {"export", cmd_export, "write one network of an MDKT pair alone"},
 };

@@ -82,7 +82,7 @@ static void test_geometry(void) {
 }
 
 static void test_draws(void) {
-  reid_augment aug = {1, 0.5f, PAD, 0.5f, 0.02f, 0.4f, 0.3f};
+  reid_augment aug = {1, 0.5f, PAD, 0.5f, 0.02f, 0.4f, 0.3f, 0, 0, 0};
   reid_rng r1, r2;
   reid_rng_seed(&r1, 9);
   reid_rng_seed(&r2, 9);

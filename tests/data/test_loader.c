@@ -18,7 +18,7 @@ static reid_loader_config config(int threads, int prefetch) {
   reid_preprocess_params pp = reid_preprocess_params_imagenet(HH, WW);
   memcpy(c.mean, pp.mean, sizeof c.mean);
   memcpy(c.std, pp.std, sizeof c.std);
-  c.augment = (reid_augment){1, 0.5f, 3, 0.5f, 0.02f, 0.4f, 0.3f};
+  c.augment = (reid_augment){1, 0.5f, 3, 0.5f, 0.02f, 0.4f, 0.3f, 0, 0, 0};
   c.threads = threads, c.prefetch = prefetch, c.seed = 1234;
   return c;
 }

@@ -39,7 +39,7 @@ static reid_loader_config config(int P, int K, int T, reid_frame_sampling mode) 
   c.batch_p = P, c.batch_k = K, c.batch = 5, c.frames = T, c.sampling = mode;
   c.height = 32, c.width = 16;
   for (int i = 0; i < 3; i++) c.mean[i] = 0.5f, c.std[i] = 0.25f;
-  c.augment = (reid_augment){1, 0.5f, 4, 0.5f, 0.02f, 0.4f, 0.3f};
+  c.augment = (reid_augment){1, 0.5f, 4, 0.5f, 0.02f, 0.4f, 0.3f, 0, 0, 0};
   c.threads = 1, c.prefetch = 1, c.seed = 42;
   return c;
 }

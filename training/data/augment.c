@@ -13,11 +13,19 @@ reid_status reid_augment_check(const reid_augment *a, int height, int width) {
                      height < width ? height : width, height, width);
   if (!(a->erase_p >= 0 && a->erase_p <= 1))
     return reid_fail(REID_EINVAL, "augment: erasing probability %g outside [0, 1]", a->erase_p);
-  if (a->erase_p > 0 &&
+  if ((a->erase_p > 0 || a->grow_batches > 0) &&
       !(a->erase_area_min > 0 && a->erase_area_min <= a->erase_area_max && a->erase_area_max < 1))
     return reid_fail(REID_EINVAL, "augment: erasing area range [%g, %g] must lie in (0, 1)",
                      a->erase_area_min, a->erase_area_max);
-  if (a->erase_p > 0 && !(a->erase_aspect_min > 0 && a->erase_aspect_min <= 1))
+  if (a->grow_batches > 0 &&
+      !(a->erase_p_end >= 0 && a->erase_p_end <= 1 && a->erase_area_max_end >= a->erase_area_min &&
+        a->erase_area_max_end < 1))
+    return reid_fail(REID_EINVAL,
+                     "augment: growing erasing to probability %g and area %g: the probability "
+                     "must be in [0, 1], the area in [%g, 1)",
+                     a->erase_p_end, a->erase_area_max_end, a->erase_area_min);
+  if ((a->erase_p > 0 || a->grow_batches > 0) &&
+      !(a->erase_aspect_min > 0 && a->erase_aspect_min <= 1))
     return reid_fail(REID_EINVAL, "augment: erasing aspect minimum %g must be in (0, 1]",
                      a->erase_aspect_min);
   return REID_OK;

@@ -32,6 +32,11 @@ typedef struct reid_augment {
   float flip_p; /* 0.5 */
   int pad;      /* 10: pad then random crop back to size */
   float erase_p, erase_area_min, erase_area_max, erase_aspect_min; /* 0.5, 0.02, 0.4, 0.3 */
+  /* growing erasing (DwoPP): with grow_batches > 0, training batch b erases with probability
+   * and largest area moved linearly from erase_p / erase_area_max (b = 0) to erase_p_end /
+   * erase_area_max_end (b >= grow_batches - 1); grow_batches = 0 keeps them fixed */
+  long grow_batches;
+  float erase_p_end, erase_area_max_end;
 } reid_augment;
 
 typedef struct reid_loader_config {

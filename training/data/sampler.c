@@ -180,7 +180,8 @@ static const int *epoch_order(reid_sampler *s, long e) {
 }
 
 /* T frames of sample `index` (split index) into jobs[0..T). */
-static void plan_frames(reid_sampler *s, int index, reid_rng *rng, reid_frame_job *jobs) {
+static void plan_frames(reid_sampler *s, const reid_augment *aug, int index, reid_rng *rng,
+                        reid_frame_job *jobs) {
   const int T = s->c.frames;
   const reid_sample *x = &s->split->samples[index];
   int pos[1024];
@@ -212,8 +213,7 @@ static void plan_frames(reid_sampler *s, int index, reid_rng *rng, reid_frame_jo
       jobs[t].frame = y->first_frame + (int)reid_rng_below(rng, (uint32_t)y->n_frames);
     }
   }
-  for (int t = 0; t < T; t++)
-    reid_augment_draw(&s->c.augment, s->c.height, s->c.width, rng, &jobs[t].aug);
+  for (int t = 0; t < T; t++) reid_augment_draw(aug, s->c.height, s->c.width, rng, &jobs[t].aug);
 }
 
 /* K samples of group g into out[0..K): distinct while the group has enough. */
@@ -260,6 +260,14 @@ int reid_sampler_plan(reid_sampler *s, long b, int *samples, reid_frame_job *job
     n = (int)(hi - lo);
     for (int i = 0; i < n; i++) samples[i] = (int)(lo + i);
   }
-  for (int i = 0; i < n; i++) plan_frames(s, samples[i], &rng, jobs + (size_t)i * T);
+  reid_augment aug = s->c.augment;
+  if (s->train && aug.grow_batches > 0) { /* the erasing of batch b (loader.h) */
+    double t = aug.grow_batches > 1 ? (double)b / (double)(aug.grow_batches - 1) : 1;
+    t = t < 1 ? t : 1;
+    aug.erase_p = (float)(aug.erase_p + t * (aug.erase_p_end - aug.erase_p));
+    aug.erase_area_max =
+        (float)(aug.erase_area_max + t * (aug.erase_area_max_end - aug.erase_area_max));
+  }
+  for (int i = 0; i < n; i++) plan_frames(s, &aug, samples[i], &rng, jobs + (size_t)i * T);
   return n;
 }

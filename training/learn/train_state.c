@@ -6,6 +6,7 @@
  *             epoch (completed), iter (completed steps), adam.NAME.step,
  *             rng = the trainer's xoshiro256** state (4 x 16 hex digits),
  *             loader = the loader's sampler state (hex bytes),
+ *             extra = the caller's own text (train_run.state_extra), when set,
  *             plus the networks' own metadata under their prefix.
  * Everything needed to continue bit for bit on the CPU. */
 #include <errno.h>
@@ -74,6 +75,7 @@ reid_status train_state_save(train_run *r, const char *path, const char *config)
                   (unsigned long long)r->rng.s[1], (unsigned long long)r->rng.s[2],
                   (unsigned long long)r->rng.s[3]);
   if (st == REID_OK) st = st_writer_add_meta(w, "loader", loader_hex);
+  if (st == REID_OK && r->state_extra) st = st_writer_add_meta(w, "extra", r->state_extra);
   for (int i = 0; i < r->n_members && st == REID_OK; i++) {
     train_member *m = &r->members[i];
     char prefix[40];
@@ -176,6 +178,13 @@ static reid_status load_from(train_run *r, const st_file *f, const char *config)
     if (st == REID_OK && m->trained) st = reid_optimizer_load(&m->opt, f, m->name);
   }
   if (st != REID_OK) return st;
+  const char *extra = st_meta(f, "extra");
+  if (extra) {
+    char *copy = strdup(extra);
+    if (!copy) return reid_fail(REID_ENOMEM, "out of memory");
+    free(r->state_extra);
+    r->state_extra = copy;
+  }
   r->rng = state;
   r->epoch = (int)epoch;
   r->iter = iter;

@@ -14,24 +14,6 @@ typedef struct teacher_state {
   int batch;                              /* samples of the last compute() */
 } teacher_state;
 
-/* Loads a checkpoint's weights (the video model of a pair) into `net` by name. */
-static reid_status init_from(train_run *r, reid_net *net, const char *path) {
-  st_file *f;
-  REID_TRY(st_open(path, &f));
-  reid_model_roles roles;
-  reid_model_config cfg;
-  reid_net *src = NULL;
-  reid_status st = reid_checkpoint_roles(f, &roles);
-  const char *prefix = roles.is_pair ? roles.video_prefix : NULL;
-  if (st == REID_OK) st = reid_checkpoint_read_config(f, prefix, &cfg);
-  if (st == REID_OK) st = reid_net_create(&cfg, r->be, &src);
-  if (st == REID_OK) st = reid_checkpoint_load_weights(src, f, prefix);
-  if (st == REID_OK) st = train_copy_weights(net, src, path);
-  reid_net_destroy(src);
-  st_close(f);
-  return st;
-}
-
 static reid_status teacher_setup(train_run *r) {
   const reid_train_config *c = r->cfg;
   reid_model_config cfg;
@@ -53,7 +35,7 @@ static reid_status teacher_setup(train_run *r) {
   r->n_members = 1;
   REID_TRY(reid_net_create(&cfg, r->be, &m->net));
   REID_TRY(reid_net_init_weights(m->net, c->seed));
-  if (c->init) REID_TRY(init_from(r, m->net, c->init));
+  if (c->init) REID_TRY(train_init_from(m->net, c->init));
   REID_TRY(reid_optimizer_init(&m->opt, m->net, c->weight_decay, c->adamw));
   teacher_state *s = calloc(1, sizeof *s);
   if (!s) return reid_fail(REID_ENOMEM, "out of memory");

@@ -84,7 +84,7 @@ void reid_train_config_default(reid_train_config *c, int student) {
   c->batch_k = 4;
   c->frames = 8;
   c->sampling = REID_FRAMES_RANDOM_CHUNKS;
-  c->augment = (reid_augment){1, 0.5f, 10, 0.5f, 0.02f, 0.4f, 0.3f};
+  c->augment = (reid_augment){1, 0.5f, 10, 0.5f, 0.02f, 0.4f, 0.3f, 0, 0, 0};
   c->lr = 1e-4f;
   c->weight_decay = 1e-5f;
   snprintf(c->schedule_text, sizeof c->schedule_text, "%s",
@@ -214,6 +214,24 @@ reid_status train_copy_weights(reid_net *dst, reid_net *src, const char *what) {
   return st;
 }
 
+/* Loads a checkpoint's weights (the video model of a pair) into `net` by name. */
+reid_status train_init_from(reid_net *net, const char *path) {
+  st_file *f;
+  REID_TRY(st_open(path, &f));
+  reid_model_roles roles;
+  reid_model_config cfg;
+  reid_net *src = NULL;
+  reid_status st = reid_checkpoint_roles(f, &roles);
+  const char *prefix = roles.is_pair ? roles.video_prefix : NULL;
+  if (st == REID_OK) st = reid_checkpoint_read_config(f, prefix, &cfg);
+  if (st == REID_OK) st = reid_net_create(&cfg, reid_net_backend(net), &src);
+  if (st == REID_OK) st = reid_checkpoint_load_weights(src, f, prefix);
+  if (st == REID_OK) st = train_copy_weights(net, src, path);
+  reid_net_destroy(src);
+  st_close(f);
+  return st;
+}
+
 /* ---- the loop ---- */
 
 /* "M.safetensors" -> "M" + suffix */
@@ -314,8 +332,8 @@ static reid_status checkpoint(train_run *r, const char *state_path, const char *
   return REID_OK;
 }
 
-static reid_status run_epochs(train_run *r, const char *state_path, const char *config,
-                              train_log *log) {
+reid_status train_run_epochs(train_run *r, const char *state_path, const char *config,
+                             train_log *log) {
   const reid_train_config *c = r->cfg;
   int saved_epoch = c->resume ? r->epoch : 0;
   loss_terms terms = {0};
@@ -433,7 +451,7 @@ reid_status reid_train(const reid_train_config *c) {
       fprintf(c->progress, "reid-train %s: %d unreadable dataset entries were skipped\n",
               r.task->command, r.data->skipped);
   }
-  if (st == REID_OK) st = run_epochs(&r, state_path, config, &log);
+  if (st == REID_OK) st = train_run_epochs(&r, state_path, config, &log);
   train_log_close(&log);
   if (r.task->destroy) r.task->destroy(&r);
   for (int i = 0; i < r.n_members; i++) {

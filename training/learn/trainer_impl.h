@@ -66,6 +66,8 @@ struct train_run {
   int epoch; /* completed epochs */
   long iter; /* completed steps */
   void *task_state;
+  char *state_extra; /* the caller's text saved in the state as metadata "extra" (or NULL);
+                        train_state_load replaces it with the saved one (free()) */
 };
 
 extern const train_task train_teacher_task, train_student_task;
@@ -94,6 +96,10 @@ reid_status train_backward(train_run *r, reid_net *net, const float *d_emb, cons
 /* Copies every tensor of dst that src holds with the same shape; tensors of
  * the backbone (not bottleneck.* / classifier.* / fc.*) must all be there. */
 reid_status train_copy_weights(reid_net *dst, reid_net *src, const char *what);
+
+/* Loads a checkpoint's weights (the video model of a pair) into `net` by name
+ * (train_copy_weights: the backbone must all be there). */
+reid_status train_init_from(reid_net *net, const char *path);
 
 /* ---- the step log (train_log.c) ---- */
 
@@ -137,3 +143,10 @@ void train_log_close(train_log *l);
 
 reid_status train_state_save(train_run *r, const char *path, const char *config);
 reid_status train_state_load(train_run *r, const char *path, const char *config);
+
+/* ---- the loop (trainer.c) ---- */
+
+/* The epochs of r->cfg (r->epoch .. cfg->epochs): steps of load -> compute -> guard ->
+ * apply -> log, a checkpoint (state + model + plot) every save_every epochs and at the end. */
+reid_status train_run_epochs(train_run *r, const char *state_path, const char *config,
+                             train_log *log);

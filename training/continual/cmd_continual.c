@@ -1,0 +1,359 @@
+/* reid-train continual: lifelong re-ID training (DwoPP and its baselines, continual.h). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "continual.h"
+
+static const char *const help =
+    "usage: reid-train continual --stream intra|inter --data DIR... --output M.safetensors\n"
+    "                            [--method dwopp|dwpp|ft|joint] [options]\n"
+    "\n"
+    "Lifelong re-ID (papers.md §2): trains one model on a stream of tasks, one after the\n"
+    "other, without keeping images of earlier tasks, and evaluates it after every task.\n"
+    "Each step is a DMML episode (C identities x (S support + Q query) images of the task);\n"
+    "the loss is DMML + norm penalty + lambda KL(old || new) over query-to-prototype\n"
+    "softmaxes of the frozen previous model (eval mode) and the model, on the same batch.\n"
+    "The model is a ResNet with global average pooling after the last ReLU (no BNNeck, no\n"
+    "classifier); its checkpoints load in reidembed as they are.\n"
+    "\n"
+    "stream:\n"
+    "  --stream K             intra (default): one dataset split by identity (ids sorted;\n"
+    "                         the first --base-ids form task 0, the rest --tasks - 1 equal\n"
+    "                         tasks); test sets: retrieval among each task's own training\n"
+    "                         identities (forgetting) and the dataset's test split (unseen ids)\n"
+    "                         inter: one dataset per task, in the order given (LReID), the\n"
+    "                         first --ids-per-task identities of each; test sets: each\n"
+    "                         dataset's query/gallery (seen once its task is trained)\n"
+    "  --data DIR             a dataset folder (intra: one; inter: repeat, one per task)\n"
+    "  --layout L             auto (default), mars, duke, market or veri (every folder)\n"
+    "  --base-ids N           identities of task 0 (intra, default 76)\n"
+    "  --tasks N              tasks (intra, default 10)\n"
+    "  --ids-per-task N       identities per dataset (inter, default 500)\n"
+    "  --unseen DIR           an unseen test set (its query/gallery; repeat for more)\n"
+    "method:\n"
+    "  --method M             dwopp (default): distillation of the 32 x 31 negatives only;\n"
+    "                         dwpp: with the positive pairs (32 x 32); ft: no distillation;\n"
+    "                         joint: all tasks' identities at once (the upper bound; with\n"
+    "                         --steps-per-epoch, that many steps times the number of tasks)\n"
+    "  --episode-ids C        identities per episode (default 32)\n"
+    "  --support S            support images per identity (default 5)\n"
+    "  --query Q              query images per identity (default 1); identities with fewer\n"
+    "                         than S + Q images repeat some\n"
+    "  --margin M             DMML margin on squared distances (default 0.4)\n"
+    "  --norm-weight W        weight of the mean squared feature norm (default 5e-4)\n"
+    "  --kd-weight L          lambda, the distillation weight (default 1; 0 for ft)\n"
+    "  --temperature T        distillation temperature (default 1 for dwopp, 10 for dwpp)\n"
+    "  --clamp X              lower clamp of both softmaxes in the KL (default 1e-4)\n"
+    "model:\n"
+    "  --arch A               resnet18, resnet34 or resnet50 (default)\n"
+    "  --last-stride N        1 (default) or 2\n"
+    "  --input-size HxW       input size (default 256x128)\n"
+    "  --init FILE            start from a checkpoint reidembed loads (one network, or the\n"
+    "                         student of an MDKT pair); default: ImageNet-style random init\n"
+    "optimisation (per task: a fresh Adam, lr constant for the first half of the epochs,\n"
+    "then exponential decay to --lr-end):\n"
+    "  --epochs N             epochs per task (default 600)\n"
+    "  --steps-per-epoch N    default: the loader's epoch, ceil(identities / C)\n"
+    "  --lr X                 Adam learning rate (default 2e-4)\n"
+    "  --lr-end X             learning rate at the last epoch (default 1e-6)\n"
+    "  --weight-decay X       Adam's (coupled) weight decay (default 1e-4)\n"
+    "  --flip-p P             horizontal flip probability (default 0.5)\n"
+    "  --erase-p A:B          random erasing probability, growing linearly over each task's\n"
+    "                         steps from A to B (default 0.3:0.7)\n"
+    "  --erase-area A:B       largest erased area (fraction of the image), growing from A\n"
+    "                         to B (default 0.1:0.34)\n"
+    "  --erase-area-min X     smallest erased area (default 0.02)\n"
+    "  --erase-aspect-min X   erased aspect ratio range [X, 1/X] (default 0.3)\n"
+    "  --seed N               seeds initialisation, sampling and augmentation (default 1)\n"
+    "outputs and resumption (M = --output without .safetensors):\n"
+    "  --output FILE          the final model (required); also M.taskNN.safetensors after\n"
+    "                         each task (metadata continual_task, continual_method,\n"
+    "                         continual_stream, continual_datasets), M.taskNN.log.jsonl (loss\n"
+    "                         terms per step), M.results.csv / M.results.json (mAP and R1 of\n"
+    "                         every test set after every task, the Seen / Unseen summary and\n"
+    "                         the forgetting of each set), M.map.svg / M.map.png\n"
+    "  --save-every N         checkpoint the resumable state every N epochs (default 50)\n"
+    "  --resume               continue from M.state.safetensors (within a task or at a task\n"
+    "                         boundary; the same settings; bit-identical on the CPU)\n"
+    "  --eval-batch N         images per evaluation batch (default 64)\n"
+    "  --quiet                no progress lines\n"
+    "device:\n"
+    "  --device D             cpu, cuda or auto (default auto)\n"
+    "  --gpu-id N             CUDA device (default 0)\n"
+    "  --tf32                 CUDA: TF32 tensor cores in convolutions and matrix products\n"
+    "  --threads N            CPU compute threads (default: all cores)\n"
+    "  --workers N            image decoding threads (default 2)\n"
+    "  -h, --help             this text\n";
+
+enum {
+  O_STREAM = 256,
+  O_DATA,
+  O_LAYOUT,
+  O_BASE,
+  O_TASKS,
+  O_IPT,
+  O_UNSEEN,
+  O_METHOD,
+  O_EPIDS,
+  O_SUPPORT,
+  O_QUERY,
+  O_MARGIN,
+  O_NORM,
+  O_KD,
+  O_TEMP,
+  O_CLAMP,
+  O_ARCH,
+  O_LS,
+  O_SIZE,
+  O_INIT,
+  O_EPOCHS,
+  O_STEPS,
+  O_LR,
+  O_LR_END,
+  O_WD,
+  O_FLIP,
+  O_ERASE_P,
+  O_ERASE_AREA,
+  O_ERASE_MIN,
+  O_ERASE_ASPECT,
+  O_SEED,
+  O_OUTPUT,
+  O_SAVE,
+  O_RESUME,
+  O_EVAL_BATCH,
+  O_QUIET,
+  O_DEVICE,
+  O_GPU,
+  O_TF32,
+  O_THREADS,
+  O_WORKERS,
+};
+
+static const struct option options[] = {
+    {"stream", required_argument, 0, O_STREAM},
+    {"data", required_argument, 0, O_DATA},
+    {"layout", required_argument, 0, O_LAYOUT},
+    {"base-ids", required_argument, 0, O_BASE},
+    {"tasks", required_argument, 0, O_TASKS},
+    {"ids-per-task", required_argument, 0, O_IPT},
+    {"unseen", required_argument, 0, O_UNSEEN},
+    {"method", required_argument, 0, O_METHOD},
+    {"episode-ids", required_argument, 0, O_EPIDS},
+    {"support", required_argument, 0, O_SUPPORT},
+    {"query", required_argument, 0, O_QUERY},
+    {"margin", required_argument, 0, O_MARGIN},
+    {"norm-weight", required_argument, 0, O_NORM},
+    {"kd-weight", required_argument, 0, O_KD},
+    {"temperature", required_argument, 0, O_TEMP},
+    {"clamp", required_argument, 0, O_CLAMP},
+    {"arch", required_argument, 0, O_ARCH},
+    {"last-stride", required_argument, 0, O_LS},
+    {"input-size", required_argument, 0, O_SIZE},
+    {"init", required_argument, 0, O_INIT},
+    {"epochs", required_argument, 0, O_EPOCHS},
+    {"steps-per-epoch", required_argument, 0, O_STEPS},
+    {"lr", required_argument, 0, O_LR},
+    {"lr-end", required_argument, 0, O_LR_END},
+    {"weight-decay", required_argument, 0, O_WD},
+    {"flip-p", required_argument, 0, O_FLIP},
+    {"erase-p", required_argument, 0, O_ERASE_P},
+    {"erase-area", required_argument, 0, O_ERASE_AREA},
+    {"erase-area-min", required_argument, 0, O_ERASE_MIN},
+    {"erase-aspect-min", required_argument, 0, O_ERASE_ASPECT},
+    {"seed", required_argument, 0, O_SEED},
+    {"output", required_argument, 0, O_OUTPUT},
+    {"save-every", required_argument, 0, O_SAVE},
+    {"resume", no_argument, 0, O_RESUME},
+    {"eval-batch", required_argument, 0, O_EVAL_BATCH},
+    {"quiet", no_argument, 0, O_QUIET},
+    {"device", required_argument, 0, O_DEVICE},
+    {"gpu-id", required_argument, 0, O_GPU},
+    {"tf32", no_argument, 0, O_TF32},
+    {"threads", required_argument, 0, O_THREADS},
+    {"workers", required_argument, 0, O_WORKERS},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
+};
+
+static const char *const cmd = "continual";
+
+/* A number in [lo, hi] (lo excluded when lo_open). */
+static int parse_num(const char *option, const char *text, double lo, int lo_open, double hi,
+                     float *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (errno || end == text || *end || !isfinite(v) || v < lo || v > hi || (lo_open && v == lo))
+    return cli_usage_error(cmd, "%s expects a number in %s%g, %g], got '%s'", option,
+                           lo_open ? "(" : "[", lo, hi, text);
+  *out = (float)v;
+  return 0;
+}
+
+/* "A:B" with both in [lo, hi] and A <= B. */
+static int parse_range(const char *option, const char *text, double lo, double hi, float *a,
+                       float *b) {
+  char *end;
+  errno = 0;
+  double x = strtod(text, &end), y = NAN;
+  if (!errno && end != text && *end == ':') {
+    const char *q = end + 1;
+    y = strtod(q, &end);
+    if (end == q || *end) y = NAN;
+  }
+  if (errno || !(x >= lo && x <= y && y <= hi))
+    return cli_usage_error(cmd, "%s expects A:B with %g <= A <= B <= %g, got '%s'", option, lo, hi,
+                           text);
+  *a = (float)x, *b = (float)y;
+  return 0;
+}
+
+static int add_path(const char ***list, int *n, const char *path) {
+  const char **grown = realloc(*list, sizeof(char *) * (size_t)(*n + 1));
+  if (!grown) return cli_usage_error(cmd, "out of memory");
+  grown[(*n)++] = path;
+  *list = grown;
+  return 0;
+}
+
+static int parse(int argc, char **argv, reid_continual_config *c, const char ***data,
+                 const char ***unseen, int *exit_code) {
+  *exit_code = CLI_USAGE;
+  optind = 1;
+  opterr = 0;
+  int code, n_data = 0, n_unseen = 0;
+  while ((code = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    int bad = 0;
+    switch (code) {
+    case O_STREAM:
+      if (reid_stream_kind_parse(optarg, &c->stream.kind) != REID_OK)
+        bad = cli_usage_error(cmd, "--stream expects intra or inter, got '%s'", optarg);
+      break;
+    case O_DATA: bad = add_path(data, &n_data, optarg); break;
+    case O_UNSEEN: bad = add_path(unseen, &n_unseen, optarg); break;
+    case O_LAYOUT:
+      if (reid_layout_parse(optarg, &c->stream.layout) != REID_OK)
+        bad = cli_usage_error(cmd, "--layout expects auto, mars, duke, market or veri, got '%s'",
+                              optarg);
+      break;
+    case O_BASE:
+      bad = cli_parse_int(cmd, "--base-ids", optarg, 1, 1 << 24, &c->stream.base_ids);
+      break;
+    case O_TASKS: bad = cli_parse_int(cmd, "--tasks", optarg, 1, 10000, &c->stream.tasks); break;
+    case O_IPT:
+      bad = cli_parse_int(cmd, "--ids-per-task", optarg, 2, 1 << 24, &c->stream.ids_per_task);
+      break;
+    case O_METHOD:
+      if (reid_cl_method_parse(optarg, &c->method) != REID_OK)
+        bad = cli_usage_error(cmd, "--method expects dwopp, dwpp, ft or joint, got '%s'", optarg);
+      break;
+    case O_EPIDS:
+      bad = cli_parse_int(cmd, "--episode-ids", optarg, 2, 4096, &c->episode_ids);
+      break;
+    case O_SUPPORT: bad = cli_parse_int(cmd, "--support", optarg, 1, 256, &c->support); break;
+    case O_QUERY: bad = cli_parse_int(cmd, "--query", optarg, 1, 256, &c->query); break;
+    case O_MARGIN: bad = parse_num("--margin", optarg, 0, 0, 1e6, &c->margin); break;
+    case O_NORM: bad = parse_num("--norm-weight", optarg, 0, 0, 1e6, &c->norm_weight); break;
+    case O_KD: bad = parse_num("--kd-weight", optarg, 0, 0, 1e6, &c->kd_weight); break;
+    case O_TEMP: bad = parse_num("--temperature", optarg, 0, 1, 1e6, &c->temperature); break;
+    case O_CLAMP: bad = parse_num("--clamp", optarg, 0, 0, 0.5, &c->clamp); break;
+    case O_ARCH:
+      if (reid_arch_parse(optarg, &c->arch) != REID_OK)
+        bad =
+            cli_usage_error(cmd, "--arch expects resnet18, resnet34 or resnet50, got '%s'", optarg);
+      break;
+    case O_LS: bad = cli_parse_int(cmd, "--last-stride", optarg, 1, 2, &c->last_stride); break;
+    case O_SIZE: bad = cli_parse_size(cmd, "--input-size", optarg, &c->height, &c->width); break;
+    case O_INIT: c->init = optarg; break;
+    case O_EPOCHS: bad = cli_parse_int(cmd, "--epochs", optarg, 1, 1000000, &c->epochs); break;
+    case O_STEPS:
+      bad = cli_parse_int(cmd, "--steps-per-epoch", optarg, 0, 10000000, &c->steps_per_epoch);
+      break;
+    case O_LR: bad = parse_num("--lr", optarg, 0, 1, 1e3, &c->lr); break;
+    case O_LR_END: bad = parse_num("--lr-end", optarg, 0, 1, 1e3, &c->lr_end); break;
+    case O_WD: bad = parse_num("--weight-decay", optarg, 0, 0, 1, &c->weight_decay); break;
+    case O_FLIP: bad = parse_num("--flip-p", optarg, 0, 0, 1, &c->flip_p); break;
+    case O_ERASE_P:
+      bad = parse_range("--erase-p", optarg, 0, 1, &c->erase_p_start, &c->erase_p_end);
+      break;
+    case O_ERASE_AREA:
+      bad = parse_range("--erase-area", optarg, 0, 0.999, &c->erase_area_start, &c->erase_area_end);
+      break;
+    case O_ERASE_MIN:
+      bad = parse_num("--erase-area-min", optarg, 0, 1, 0.999, &c->erase_area_min);
+      break;
+    case O_ERASE_ASPECT:
+      bad = parse_num("--erase-aspect-min", optarg, 0, 1, 1, &c->erase_aspect_min);
+      break;
+    case O_SEED: {
+      char *end;
+      errno = 0;
+      unsigned long long v = strtoull(optarg, &end, 10);
+      if (errno || end == optarg || *end || optarg[0] == '-')
+        bad = cli_usage_error(cmd, "--seed expects a non-negative integer, got '%s'", optarg);
+      c->seed = v;
+      break;
+    }
+    case O_OUTPUT: c->output = optarg; break;
+    case O_SAVE:
+      bad = cli_parse_int(cmd, "--save-every", optarg, 1, 1000000, &c->save_every);
+      break;
+    case O_RESUME: c->resume = 1; break;
+    case O_EVAL_BATCH:
+      bad = cli_parse_int(cmd, "--eval-batch", optarg, 1, 4096, &c->eval_batch);
+      break;
+    case O_QUIET: c->progress = NULL; break;
+    case O_DEVICE:
+      if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda") && strcmp(optarg, "auto"))
+        bad = cli_usage_error(cmd, "--device expects cpu, cuda or auto, got '%s'", optarg);
+      c->device = optarg;
+      break;
+    case O_GPU: bad = cli_parse_int(cmd, "--gpu-id", optarg, 0, 63, &c->gpu_id); break;
+    case O_TF32: c->tf32 = 1; break;
+    case O_THREADS: bad = cli_parse_int(cmd, "--threads", optarg, 1, 1024, &c->threads); break;
+    case O_WORKERS: bad = cli_parse_int(cmd, "--workers", optarg, 1, 256, &c->workers); break;
+    case 'h':
+      fputs(help, stdout);
+      *exit_code = CLI_OK;
+      return 0;
+    default: cli_bad_option(cmd, argv); return 0;
+    }
+    if (bad) return 0;
+  }
+  if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]), 0;
+  if (!n_data) return cli_usage_error(cmd, "--data is required"), 0;
+  if (!c->output) return cli_usage_error(cmd, "--output is required"), 0;
+  if (c->stream.kind == REID_STREAM_INTRA && n_data != 1)
+    return cli_usage_error(cmd, "--stream intra splits one dataset: give --data once (got %d)",
+                           n_data),
+           0;
+  if (c->erase_area_min > c->erase_area_start)
+    return cli_usage_error(cmd, "--erase-area-min %g exceeds the starting erased area %g",
+                           (double)c->erase_area_min, (double)c->erase_area_start),
+           0;
+  c->stream.data = *data;
+  c->stream.n_data = n_data;
+  c->stream.unseen = *unseen;
+  c->stream.n_unseen = n_unseen;
+  return 1;
+}
+
+int cmd_continual(int argc, char **argv) {
+  reid_continual_config c;
+  reid_continual_config_default(&c);
+  const char **data = NULL, **unseen = NULL;
+  int code;
+  if (parse(argc, argv, &c, &data, &unseen, &code)) {
+    reid_status st = reid_continual(&c);
+    code = st == REID_OK ? CLI_OK : cli_library_error(cmd, st);
+    if (st == REID_OK && c.progress)
+      fprintf(c.progress, "reid-train continual: wrote %s\n", c.output);
+  }
+  free(data);
+  free(unseen);
+  return code;
+}
