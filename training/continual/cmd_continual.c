@@ -79,6 +79,8 @@ static const char *const help =
     "  --save-every N         checkpoint the resumable state every N epochs (default 50)\n"
     "  --resume               continue from M.state.safetensors (within a task or at a task\n"
     "                         boundary; the same settings; bit-identical on the CPU)\n"
+    "  --stop-after T[:E]     stop once task T has trained E epochs (default: all), keeping\n"
+    "                         the state for --resume (train the tasks as they arrive)\n"
     "  --eval-batch N         images per evaluation batch (default 64)\n"
     "  --quiet                no progress lines\n"
     "device:\n"
@@ -123,6 +125,7 @@ enum {
   O_SEED,
   O_OUTPUT,
   O_SAVE,
+  O_STOP,
   O_RESUME,
   O_EVAL_BATCH,
   O_QUIET,
@@ -168,6 +171,7 @@ static const struct option options[] = {
     {"output", required_argument, 0, O_OUTPUT},
     {"save-every", required_argument, 0, O_SAVE},
     {"resume", no_argument, 0, O_RESUME},
+    {"stop-after", required_argument, 0, O_STOP},
     {"eval-batch", required_argument, 0, O_EVAL_BATCH},
     {"quiet", no_argument, 0, O_QUIET},
     {"device", required_argument, 0, O_DEVICE},
@@ -303,6 +307,19 @@ static int parse(int argc, char **argv, reid_continual_config *c, const char ***
       bad = cli_parse_int(cmd, "--save-every", optarg, 1, 1000000, &c->save_every);
       break;
     case O_RESUME: c->resume = 1; break;
+    case O_STOP: {
+      char *end;
+      long t = strtol(optarg, &end, 10), e = 0;
+      if (end != optarg && *end == ':') {
+        const char *q = end + 1;
+        e = strtol(q, &end, 10);
+        if (end == q || e < 1) t = -1;
+      }
+      if (end == optarg || *end || t < 0 || t > 100000 || e > 1000000)
+        bad = cli_usage_error(cmd, "--stop-after expects TASK or TASK:EPOCH, got '%s'", optarg);
+      c->stop_task = (int)t, c->stop_epoch = (int)e;
+      break;
+    }
     case O_EVAL_BATCH:
       bad = cli_parse_int(cmd, "--eval-batch", optarg, 1, 4096, &c->eval_batch);
       break;

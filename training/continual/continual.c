@@ -4,9 +4,11 @@
  * evaluation on every test set seen so far and every unseen set. */
 #include "continual.h"
 
+#include <libgen.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "continual_impl.h"
@@ -65,6 +67,7 @@ void reid_continual_config_default(reid_continual_config *c) {
   c->erase_area_min = 0.02f;
   c->erase_aspect_min = 0.3f;
   c->save_every = 50;
+  c->stop_task = -1;
   c->seed = 1;
   c->eval_batch = 64;
 }
@@ -225,6 +228,8 @@ static reid_status run_task(cl_run *cr, int t, int resume) {
     tc.output = task_path;
     tc.progress = c->progress;
     tc.epochs = c->epochs;
+    if (t == c->stop_task && c->stop_epoch > 0 && c->stop_epoch < c->epochs)
+      tc.epochs = c->stop_epoch; /* the schedules still span c->epochs (describe, augment) */
     tc.save_every = c->save_every;
     tc.resume = resume;
     tc.lr = c->lr;
@@ -293,7 +298,8 @@ static reid_status run_task(cl_run *cr, int t, int resume) {
             distil ? ", distilling from the previous model" : "");
   if (st == REID_OK) st = train_run_epochs(&r, cr->state_path, config, &log);
   train_log_close(&log);
-  if (st == REID_OK) st = evaluate(cr, t, task);
+  const int partial = r.epoch < c->epochs;
+  if (st == REID_OK && !partial) st = evaluate(cr, t, task);
   if (st == REID_OK)
     st = continual_results_write(&cr->results, cr->stream, c, cr->stem, cr->row_task);
   continual_train_task.destroy(&r);
@@ -334,7 +340,17 @@ static reid_status run(cl_run *cr) {
   REID_TRY(create_model(cr));
   int first = 0;
   if (c->resume) REID_TRY(read_saved(cr, &first));
-  for (int t = first; t < cr->n_run_tasks; t++) REID_TRY(run_task(cr, t, c->resume && t == first));
+  for (int t = first; t < cr->n_run_tasks; t++) {
+    REID_TRY(run_task(cr, t, c->resume && t == first));
+    if (t == c->stop_task) {
+      if (c->progress)
+        fprintf(c->progress,
+                "reid-train continual: stopped after task %d as asked; --resume "
+                "continues from %s\n",
+                t, cr->state_path);
+      return REID_OK;
+    }
+  }
   continual_state cs = {
       .cfg = c, .task = cr->row_task[cr->n_run_tasks - 1], .datasets = cr->datasets};
   train_run r = {.task_state = &cs, .members = {{.net = cr->model}}, .n_members = 1};
@@ -343,6 +359,12 @@ static reid_status run(cl_run *cr) {
 
 static reid_status validate(const reid_continual_config *c) {
   if (!c->output) return reid_fail(REID_EINVAL, "continual training needs an output");
+  char *copy = strdup(c->output);
+  if (!copy) return reid_fail(REID_ENOMEM, "out of memory");
+  int writable = access(dirname(copy), W_OK) == 0;
+  free(copy);
+  if (!writable)
+    return reid_fail(REID_EIO, "%s: its folder does not exist or is not writable", c->output);
   if (c->episode_ids < 2 || c->support < 1 || c->query < 1)
     return reid_fail(REID_EINVAL, "episodes need >= 2 identities x (>= 1 support + >= 1 query)");
   if (c->epochs < 1 || c->save_every < 1)

@@ -67,6 +67,8 @@ typedef struct reid_continual_config {
   float erase_area_start, erase_area_end, erase_area_min; /* 0.1 -> 0.34, 0.02 */
   float erase_aspect_min;                                 /* 0.3 */
   int save_every, resume;
+  int stop_task, stop_epoch; /* stop (state kept) once task stop_task has trained stop_epoch
+                                epochs (0: all of them); stop_task < 0: run to the end */
   uint64_t seed;
   int eval_batch;
 } reid_continual_config;

@@ -96,8 +96,8 @@ static void put_num(text *t, double v) {
 
 static void put_str(text *t, const char *s) {
   char buf[512];
-  json_escape(buf, sizeof buf, s, strlen(s));
-  put(t, "\"%s\"", buf);
+  json_escape(buf, sizeof buf, s, strlen(s)); /* quotes included */
+  put(t, "%s", buf);
 }
 
 static reid_status save_text(const char *path, text *t) {

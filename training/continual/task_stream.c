@@ -208,7 +208,11 @@ static reid_status load_tasks(task_stream *s, const task_stream_config *c) {
     reid_status st = ids && task_of ? REID_OK : reid_fail(REID_ENOMEM, "out of memory");
     for (int i = 0; i < n && st == REID_OK; i++) ids[i] = i; /* labels are the ids' order */
     if (st == REID_OK) st = reid_split_intra(ids, n, c->base_ids, c->tasks, task_of);
-    if (st != REID_OK) reid_fail(st, "%s: %s", c->data[0], reid_last_error());
+    if (st != REID_OK) {
+      char why[512];
+      snprintf(why, sizeof why, "%s", reid_last_error());
+      reid_fail(st, "%s: %s", c->data[0], why);
+    }
     if (st == REID_OK) {
       s->n_tasks = c->tasks;
       for (int t = 0; t < c->tasks; t++) s->parts[t] = (task_part){d, 0, 0};

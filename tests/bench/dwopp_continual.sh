@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The lifelong re-ID tables of README (issue 9) on synthetic data, on the CPU:
+#   intra  one synthetic Market-layout dataset split into 10 tasks by identity
+#          (8 + 9 x 8 of 80 training identities; 20 test identities never trained on),
+#          DwoPP, DwPP, FT and Joint, each with seeds 1..SEEDS: final unseen mAP / R1,
+#          final mAP on the tasks' own identities and the average forgetting, mean ± std;
+#   inter  four synthetic datasets rendered differently (layout, cameras, image size,
+#          seed) as four tasks in the LReID style, plus an unseen one: Seen / Unseen.
+# ResNet-18 at 64x32, episodes of 8 identities x (5 + 1), the paper's other settings.
+#
+#   tests/bench/dwopp_continual.sh BUILD_DIR OUT_DIR [intra|inter|all|tables]
+# Environment: EPOCHS (epochs of one step per task, default 10), SEEDS (the intra seeds,
+# default "1 2 3"), THREADS (default 1). Runs already done (their results JSON is there)
+# are skipped, so several invocations with different SEEDS can share OUT_DIR in parallel;
+# `tables` only prints the tables of the runs done.
+set -euo pipefail
+build=$1 out=$2 which=${3:-all}
+rt=$build/training/reid-train
+epochs=${EPOCHS:-10} seeds=${SEEDS:-1 2 3} threads=${THREADS:-1}
+mkdir -p "$out"
+size=64x32
+common=(--arch resnet18 --input-size $size --episode-ids 8 --epochs "$epochs" --steps-per-epoch 1 --device cpu
+  --threads "$threads" --workers 1 --quiet)
+
+# summary FILE KEY: a value of the results JSON's summary (percent)
+summary() { sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p" "$1" | awk '{ printf "%.4f", 100 * $1 }'; }
+# the final mAP / R1 of test set COLUMN (0-based) of a results JSON
+final() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('%.4f' % (100 * r[sys.argv[2]][-1][int(sys.argv[3])]))" "$@"; }
+meanstd() { awk '{ s += $1; q += $1 * $1; n++ } END { m = s / n; v = n > 1 ? (q - n * m * m) / (n - 1) : 0; printf "%.1f ± %.1f", m, sqrt(v > 0 ? v : 0) }'; }
+
+intra() {
+  local d=$out/intra-data
+  [ -d "$d" ] || "$rt" synth --layout market --output "$d" --identities 100 --test-identities 20 \
+    --cameras 4 --tracklets-per-identity 3 --frames 4 --size $size --seed 11 --threads "$threads" >/dev/null
+  for seed in $seeds; do
+    for method in dwopp dwpp ft joint; do
+      local o=$out/intra-$method-s$seed
+      [ -f "$o.results.json" ] && [ -f "$o.safetensors" ] ||
+        "$rt" continual --stream intra --data "$d" --base-ids 8 --tasks 10 --method $method \
+          --seed "$seed" "${common[@]}" --output "$o.safetensors"
+    done
+  done
+}
+
+intra_table() {
+  local seeds_done
+  seeds_done=$(ls "$out"/intra-joint-s*.results.json 2>/dev/null | sed 's/.*-s\([0-9]*\)\.results.json/\1/' | sort -n)
+  {
+    echo "| method | unseen mAP | unseen R1 | seen-ids mAP | avg forgetting (mAP) |"
+    echo "|---|---|---|---|---|"
+    for method in dwopp dwpp ft joint; do
+      local um="" ur="" sm="" fg=""
+      for seed in $seeds_done; do
+        local j=$out/intra-$method-s$seed.results.json
+        um+="$(summary "$j" unseen_mAP)"$'\n' ur+="$(summary "$j" unseen_R1)"$'\n'
+        sm+="$(summary "$j" seen_mAP)"$'\n'
+        fg+="$(summary "$j" seen_forgetting_mAP)"$'\n'
+      done
+      [ "$method" = joint ] && fg="" # one task: nothing to forget
+      echo "| $method | $(meanstd <<<"${um%$'\n'}") | $(meanstd <<<"${ur%$'\n'}") |" \
+        "$(meanstd <<<"${sm%$'\n'}") | $([ -n "$fg" ] && meanstd <<<"${fg%$'\n'}" || echo -) |"
+    done
+  } | tee "$out/intra.md"
+}
+
+inter() {
+  # four domains: layout, cameras, image size and seed differ (synth has no palette option)
+  local doms=(market:4:64x32:21 duke:6:96x48:22 mars:3:128x64:23 market:8:160x80:24)
+  local name
+  for i in 0 1 2 3; do
+    IFS=: read -r layout cams sz sd <<<"${doms[$i]}"
+    name=$out/inter-d$i-$layout
+    [ -d "$name" ] || "$rt" synth --layout "$layout" --output "$name" --identities 40 \
+      --test-identities 10 --cameras "$cams" --tracklets-per-identity 3 --frames 4 --size "$sz" \
+      --seed "$sd" --threads "$threads" >/dev/null
+  done
+  local unseen=$out/inter-unseen-veri
+  [ -d "$unseen" ] || "$rt" synth --layout market --output "$unseen" --identities 30 \
+    --test-identities 20 --cameras 5 --tracklets-per-identity 3 --frames 4 --size 80x40 --seed 25 \
+    --threads "$threads" >/dev/null
+  local data=()
+  for i in 0 1 2 3; do data+=(--data "$(ls -d "$out"/inter-d$i-*)"); done
+  for method in dwopp dwpp ft joint; do
+    local o=$out/inter-$method
+    [ -f "$o.results.json" ] && [ -f "$o.safetensors" ] ||
+      "$rt" continual --stream inter "${data[@]}" --unseen "$unseen" --ids-per-task 30 \
+        --method $method --seed 1 "${common[@]}" --output "$o.safetensors"
+  done
+}
+
+inter_table() {
+  {
+    echo "| method | Seen mAP | Seen R1 | Unseen mAP | Unseen R1 | avg forgetting (mAP) |"
+    echo "|---|---|---|---|---|---|"
+    for method in dwopp dwpp ft joint; do
+      local j=$out/inter-$method.results.json
+      echo "| $method | $(summary "$j" seen_mAP) | $(summary "$j" seen_R1) |" \
+        "$(summary "$j" unseen_mAP) | $(summary "$j" unseen_R1) |" \
+        "$([ $method = joint ] && echo - || summary "$j" seen_forgetting_mAP) |"
+    done
+  } | tee "$out/inter.md"
+}
+
+case $which in
+intra) intra && intra_table ;;
+inter) inter && inter_table ;;
+all) intra && inter && intra_table && inter_table ;;
+tables) intra_table && inter_table ;;
+*) echo "usage: $0 BUILD_DIR OUT_DIR [intra|inter|all|tables]" >&2 && exit 2 ;;
+esac
