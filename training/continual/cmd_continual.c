@@ -9,7 +9,8 @@
 #include "continual.h"
 
 static const char *const help =
-    "usage: reid-train continual --stream intra|inter --data DIR... --output M.safetensors\n"
+    "usage: reid-train continual --stream intra|inter|collected --data DIR... --output "
+    "M.safetensors\n"
     "                            [--method dwopp|dwpp|ft|joint] [options]\n"
     "\n"
     "Lifelong re-ID (papers.md §2): trains one model on a stream of tasks, one after the\n"
@@ -28,8 +29,12 @@ static const char *const help =
     "                         inter: one dataset per task, in the order given (LReID), the\n"
     "                         first --ids-per-task identities of each; test sets: each\n"
     "                         dataset's query/gallery (seen once its task is trained)\n"
-    "  --data DIR             a dataset folder (intra: one; inter: repeat, one per task)\n"
-    "  --layout L             auto (default), mars, duke, market or veri (every folder)\n"
+    "                         collected: one folder of `reidembed collect-location=` per\n"
+    "                         task, every tracklet a pseudo-identity (layout collected);\n"
+    "                         only the --unseen sets are evaluated (nothing is labelled)\n"
+    "  --data DIR             a dataset folder (intra: one; inter, collected: one per task)\n"
+    "  --layout L             auto (default), mars, duke, market, veri or collected (every\n"
+    "                         folder; a collected stream reads its --unseen sets as detected)\n"
     "  --base-ids N           identities of task 0 (intra, default 76)\n"
     "  --tasks N              tasks (intra, default 10)\n"
     "  --ids-per-task N       identities per dataset (inter, default 500)\n"
@@ -235,14 +240,14 @@ static int parse(int argc, char **argv, reid_continual_config *c, const char ***
     switch (code) {
     case O_STREAM:
       if (reid_stream_kind_parse(optarg, &c->stream.kind) != REID_OK)
-        bad = cli_usage_error(cmd, "--stream expects intra or inter, got '%s'", optarg);
+        bad = cli_usage_error(cmd, "--stream expects intra, inter or collected, got '%s'", optarg);
       break;
     case O_DATA: bad = add_path(data, &n_data, optarg); break;
     case O_UNSEEN: bad = add_path(unseen, &n_unseen, optarg); break;
     case O_LAYOUT:
       if (reid_layout_parse(optarg, &c->stream.layout) != REID_OK)
-        bad = cli_usage_error(cmd, "--layout expects auto, mars, duke, market or veri, got '%s'",
-                              optarg);
+        bad = cli_usage_error(
+            cmd, "--layout expects auto, mars, duke, market, veri or collected, got '%s'", optarg);
       break;
     case O_BASE:
       bad = cli_parse_int(cmd, "--base-ids", optarg, 1, 1 << 24, &c->stream.base_ids);

@@ -5,20 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kind_names[] = {"intra", "inter"};
+static const char *const kind_names[] = {"intra", "inter", "collected"};
 
 reid_status reid_stream_kind_parse(const char *name, reid_stream_kind *out) {
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < 3; i++)
     if (name && !strcmp(name, kind_names[i])) {
       *out = (reid_stream_kind)i;
       return REID_OK;
     }
-  return reid_fail(REID_EINVAL, "unknown stream '%s' (expected intra or inter)",
+  return reid_fail(REID_EINVAL, "unknown stream '%s' (expected intra, inter or collected)",
                    name ? name : "(null)");
 }
 
 const char *reid_stream_kind_name(reid_stream_kind k) {
-  return k >= REID_STREAM_INTRA && k <= REID_STREAM_INTER ? kind_names[k] : "unknown";
+  return k >= REID_STREAM_INTRA && k <= REID_STREAM_COLLECTED ? kind_names[k] : "unknown";
 }
 
 static int cmp_int(const void *a, const void *b) {
@@ -235,16 +235,18 @@ static reid_status load_tasks(task_stream *s, const task_stream_config *c) {
     add_test(s, name, d, -1);
     return REID_OK;
   }
-  if (c->n_data < 1) return reid_fail(REID_EINVAL, "an inter-domain stream needs datasets");
+  if (c->n_data < 1)
+    return reid_fail(REID_EINVAL, "a %s stream needs datasets", reid_stream_kind_name(c->kind));
+  const int collected = c->kind == REID_STREAM_COLLECTED;
   for (int t = 0; t < c->n_data; t++) {
-    REID_TRY(add_source(s, c->data[t], c->layout, &d));
+    REID_TRY(add_source(s, c->data[t], collected ? REID_LAYOUT_COLLECTED : c->layout, &d));
     if (d->n_train_ids < 2)
       return reid_fail(REID_EINVAL, "%s: %d training identities (a task needs 2)", c->data[t],
                        d->n_train_ids);
-    int n = d->n_train_ids < c->ids_per_task ? d->n_train_ids : c->ids_per_task;
+    int n = d->n_train_ids < c->ids_per_task || collected ? d->n_train_ids : c->ids_per_task;
     s->parts[s->n_tasks++] = (task_part){d, 0, n};
     snprintf(name, sizeof name, "%s", base_name(c->data[t]));
-    add_test(s, name, d, t);
+    if (d->query.count > 0 && d->gallery.count > 0) add_test(s, name, d, t);
   }
   return REID_OK;
 }
@@ -268,7 +270,8 @@ reid_status task_stream_load(const task_stream_config *c, task_stream **out) {
                                   : reid_fail(REID_EINVAL, "a stream needs at least one task");
   for (int u = 0; u < c->n_unseen && st == REID_OK; u++) {
     reid_dataset *d;
-    st = add_source(s, c->unseen[u], c->layout, &d);
+    st = add_source(s, c->unseen[u],
+                    c->kind == REID_STREAM_COLLECTED ? REID_LAYOUT_AUTO : c->layout, &d);
     if (st == REID_OK && (d->query.count < 1 || d->gallery.count < 1))
       st =
           reid_fail(REID_EINVAL, "%s: an unseen set needs query and gallery samples", c->unseen[u]);

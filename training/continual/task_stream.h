@@ -10,7 +10,12 @@
  *   inter  one dataset per task (the LReID order), the first `ids_per_task`
  *          identities (sorted by id) of each, all of them when it has fewer; test
  *          set t = dataset t's own query/gallery split (seen once task t is trained).
- * Every --unseen dataset adds its query/gallery split as an unseen test set.
+ *   collected  one folder written by `reidembed collect-location=` per task (the layout
+ *          `collected`: stream = camera, each tracklet a pseudo-identity); all of its
+ *          tracklets train; it has no labelled test split, so only the --unseen sets
+ *          measure the update.
+ * Every --unseen dataset adds its query/gallery split as an unseen test set (read with
+ * --layout, or detected for a collected stream).
  * Joint training (the upper bound) trains one task made of all the tasks' identities.
  *
  * A task's training set is a view (reid_dataset) whose train split holds the
@@ -23,9 +28,11 @@
 typedef enum reid_stream_kind {
   REID_STREAM_INTRA,
   REID_STREAM_INTER,
+  REID_STREAM_COLLECTED,
 } reid_stream_kind;
 
-reid_status reid_stream_kind_parse(const char *name, reid_stream_kind *out); /* intra|inter */
+reid_status reid_stream_kind_parse(const char *name,
+                                   reid_stream_kind *out); /* intra|inter|collected */
 const char *reid_stream_kind_name(reid_stream_kind k);
 
 /* Task of each identity for the intra-domain split: ids[n] distinct identities in any
