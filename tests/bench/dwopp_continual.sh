@@ -8,7 +8,7 @@
 #          seed) as four tasks in the LReID style, plus an unseen one: Seen / Unseen.
 # ResNet-18 at 64x32, episodes of 8 identities x (5 + 1), the paper's other settings.
 #
-#   tests/bench/dwopp_continual.sh BUILD_DIR OUT_DIR [intra|inter|all|tables]
+#   tests/bench/dwopp_continual.sh BUILD_DIR OUT_DIR [intra|inter|all|tables|steptime]
 # Environment: EPOCHS (epochs of one step per task, default 10), SEEDS (the intra seeds,
 # default "1 2 3"), THREADS (default 1). Runs already done (their results JSON is there)
 # are skipped, so several invocations with different SEEDS can share OUT_DIR in parallel;
@@ -28,10 +28,14 @@ summary() { sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p" "$1" | awk '{ printf "%.4
 final() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('%.4f' % (100 * r[sys.argv[2]][-1][int(sys.argv[3])]))" "$@"; }
 meanstd() { awk '{ s += $1; q += $1 * $1; n++ } END { m = s / n; v = n > 1 ? (q - n * m * m) / (n - 1) : 0; printf "%.1f ± %.1f", m, sqrt(v > 0 ? v : 0) }'; }
 
+intra_data() {
+  "$rt" synth --layout market --output "$out/intra-data" --identities 100 --test-identities 20 \
+    --cameras 4 --tracklets-per-identity 3 --frames 4 --size $size --seed 11 --threads "$threads" >/dev/null
+}
+
 intra() {
   local d=$out/intra-data
-  [ -d "$d" ] || "$rt" synth --layout market --output "$d" --identities 100 --test-identities 20 \
-    --cameras 4 --tracklets-per-identity 3 --frames 4 --size $size --seed 11 --threads "$threads" >/dev/null
+  [ -d "$d" ] || intra_data
   for seed in $seeds; do
     for method in dwopp dwpp ft joint; do
       local o=$out/intra-$method-s$seed
@@ -101,10 +105,28 @@ inter_table() {
   } | tee "$out/inter.md"
 }
 
+# The step time of DwoPP (two forward passes, one backward, batch 32 x 6 = 192): task 1 of a
+# 40 + 40 split of the intra data, 4 steps, median seconds of steps 2..4 from the task's log.
+steptime() {
+  local d=$out/intra-data arch
+  [ -d "$d" ] || intra_data
+  for arch in resnet18 resnet50; do
+    local o=$out/steptime-$arch
+    rm -f "$o".*
+    "$rt" continual --stream intra --data "$d" --base-ids 40 --tasks 2 --episode-ids 32 \
+      --arch $arch --input-size $size --epochs 4 --steps-per-epoch 1 --stop-after 1 --device cpu \
+      --threads "$threads" --workers 2 --quiet --output "$o.safetensors"
+    echo "$arch $size batch 192 (2 forward + 1 backward), $threads threads: median step" \
+      "$(grep -o '"seconds":[0-9.]*' "$o.task01.log.jsonl" | tail -n 3 | cut -d: -f2 | sort -n |
+        sed -n 2p) s"
+  done | tee "$out/steptime.md"
+}
+
 case $which in
 intra) intra && intra_table ;;
 inter) inter && inter_table ;;
 all) intra && inter && intra_table && inter_table ;;
 tables) intra_table && inter_table ;;
-*) echo "usage: $0 BUILD_DIR OUT_DIR [intra|inter|all|tables]" >&2 && exit 2 ;;
+steptime) steptime ;;
+*) echo "usage: $0 BUILD_DIR OUT_DIR [intra|inter|all|tables|steptime]" >&2 && exit 2 ;;
 esac
