@@ -5,7 +5,8 @@
  *   checkpoint  a ResNet-18 checkpoint as reid_checkpoint_save writes it, with
  *               every tensor cut to one element per dimension (names, dtypes,
  *               metadata real; the 45 MB of weights would make a useless seed),
- *               the same as an MDKT pair, and small F16/BF16/I64 containers
+ *               the same as an MDKT pair, mobilenet_v2 and osnet_x0_25 (the graph
+ *               architectures converted checkpoints use), and small F16/BF16/I64 containers
  *   npy         npy_write_f32: a scalar, a vector, a 2x3 matrix
  *   json        the header of each safetensors seed, a tracklet and a match line
  *               as reidembed writes them (gst/jsonl.c)
@@ -114,6 +115,20 @@ static void checkpoint_seeds(const char *tmp) {
   OK(reid_net_create(&cfg, be, &b));
   OK(reid_checkpoint_save_pair(a, b, full, ST_F32));
   shrink_checkpoint(full, "mdkt-pair-shrunk.safetensors");
+  /* the graph architectures (a converted torchvision / torchreid checkpoint's layout) */
+  const reid_arch graphs[2] = {REID_ARCH_MOBILENET_V2, REID_ARCH_OSNET_X0_25};
+  for (int i = 0; i < 2; i++) {
+    reid_model_config g;
+    reid_model_config_default(&g);
+    g.arch = graphs[i], g.input_height = 64, g.input_width = 32;
+    reid_net *n;
+    OK(reid_net_create_empty(&g, be, &n));
+    OK(reid_checkpoint_save(n, full, ST_F16));
+    char name[64];
+    snprintf(name, sizeof name, "%s-shrunk.safetensors", reid_arch_name(graphs[i]));
+    shrink_checkpoint(full, name);
+    reid_net_destroy(n);
+  }
   remove(full);
   reid_net_destroy(a);
   reid_net_destroy(b);
