@@ -1,6 +1,7 @@
 /* reidembed collect-location: two streams (RGB and NV12) collected into one folder that
  * the dataset loader reads (layout `collected`: two cameras, one identity per tracklet,
- * the tracklets seen together as distinct pairs, crops of the box's own size and pixels);
+ * the tracklets seen together as distinct pairs, crops of the box's own size and pixels),
+ * which `reid-train continual --stream collected` trains on and whose model reidembed loads;
  * a short track is not collected; the summary message; a writer stuck on the disk (the
  * index is a FIFO nobody reads) never stalls the stream, drops are counted in messages and
  * in the index; writes refused by the file system (RLIMIT_FSIZE) give a warning, not an
@@ -18,6 +19,7 @@
 #define H 72
 
 static gchar *model, *summary_tool;
+static const char *reid_train;
 static guint8 *picture;
 
 static GstHarness *make(GstBus **bus, const char *props[][2], GstElement **out,
@@ -156,11 +158,101 @@ static void check_loaded(const char *dir) {
   g_free(ppm);
 }
 
+/* reid-train continual trains on the collected folder (one task, every tracklet a
+ * pseudo-identity; a tiny synthetic Market set as the unseen test set), and reidembed loads
+ * the model it writes. */
+static void test_continual(const char *dir) {
+  gchar *unseen = gtu_path("unseen"), *out = gtu_path("continual/m.safetensors");
+  gchar *out_dir = g_path_get_dirname(out);
+  g_mkdir_with_parents(out_dir, 0755);
+  gchar *synth[] = {(gchar *)reid_train,
+                    "synth",
+                    "--layout",
+                    "market",
+                    "--output",
+                    unseen,
+                    "--identities",
+                    "6",
+                    "--test-identities",
+                    "3",
+                    "--cameras",
+                    "2",
+                    "--tracklets-per-identity",
+                    "2",
+                    "--frames",
+                    "2",
+                    "--size",
+                    "64x32",
+                    "--seed",
+                    "3",
+                    NULL};
+  gchar *train[] = {(gchar *)reid_train,
+                    "continual",
+                    "--stream",
+                    "collected",
+                    "--data",
+                    (gchar *)dir,
+                    "--unseen",
+                    unseen,
+                    "--init",
+                    model,
+                    "--arch",
+                    "resnet18",
+                    "--input-size",
+                    "64x32",
+                    "--epochs",
+                    "1",
+                    "--steps-per-epoch",
+                    "2",
+                    "--episode-ids",
+                    "4",
+                    "--support",
+                    "2",
+                    "--query",
+                    "1",
+                    "--device",
+                    "cpu",
+                    "--threads",
+                    "1",
+                    "--quiet",
+                    "--output",
+                    out,
+                    NULL};
+  gchar **commands[2] = {synth, train};
+  for (int c = 0; c < 2; c++) {
+    gchar *err = NULL;
+    gint status = -1;
+    gboolean ran = g_spawn_sync(NULL, commands[c], NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                                NULL, &err, &status, NULL);
+    CHECK(ran && g_spawn_check_wait_status(status, NULL), "reid-train %s failed: %s",
+          commands[c][1], err ? err : "");
+    g_free(err);
+  }
+  gchar *log = g_strconcat(out_dir, "/m.task00.log.jsonl", NULL);
+  gchar *text = gtu_read_file(log);
+  int steps = 0;
+  for (const char *p = text; p && *p; p++) steps += *p == '\n';
+  CHECK(steps == 2, "%s: %d steps logged", log, steps);
+  GstBus *bus;
+  GstElement *e = gtu_reidembed(out, &bus);
+  CHECK(gst_element_set_state(e, GST_STATE_PAUSED) != GST_STATE_CHANGE_FAILURE,
+        "reidembed does not load the updated model %s", out);
+  gst_element_set_state(e, GST_STATE_NULL);
+  gst_object_unref(e);
+  gst_object_unref(bus);
+  g_free(text);
+  g_free(log);
+  g_free(out_dir);
+  g_free(out);
+  g_free(unseen);
+}
+
 static void test_collect_and_load(void) {
   gchar *dir = gtu_path("collected");
   collect_stream(dir, "cam A", GST_VIDEO_FORMAT_RGB);
   collect_stream(dir, "cam_b", GST_VIDEO_FORMAT_NV12);
   check_loaded(dir);
+  test_continual(dir);
   gchar *index = g_build_filename(dir, "cam_A", "index.jsonl", NULL);
   gchar *text = gtu_read_file(index);
   CHECK(text && strstr(text, "\"stream\":\"cam_A\",\"track_id\":1,") &&
@@ -330,12 +422,15 @@ int main(int argc, char **argv) {
     return 2;
   }
   summary_tool = argv[2];
+  for (int i = 3; i + 1 < argc; i++)
+    if (!strcmp(argv[i], "--reid-train")) reid_train = argv[i + 1];
   argv[2] = argv[0];
   gtu_init(argc - 2, argv + 2, "reidembed_collect");
   model = gtu_model("resnet18", 64, 32, 1);
   picture = gtu_picture(W, H, 3);
-  gchar *cmd = g_strdup_printf("rm -rf '%s'/collected '%s'/stuck '%s'/refused", gtu_workdir(),
-                               gtu_workdir(), gtu_workdir());
+  gchar *cmd =
+      g_strdup_printf("rm -rf '%s'/collected '%s'/stuck '%s'/refused '%s'/unseen '%s'/continual",
+                      gtu_workdir(), gtu_workdir(), gtu_workdir(), gtu_workdir(), gtu_workdir());
   if (system(cmd) != 0) gtu_fatal("cannot clean %s", gtu_workdir());
   g_free(cmd);
   test_collect_and_load();
