@@ -69,6 +69,7 @@ expect 0 "" -- "$rt" continual --stream inter --data "$work/m" --data "$work/u" 
   --ids-per-task 5 "${tiny[@]}" --init "$work/ft.safetensors" --output "$work/inter.safetensors"
 check "inter: 2 rows x 3 sets" [ "$(($(wc -l <"$work/inter.results.csv") - 1))" = 6 ]
 check "inter: the second dataset is unseen before task 1" grep -q '^0,u,seen,,$' "$work/inter.results.csv"
+check "inter: task 0 distils from the --init model" any_positive < <(kd_values "$work/inter.task00.log.jsonl")
 
 # ---- collected: two folders in the layout of reidembed collect-location= (made here from the
 # synthetic Market's training images: each identity's images of one camera form a tracklet

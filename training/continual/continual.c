@@ -276,7 +276,10 @@ static reid_status run_task(cl_run *cr, int t, int resume) {
     r.n_members = 1;
     st = reid_optimizer_init(&r.members[0].opt, cr->model, c->weight_decay, 0);
   }
-  const int distil = t > 0 && (c->method == REID_CL_DWOPP || c->method == REID_CL_DWPP);
+  /* the previous model: the last task's, or for task 0 the --init checkpoint (a deployed
+   * model updated on site must not forget what it knew either) */
+  const int distil =
+      (t > 0 || c->init) && (c->method == REID_CL_DWOPP || c->method == REID_CL_DWPP);
   if (st == REID_OK && distil) {
     if (!cr->old) st = reid_net_create(reid_net_config(cr->model), cr->be, &cr->old);
     if (st == REID_OK) st = train_copy_weights(cr->old, cr->model, "the old model");
