@@ -76,6 +76,11 @@ static const char *check_matrix(const uint8_t *p, size_t n, uint64_t declared, i
     count *= d;
   }
   if (!sparse && count > declared) return "more elements than bytes";
+  /* sparse: matio allocates nzmax (the flags' second word) row indices and values, and
+   * columns + 1 column starts; each takes at least one byte of the matrix */
+  if (sparse &&
+      (u32(flags.data + 4, swap) > declared || u32(dims.data + dims.bytes - 4, swap) > declared))
+    return "more sparse entries than bytes";
   p += dims.size, n -= dims.size;
   if (!read_tag(p, n, swap, &name) || name.bytes > MAX_NAME || name.bytes > declared)
     return "bad variable name";
