@@ -32,3 +32,4 @@ int cmd_continual(int argc, char **argv);
 int cmd_student(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);

@@ -1,5 +1,4 @@
 /* reid-train embed: embeddings of a .npy batch or of a list of image files. */
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,9 +6,8 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "engine.h"
-#include "image.h"
+#include "image_list.h"
 #include "npy.h"
-#include "preprocess.h"
 
 static const char *const help =
     "usage: reid-train embed --model M.safetensors --input X --output F.npy [options]\n"
@@ -29,7 +27,8 @@ static const char *const help =
     "  --device D           cpu, cuda or auto (default auto)\n"
     "  --gpu-id N           CUDA device (default 0)\n"
     "  --batch-size N       images per network call (default 16)\n"
-    "  --precision P        fp32 (default), bf16 (CPU with AVX512-BF16), tf32/fp16 (CUDA)\n"
+    "  --precision P        fp32 (default), bf16 (CPU with AVX512-BF16), tf32/fp16 (CUDA),\n"
+    "                       int8 (models written by reid-train quantize; CPU)\n"
     "  --threads N          CPU threads (default: all cores)\n"
     "  --raw                write the pooled feature without L2 normalisation\n"
     "  -h, --help           this text\n";
@@ -39,102 +38,6 @@ typedef struct embed_args {
   int gpu_id, batch, threads, raw;
   reid_precision precision;
 } embed_args;
-
-static int is_npy(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return 0;
-  unsigned char magic[6] = {0};
-  size_t got = fread(magic, 1, 6, f);
-  fclose(f);
-  return got == 6 && !memcmp(magic, "\x93NUMPY", 6);
-}
-
-/* Reads an image list: paths relative to the list's folder. */
-static reid_status read_list(const char *list_path, char ***paths_out, int *count_out) {
-  FILE *f = fopen(list_path, "r");
-  if (!f) return reid_fail(REID_EIO, "%s: cannot open the image list", list_path);
-  char *dir_copy = strdup(list_path);
-  const char *dir = dir_copy ? dirname(dir_copy) : ".";
-  char **paths = NULL;
-  int count = 0, cap = 0;
-  char line[4096];
-  reid_status st = REID_OK;
-  int lineno = 0;
-  while (st == REID_OK && fgets(line, sizeof line, f)) {
-    lineno++;
-    size_t len = strlen(line);
-    if (len == sizeof line - 1 && line[len - 1] != '\n') {
-      st = reid_fail(REID_EFORMAT, "%s:%d: line too long", list_path, lineno);
-      break;
-    }
-    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
-      line[--len] = 0;
-    char *p = line;
-    while (*p == ' ' || *p == '\t') p++;
-    if (!*p || *p == '#') continue;
-    if (count == cap) {
-      cap = cap ? 2 * cap : 256;
-      char **grown = realloc(paths, sizeof *paths * cap);
-      if (!grown) {
-        st = reid_fail(REID_ENOMEM, "out of memory");
-        break;
-      }
-      paths = grown;
-    }
-    size_t need = strlen(dir) + strlen(p) + 2;
-    paths[count] = malloc(need);
-    if (!paths[count]) {
-      st = reid_fail(REID_ENOMEM, "out of memory");
-      break;
-    }
-    if (p[0] == '/')
-      snprintf(paths[count], need, "%s", p);
-    else
-      snprintf(paths[count], need, "%s/%s", dir, p);
-    count++;
-  }
-  if (st == REID_OK && ferror(f)) st = reid_fail(REID_EIO, "%s: read error", list_path);
-  if (st == REID_OK && count == 0)
-    st = reid_fail(REID_EFORMAT, "%s: the image list is empty", list_path);
-  fclose(f);
-  free(dir_copy);
-  if (st != REID_OK) {
-    for (int i = 0; i < count; i++) free(paths[i]);
-    free(paths);
-    return st;
-  }
-  *paths_out = paths;
-  *count_out = count;
-  return REID_OK;
-}
-
-/* Decodes and preprocesses paths[0..n) into x [n, 3, H, W], in parallel. */
-static reid_status load_images(char **paths, int n, const reid_model_config *cfg, float *x) {
-  reid_preprocess_params pp = {cfg->input_height, cfg->input_width, {0}, {0}};
-  memcpy(pp.mean, cfg->mean, sizeof pp.mean);
-  memcpy(pp.std, cfg->std, sizeof pp.std);
-  size_t image = (size_t)3 * pp.height * pp.width;
-  int failed = -1;
-  char message[1024] = "";
-  reid_status failed_status = REID_OK;
-#pragma omp parallel for schedule(dynamic)
-  for (int i = 0; i < n; i++) {
-    reid_image img = {0};
-    reid_status st = reid_image_load_rgb(paths[i], &img);
-    if (st == REID_OK) st = reid_preprocess_image(&img, &pp, x + image * i);
-    reid_image_free(&img);
-    if (st != REID_OK) {
-#pragma omp critical(embed_load_error)
-      if (failed < 0 || i < failed) {
-        failed = i;
-        failed_status = st;
-        snprintf(message, sizeof message, "%s", reid_last_error());
-      }
-    }
-  }
-  if (failed >= 0) return reid_fail(failed_status, "%s", message);
-  return REID_OK;
-}
 
 static int run_embed(const embed_args *a) {
   const char *cmd = "embed";
@@ -152,7 +55,7 @@ static int run_embed(const embed_args *a) {
 
   reid_status st = st_open(a->model, &f);
   if (st == REID_OK) st = reid_checkpoint_read_config(f, NULL, &cfg);
-  int npy_input = is_npy(a->input);
+  int npy_input = image_list_is_npy(a->input);
   if (st == REID_OK && npy_input) {
     st = npy_read_f32(a->input, &ndim, shape, &x);
     if (st == REID_OK && (ndim != 4 || shape[1] != 3 || shape[0] < 1 || shape[2] < 32 ||
@@ -165,7 +68,7 @@ static int run_embed(const embed_args *a) {
       cfg.input_width = (int)shape[3];
     }
   } else if (st == REID_OK) {
-    st = read_list(a->input, &paths, &n);
+    st = image_list_read(a->input, &paths, &n);
   }
   if (st == REID_OK) st = reid_backend_create(a->device, a->gpu_id, &be);
   if (st == REID_OK) st = reid_net_create_empty(&cfg, be, &net);
@@ -186,7 +89,7 @@ static int run_embed(const embed_args *a) {
     if (!x) st = reid_fail(REID_ENOMEM, "out of memory");
     for (int done = 0; st == REID_OK && done < n; done += a->batch) {
       int chunk = n - done < a->batch ? n - done : a->batch;
-      st = load_images(paths + done, chunk, &cfg, x);
+      st = image_list_load(paths + done, chunk, &cfg, x);
       if (st == REID_OK) st = reid_engine_embed(engine, x, chunk, out + (size_t)dim * done);
     }
   }
@@ -199,8 +102,7 @@ static int run_embed(const embed_args *a) {
     fprintf(stderr, "reid-train embed: %d x %d embeddings -> %s (%s)\n", n, dim, a->output,
             reid_engine_describe(engine));
   int rc = st == REID_OK ? CLI_OK : cli_library_error(cmd, st);
-  for (int i = 0; paths && i < n; i++) free(paths[i]);
-  free(paths);
+  image_list_free(paths, n);
   free(x);
   free(out);
   reid_engine_destroy(engine);
@@ -244,7 +146,7 @@ int cmd_embed(int argc, char **argv) {
       break;
     case 'p':
       if (reid_precision_parse(optarg, &a.precision) != REID_OK)
-        return cli_usage_error(cmd, "--precision expects fp32, tf32, fp16 or bf16, got '%s'",
+        return cli_usage_error(cmd, "--precision expects fp32, tf32, fp16, bf16 or int8, got '%s'",
                                optarg);
       break;
     case 't':

@@ -22,6 +22,8 @@ static const command commands[] = {
      "lifelong re-ID: DwoPP, DwPP, fine-tuning or joint over a task stream"},
     {"eval", cmd_eval, "CMC and mAP (i2v, v2v, i2i) of a model on a dataset"},
     {"export", cmd_export, "write one network of an MDKT pair alone"},
+    {"quantize", cmd_quantize,
+     "post-training int8 quantization (per-channel weights, calibration)"},
 };
 
 static void usage(FILE *out) {

@@ -435,6 +435,9 @@ reid_status engine_cuda_init(reid_engine *e) {
   case REID_PRECISION_BF16:
     g->dtype = ENGINE_BF16, g->dt = CUDNN_DATA_BFLOAT16, g->math = CUDNN_TENSOR_OP_MATH;
     break;
+  case REID_PRECISION_INT8:
+    return reid_fail(REID_EUNSUPPORTED, "precision int8 is not available on the CUDA engine yet "
+                                        "(the CPU engine runs int8: device=cpu)");
   default: return reid_fail(REID_EINVAL, "engine: unknown precision %d", (int)e->precision);
   }
   g->elem = g->dtype == ENGINE_FP32 ? 4 : 2;

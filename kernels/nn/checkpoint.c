@@ -1,6 +1,9 @@
 #include "checkpoint.h"
 
+#include "quantize.h"
+
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +106,12 @@ reid_status reid_checkpoint_read_config(const st_file *f, const char *prefix,
     REID_TRY(parse_int(f, "num_classes", v, 0, 1000000, &cfg->num_classes));
   else if (cls && cls->ndim == 2)
     cfg->num_classes = (int)cls->shape[0];
+  if ((v = meta_get(f, prefix, "precision"))) {
+    if (strcmp(v, "int8") && strcmp(v, "fp32"))
+      return reid_fail(REID_EFORMAT, "%s: metadata precision='%s' is neither int8 nor fp32",
+                       st_path(f), v);
+    cfg->int8 = !strcmp(v, "int8");
+  }
   if ((v = meta_get(f, prefix, "task"))) snprintf(cfg->task, sizeof cfg->task, "%s", v);
   if ((v = meta_get(f, prefix, "description")))
     snprintf(cfg->description, sizeof cfg->description, "%s", v);
@@ -123,6 +132,51 @@ static int ends_with(const char *s, const char *suffix) {
   return a >= b && !strcmp(s + a - b, suffix);
 }
 
+/* an I8 weight [c_out, ...] and its `_scale` [c_out]: w = q * scale[o] */
+static reid_status read_int8(const st_file *f, const reid_model_config *cfg, const st_tensor *t,
+                             float *dst, size_t count) {
+  if (!cfg->int8)
+    return reid_fail(REID_EFORMAT, "%s: tensor '%s' is int8 but the metadata lacks precision=int8",
+                     st_path(f), t->name);
+  char name[160];
+  snprintf(name, sizeof name, "%s_scale", t->name);
+  const st_tensor *s = st_find(f, name);
+  if (!s || s->dtype != ST_F32 || s->ndim != 1 || t->ndim < 1 || s->shape[0] != t->shape[0])
+    return reid_fail(REID_EFORMAT, "%s: int8 tensor '%s' needs '%s', F32 [%lld]", st_path(f),
+                     t->name, name, (long long)(t->ndim ? t->shape[0] : 0));
+  if ((size_t)t->numel != count) return reid_fail(REID_EFORMAT, "%s: '%s' size", st_path(f), name);
+  const int8_t *q = st_data(f, t);
+  const unsigned char *sb = st_data(f, s);
+  size_t per_out = count / (size_t)t->shape[0];
+  for (int64_t o = 0; o < t->shape[0]; o++) {
+    float step;
+    memcpy(&step, sb + 4 * o, 4);
+    if (!(step > 0) || !isfinite(step))
+      return reid_fail(REID_EFORMAT, "%s: '%s'[%lld] = %g is not a positive step", st_path(f), name,
+                       (long long)o, step);
+    for (size_t j = 0; j < per_out; j++) dst[o * per_out + j] = q[o * per_out + j] * step;
+  }
+  return REID_OK;
+}
+
+static reid_status read_ranges(reid_net *net, const st_file *f, const char *prefix) {
+  const st_tensor *t = find_prefixed(f, prefix, REID_INT8_RANGE_TENSOR);
+  int n = reid_net_activation_count(net);
+  if (!t || t->ndim != 1 || t->shape[0] != n)
+    return reid_fail(
+        REID_EFORMAT, "%s: an int8 model needs '%s' F32 [%d] (one range per activation of %s)",
+        st_path(f), REID_INT8_RANGE_TENSOR, n, reid_arch_name(reid_net_config(net)->arch));
+  float *range = malloc(sizeof(float) * n);
+  if (!range) return reid_fail(REID_ENOMEM, "%s: out of memory", st_path(f));
+  reid_status st = st_read_f32(f, t, range, (size_t)n);
+  for (int i = 0; st == REID_OK && i < n; i++)
+    if (!(range[i] >= 0) || !isfinite(range[i]))
+      st = reid_fail(REID_EFORMAT, "%s: activation range %d is %g", st_path(f), i, range[i]);
+  if (st == REID_OK) st = reid_net_set_activation_ranges(net, range, n);
+  free(range);
+  return st;
+}
+
 reid_status reid_checkpoint_load_weights(reid_net *net, const st_file *f, const char *prefix) {
   const reid_model_config *cfg = reid_net_config(net);
   size_t plen = prefix ? strlen(prefix) : 0;
@@ -133,6 +187,13 @@ reid_status reid_checkpoint_load_weights(reid_net *net, const st_file *f, const 
     const char *local = name + plen;
     if (ends_with(local, "num_batches_tracked")) continue;
     if (!strncmp(local, "fc.", 3) && !reid_net_find(net, "fc.weight")) continue;
+    if (cfg->int8 && !strcmp(local, REID_INT8_RANGE_TENSOR)) continue;
+    if (cfg->int8 && ends_with(local, "_scale")) { /* the steps of an int8 weight */
+      char base[160];
+      snprintf(base, sizeof base, "%.*s", (int)(strlen(name) - 6), name);
+      const st_tensor *w = st_find(f, base);
+      if (w && w->dtype == ST_I8) continue;
+    }
     if (!reid_net_find(net, local))
       return reid_fail(REID_EFORMAT, "%s: unexpected tensor '%s' (not part of a %s%s)", st_path(f),
                        name, reid_arch_name(cfg->arch), cfg->bnneck ? " with BNNeck" : "");
@@ -163,11 +224,13 @@ reid_status reid_checkpoint_load_weights(reid_net *net, const st_file *f, const 
                      t->name, got, reid_arch_name(cfg->arch), want);
       break;
     }
-    st = st_read_f32(f, t, host, view->numel);
+    st = t->dtype == ST_I8 ? read_int8(f, cfg, t, host, view->numel)
+                           : st_read_f32(f, t, host, view->numel);
     if (st == REID_OK)
       st = be->ops->upload(be, reid_net_tensor_data(net, view), host, sizeof(float) * view->numel);
   }
   free(host);
+  if (st == REID_OK && cfg->int8) st = read_ranges(net, f, prefix);
   return st;
 }
 
@@ -208,6 +271,26 @@ reid_status reid_net_download(reid_net *net, float **params_out, float **buffers
   return REID_OK;
 }
 
+static reid_status add_int8(st_writer *w, const char *name, const reid_tensor_view *t,
+                            const float *data) {
+  int c_out = (int)t->shape[0];
+  size_t per_out = t->numel / c_out;
+  int8_t *q = malloc(t->numel);
+  float *step = malloc(sizeof(float) * c_out);
+  reid_status st = q && step ? REID_OK : reid_fail(REID_ENOMEM, "out of memory");
+  if (st == REID_OK) {
+    reid_quantize_per_channel(data, c_out, per_out, q, step);
+    st = st_writer_add_raw(w, name, ST_I8, t->ndim, t->shape, q);
+  }
+  char sname[180];
+  int64_t shape = c_out;
+  snprintf(sname, sizeof sname, "%s_scale", name);
+  if (st == REID_OK) st = st_writer_add_f32(w, sname, ST_F32, 1, &shape, step);
+  free(q);
+  free(step);
+  return st;
+}
+
 reid_status reid_checkpoint_add(st_writer *w, reid_net *net, const char *prefix, st_dtype dtype) {
   const reid_model_config *c = reid_net_config(net);
   const char *pre = prefix ? prefix : "";
@@ -228,6 +311,7 @@ reid_status reid_checkpoint_add(st_writer *w, reid_net *net, const char *prefix,
   PUT("mean", "%.7g,%.7g,%.7g", c->mean[0], c->mean[1], c->mean[2]);
   PUT("std", "%.7g,%.7g,%.7g", c->std[0], c->std[1], c->std[2]);
   PUT("num_classes", "%d", c->num_classes);
+  if (c->int8) PUT("precision", "%s", "int8");
   PUT("task", "%s", c->task);
   PUT("description", "%s", c->description);
 #undef PUT
@@ -239,7 +323,16 @@ reid_status reid_checkpoint_add(st_writer *w, reid_net *net, const char *prefix,
     char name[160];
     snprintf(name, sizeof name, "%s%s", pre, t->name);
     const float *data = (t->trainable ? params : buffers) + t->offset;
-    st = st_writer_add_f32(w, name, dtype, t->ndim, t->shape, data);
+    if (c->int8 && reid_net_tensor_is_quantized(net, i))
+      st = add_int8(w, name, t, data);
+    else
+      st = st_writer_add_f32(w, name, dtype, t->ndim, t->shape, data);
+  }
+  if (st == REID_OK && c->int8) {
+    char name[160];
+    int64_t n = reid_net_activation_count(net);
+    snprintf(name, sizeof name, "%s%s", pre, REID_INT8_RANGE_TENSOR);
+    st = st_writer_add_f32(w, name, ST_F32, 1, &n, reid_net_activation_ranges(net));
   }
   free(params);
   free(buffers);

@@ -7,20 +7,20 @@
 
 #include "engine_impl.h"
 
-static const char *precision_names[] = {"fp32", "tf32", "fp16", "bf16"};
+static const char *precision_names[] = {"fp32", "tf32", "fp16", "bf16", "int8"};
 
 reid_status reid_precision_parse(const char *name, reid_precision *out) {
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i <= REID_PRECISION_INT8; i++)
     if (name && !strcmp(name, precision_names[i])) {
       *out = (reid_precision)i;
       return REID_OK;
     }
-  return reid_fail(REID_EINVAL, "unknown precision '%s' (expected fp32, tf32, fp16 or bf16)",
+  return reid_fail(REID_EINVAL, "unknown precision '%s' (expected fp32, tf32, fp16, bf16 or int8)",
                    name ? name : "(null)");
 }
 
 const char *reid_precision_name(reid_precision p) {
-  return p >= REID_PRECISION_FP32 && p <= REID_PRECISION_BF16 ? precision_names[p] : "unknown";
+  return p >= REID_PRECISION_FP32 && p <= REID_PRECISION_INT8 ? precision_names[p] : "unknown";
 }
 
 void reid_l2_normalize_rows(float *x, int n, int d) {
@@ -81,6 +81,18 @@ reid_status reid_engine_create(reid_net *net, reid_precision precision, int max_
   *out = NULL;
   if (max_batch < 1 || max_batch > 65536)
     return reid_fail(REID_EINVAL, "engine: max batch %d out of range (1..65536)", max_batch);
+  const reid_model_config *cfg = reid_net_config(net);
+  if (precision == REID_PRECISION_INT8 && !cfg->int8)
+    return reid_fail(REID_EINVAL,
+                     "precision int8 needs a quantized model, and this %s model is not one "
+                     "(make one with 'reid-train quantize --model M --calibration LIST --output "
+                     "M-int8.safetensors')",
+                     reid_arch_name(cfg->arch));
+  if (precision != REID_PRECISION_INT8 && cfg->int8)
+    return reid_fail(REID_EINVAL,
+                     "the model is quantized to int8 (checkpoint precision=int8): run it with "
+                     "precision int8, not %s, or use the float model it was quantized from",
+                     reid_precision_name(precision));
   reid_engine *e = calloc(1, sizeof *e);
   if (!e) return reid_fail(REID_ENOMEM, "engine: out of memory");
   e->net = net;

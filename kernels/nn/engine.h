@@ -15,6 +15,7 @@ typedef enum reid_precision {
   REID_PRECISION_TF32,
   REID_PRECISION_FP16,
   REID_PRECISION_BF16,
+  REID_PRECISION_INT8, /* models written by reid-train quantize (checkpoint precision=int8) */
 } reid_precision;
 
 reid_status reid_precision_parse(const char *name, reid_precision *out);

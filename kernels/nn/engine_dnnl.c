@@ -21,48 +21,7 @@
 #include "dnnl_util.h"
 #include "half.h"
 #include "net_graph.h"
-
-#define MAX_PLANS 8
-
-typedef enum fop_kind { FOP_CONV, FOP_MAXPOOL, FOP_AVGPOOL, FOP_GAP, FOP_ADD, FOP_MUL } fop_kind;
-
-typedef struct fop {
-  fop_kind kind;
-  int src, src1, dst;    /* tensor ids (graph activation indices after aliasing); src1: ADD/MUL */
-  int sum;               /* conv: dst += result (in place over the shortcut) */
-  net_node_kind act;     /* conv: NODE_RELU, NODE_RELU6 or NODE_SIGMOID post-op; NODE_CONV: none */
-  reid_conv2d_desc conv; /* per sample */
-  reid_pool2d_desc pool; /* per sample */
-  float *w, *b;          /* folded weights [c_out, c_in, k, k], bias [c_out] */
-} fop;
-
-typedef struct dnnl_plan {
-  int n;
-  unsigned long last_used;
-  dnnl_primitive_t *prims;
-  dnnl_memory_t *weights, *bias;
-  dnnl_memory_desc_t *md; /* per tensor */
-  dnnl_memory_t *mem;     /* per tensor */
-  void **buffers;
-  int n_buffers;
-  dnnl_memory_t in_user, out_user;
-  dnnl_primitive_t in_reorder, out_reorder;
-  int feature_dense; /* the feature tensor is [n, C] dense (h = w = 1): copied, not reordered */
-} dnnl_plan;
-
-typedef struct dnnl_state {
-  dnnl_engine_t engine;
-  dnnl_stream_t stream;
-  dnnl_data_type_t dt;
-  fop *ops;
-  int n_ops;
-  int n_tensors, input, feature, feature_c;
-  int *last_use; /* per tensor: index of the last fop reading it */
-  float *neck_scale, *neck_shift;
-  dnnl_plan *plans[MAX_PLANS];
-  unsigned long tick;
-  float *out_tmp;
-} dnnl_state;
+#include "engine_dnnl.h"
 
 /* ---- graph rewriting ---- */
 
@@ -151,12 +110,15 @@ static reid_status rewrite_graph(dnnl_state *s, const reid_net *net) {
       }
       folded.src = alias[node->in];
       folded.src1 = -1;
+      folded.a_src = node->in;
+      folded.a_old = -1;
       int y = bn ? bn->out : node->out;
       i += bn != NULL;
       next = i + 1 < net->n_nodes ? &net->nodes[i + 1] : NULL;
       if (next && is_activation(next->kind) && next->in == y && count_readers(net, y) == 1) {
         folded.act = next->kind;
         folded.dst = next->out;
+        folded.a_dst = next->out;
         i++;
         *op = folded;
         s->n_ops++;
@@ -173,6 +135,7 @@ static reid_status rewrite_graph(dnnl_state *s, const reid_net *net) {
         break;
       }
       folded.dst = y; /* a shortcut (downsample) or a plain conv [+ BN] */
+      folded.a_dst = y;
       *op = folded;
       s->n_ops++;
       break;
@@ -183,7 +146,10 @@ static reid_status rewrite_graph(dnnl_state *s, const reid_net *net) {
                     .src = alias[node->in],
                     .src1 = alias[node->in2],
                     .dst = node->out,
-                    .act = NODE_CONV};
+                    .act = NODE_CONV,
+                    .a_src = node->in,
+                    .a_dst = node->out,
+                    .a_old = -1};
         s->n_ops++;
         break;
       }
@@ -191,9 +157,12 @@ static reid_status rewrite_graph(dnnl_state *s, const reid_net *net) {
       pending[deferred[i]].w = pending[deferred[i]].b = NULL; /* owned by the op now */
       op->sum = 1;
       op->dst = alias[node->in2]; /* in place over the shortcut */
+      op->a_old = node->in2;
+      op->a_dst = node->out;
       alias[node->out] = op->dst;
       if (next && next->kind == NODE_RELU && next->in == node->out) {
         op->act = NODE_RELU;
+        op->a_dst = next->out;
         alias[next->out] = op->dst;
         i++;
       }
@@ -205,7 +174,10 @@ static reid_status rewrite_graph(dnnl_state *s, const reid_net *net) {
                   .src = alias[node->in],
                   .src1 = alias[node->in2],
                   .dst = node->out,
-                  .act = NODE_CONV};
+                  .act = NODE_CONV,
+                  .a_src = node->in,
+                  .a_dst = node->out,
+                  .a_old = -1};
       s->n_ops++;
       break;
     case NODE_MAXPOOL:
@@ -218,7 +190,10 @@ static reid_status rewrite_graph(dnnl_state *s, const reid_net *net) {
                   .src = alias[node->in],
                   .src1 = -1,
                   .dst = node->out,
-                  .act = NODE_CONV};
+                  .act = NODE_CONV,
+                  .a_src = node->in,
+                  .a_dst = node->out,
+                  .a_old = -1};
       s->n_ops++;
       break;
     default:
@@ -288,6 +263,9 @@ static void plan_destroy(dnnl_state *s, dnnl_plan *p) {
     if (p->mem[t]) dnnl_memory_destroy(p->mem[t]);
   for (int b = 0; b < p->n_buffers; b++) free(p->buffers[b]);
   if (p->in_reorder) dnnl_primitive_destroy(p->in_reorder);
+  if (p->gap_reorder) dnnl_primitive_destroy(p->gap_reorder);
+  if (p->gap_mem) dnnl_memory_destroy(p->gap_mem);
+  free(p->gap_buf);
   if (p->out_reorder) dnnl_primitive_destroy(p->out_reorder);
   if (p->in_user) dnnl_memory_destroy(p->in_user);
   if (p->out_user) dnnl_memory_destroy(p->out_user);
@@ -326,15 +304,17 @@ static reid_status plan_conv(dnnl_state *s, dnnl_plan *p, int i) {
   dnnl_dims_t strides = {d->stride, d->stride}, pl = {d->pad, d->pad},
               pr = {(d->h_out - 1) * d->stride + d->k - d->h_in - d->pad,
                     (d->w_out - 1) * d->stride + d->k - d->w_in - d->pad};
+  const int q = s->int8; /* s8 weights, per-channel output scales (engine_dnnl_int8.c) */
   dnnl_memory_desc_t w_any, b_md, dst_md, w_user;
-  DNNL_CHECK(dnnl_memory_desc_init_by_tag(&w_any, wnd, wd, s->dt, dnnl_format_tag_any));
   DNNL_CHECK(
-      dnnl_memory_desc_init_by_tag(&w_user, wnd, wd, dnnl_f32, G > 1 ? dnnl_goihw : dnnl_oihw));
+      dnnl_memory_desc_init_by_tag(&w_any, wnd, wd, q ? dnnl_s8 : s->dt, dnnl_format_tag_any));
+  DNNL_CHECK(dnnl_memory_desc_init_by_tag(&w_user, wnd, wd, q ? dnnl_s8 : dnnl_f32,
+                                          G > 1 ? dnnl_goihw : dnnl_oihw));
   DNNL_CHECK(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_a));
   if (op->sum)
     dst_md = p->md[op->dst];
   else
-    DNNL_CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, od, s->dt, dnnl_format_tag_any));
+    DNNL_CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, od, s->tdt[op->dst], dnnl_format_tag_any));
   dnnl_convolution_desc_t cd;
   DNNL_CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference,
                                                 dnnl_convolution_direct, &p->md[op->src], &w_any,
@@ -343,11 +323,14 @@ static reid_status plan_conv(dnnl_state *s, dnnl_plan *p, int i) {
   dnnl_post_ops_t po;
   DNNL_CHECK(dnnl_primitive_attr_create(&attr));
   DNNL_CHECK(dnnl_post_ops_create(&po));
-  if (op->sum) dnnl_post_ops_append_sum(po, 1.0f);
+  if (q) dnnl_primitive_attr_set_output_scales(attr, d->c_out, 1 << 1, op->oscale);
+  if (op->sum) dnnl_post_ops_append_sum(po, q ? op->sum_scale : 1.0f);
   if (op->act == NODE_RELU) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
   if (op->act == NODE_RELU6) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, 0.0f, 6.0f);
   if (op->act == NODE_SIGMOID)
     dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_logistic, 0.0f, 0.0f);
+  if (q && op->post_scale > 0)
+    dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear, op->post_scale, 0.0f);
   dnnl_primitive_attr_set_post_ops(attr, po);
   dnnl_post_ops_destroy(po);
   dnnl_primitive_desc_t pd;
@@ -361,15 +344,36 @@ static reid_status plan_conv(dnnl_state *s, dnnl_plan *p, int i) {
   DNNL_CHECK(ds);
   DNNL_CHECK(dnnl_memory_create(&p->bias[i], &b_md, s->engine, op->b));
   dnnl_memory_t user;
-  DNNL_CHECK(dnnl_memory_create(&user, &w_user, s->engine, op->w));
+  DNNL_CHECK(dnnl_memory_create(&user, &w_user, s->engine, q ? (void *)op->wq : op->w));
   st = dnnl_reorder_run(s->engine, s->stream, user, p->weights[i]);
   dnnl_memory_destroy(user);
   return st;
 }
 
+/* int8: an f32 copy of the global average pooling's input */
+static reid_status plan_gap_input(dnnl_state *s, dnnl_plan *p, int i, dnnl_memory_desc_t *f32) {
+  const dnnl_memory_desc_t *src = &p->md[s->ops[i].src];
+  DNNL_CHECK(dnnl_memory_desc_init_by_tag(f32, 4, src->dims, dnnl_f32, dnnl_nhwc));
+  p->gap_buf = aligned_alloc(64, (dnnl_memory_desc_get_size(f32) + 63) & ~(size_t)63);
+  if (!p->gap_buf) return reid_fail(REID_ENOMEM, "engine: out of memory");
+  DNNL_CHECK(dnnl_memory_create(&p->gap_mem, f32, s->engine, p->gap_buf));
+  dnnl_primitive_desc_t pd;
+  DNNL_CHECK(dnnl_reorder_primitive_desc_create(&pd, src, s->engine, f32, s->engine, NULL));
+  dnnl_status_t ds = dnnl_primitive_create(&p->gap_reorder, pd);
+  dnnl_primitive_desc_destroy(pd);
+  DNNL_CHECK(ds);
+  p->gap_op = i;
+  return REID_OK;
+}
+
 static reid_status plan_pool(dnnl_state *s, dnnl_plan *p, int i) {
   const fop *op = &s->ops[i];
   const dnnl_memory_desc_t *src = &p->md[op->src];
+  dnnl_memory_desc_t src_f32;
+  if (op->kind == FOP_GAP && src->data_type != dnnl_f32 && s->tdt[op->dst] == dnnl_f32) {
+    REID_TRY(plan_gap_input(s, p, i, &src_f32));
+    src = &src_f32;
+  }
   int64_t c = src->dims[1], h = src->dims[2], w = src->dims[3];
   dnnl_dims_t strides, kernel, pl, pr, od;
   dnnl_alg_kind_t alg;
@@ -390,7 +394,7 @@ static reid_status plan_pool(dnnl_state *s, dnnl_plan *p, int i) {
     od[0] = p->n, od[1] = c, od[2] = 1, od[3] = 1;
   }
   dnnl_memory_desc_t dst_md;
-  DNNL_CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, od, s->dt, dnnl_format_tag_any));
+  DNNL_CHECK(dnnl_memory_desc_init_by_tag(&dst_md, 4, od, s->tdt[op->dst], dnnl_format_tag_any));
   dnnl_pooling_desc_t pdsc;
   DNNL_CHECK(dnnl_pooling_forward_desc_init(&pdsc, dnnl_forward_inference, alg, src, &dst_md,
                                             strides, kernel, pl, pr));
@@ -474,6 +478,7 @@ static reid_status plan_create(dnnl_state *s, const reid_net *net, int n, dnnl_p
   dnnl_plan *p = calloc(1, sizeof *p);
   if (!p) return reid_fail(REID_ENOMEM, "engine: out of memory");
   p->n = n;
+  p->gap_op = -1;
   p->prims = calloc((size_t)s->n_ops, sizeof *p->prims);
   p->weights = calloc((size_t)s->n_ops, sizeof *p->weights);
   p->bias = calloc((size_t)s->n_ops, sizeof *p->bias);
@@ -495,9 +500,9 @@ static reid_status plan_create(dnnl_state *s, const reid_net *net, int n, dnnl_p
     const reid_conv2d_desc *d = &first->conv;
     dnnl_dims_t wd = {d->c_out, d->c_in, d->k, d->k}, od = {n, d->c_out, d->h_out, d->w_out};
     dnnl_dims_t strides = {d->stride, d->stride}, pad = {d->pad, d->pad};
-    dnnl_memory_desc_init_by_tag(&src_any, 4, id, s->dt, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&w_any, 4, wd, s->dt, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&dst_any, 4, od, s->dt, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&src_any, 4, id, s->tdt[s->input], dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&w_any, 4, wd, s->int8 ? dnnl_s8 : s->dt, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&dst_any, 4, od, s->tdt[first->dst], dnnl_format_tag_any);
     dnnl_convolution_desc_t cd;
     dnnl_primitive_desc_t pd = NULL;
     if (dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
@@ -535,20 +540,28 @@ static reid_status plan_create(dnnl_state *s, const reid_net *net, int n, dnnl_p
   if (st == REID_OK) { /* [n, C, 1, 1] in nhwc or nchw is [n, C] dense */
     dnnl_dims_t fd = {n, s->feature_c, 1, 1};
     dnnl_memory_desc_t dense;
-    dnnl_memory_desc_init_by_tag(&dense, 4, fd, s->dt, dnnl_nhwc);
+    dnnl_memory_desc_init_by_tag(&dense, 4, fd, s->tdt[s->feature], dnnl_nhwc);
     p->feature_dense = dnnl_memory_desc_equal(&dense, &p->md[s->feature]);
   }
   if (st == REID_OK) {
     dnnl_primitive_desc_t pd;
-    if (dnnl_memory_create(&p->in_user, &user_md, s->engine, DNNL_MEMORY_NONE) != dnnl_success ||
-        dnnl_reorder_primitive_desc_create(&pd, &user_md, s->engine, &p->md[s->input], s->engine,
-                                           NULL) != dnnl_success)
+    dnnl_primitive_attr_t attr = NULL; /* int8: x / input_scale, rounded and saturated */
+    float inv = 1.0f / s->input_scale;
+    if (s->int8 && (dnnl_primitive_attr_create(&attr) != dnnl_success ||
+                    dnnl_primitive_attr_set_output_scales(attr, 1, 0, &inv) != dnnl_success))
+      st = reid_fail(REID_EDEVICE, "oneDNN: cannot set the input's scale");
+    if (st != REID_OK) {
+    } else if (dnnl_memory_create(&p->in_user, &user_md, s->engine, DNNL_MEMORY_NONE) !=
+                   dnnl_success ||
+               dnnl_reorder_primitive_desc_create(&pd, &user_md, s->engine, &p->md[s->input],
+                                                  s->engine, attr) != dnnl_success)
       st = reid_fail(REID_EDEVICE, "oneDNN: cannot create the input reorder");
     else {
       if (dnnl_primitive_create(&p->in_reorder, pd) != dnnl_success)
         st = reid_fail(REID_EDEVICE, "oneDNN: cannot create the input reorder");
       dnnl_primitive_desc_destroy(pd);
     }
+    if (attr) dnnl_primitive_attr_destroy(attr);
   }
   if (st != REID_OK) {
     plan_destroy(s, p);
@@ -570,7 +583,13 @@ static reid_status plan_run_layers(dnnl_state *s, dnnl_plan *p, float *features)
       DNNL_CHECK(dnnl_primitive_execute(p->prims[i], s->stream, 3, args));
       continue;
     }
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->mem[op->src]},
+    dnnl_memory_t src = p->mem[op->src];
+    if (i == p->gap_op) {
+      dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, p->gap_mem}};
+      DNNL_CHECK(dnnl_primitive_execute(p->gap_reorder, s->stream, 2, r));
+      src = p->gap_mem;
+    }
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src},
                                {DNNL_ARG_DST, p->mem[op->dst]},
                                {DNNL_ARG_WEIGHTS, p->weights[i]},
                                {DNNL_ARG_BIAS, p->bias[i]}};
@@ -586,11 +605,13 @@ static reid_status plan_run_layers(dnnl_state *s, dnnl_plan *p, float *features)
     void *f;
     DNNL_CHECK(dnnl_memory_get_data_handle(p->mem[s->feature], &f));
     size_t count = (size_t)p->n * s->feature_c;
-    if (s->dt == dnnl_bf16)
+    if (s->tdt[s->feature] == dnnl_bf16)
       bf16_to_float_array(features, f, count);
     else
       memcpy(features, f, count * sizeof(float));
   }
+  if (s->feature_scale != 1.0f) /* int8: the pooled u8 steps to real values */
+    for (size_t j = 0; j < (size_t)p->n * s->feature_c; j++) features[j] *= s->feature_scale;
   return REID_OK;
 }
 
@@ -647,6 +668,8 @@ static reid_status dnnl_embed(reid_engine *e, const float *x, int n, float *out)
 /* Zero-copy input: the plan's input tensor when it is plain NHWC or NCHW. */
 static reid_status dnnl_input(reid_engine *e, int n, void **input, reid_tensor_format *fmt) {
   dnnl_state *s = e->impl;
+  if (s->int8)
+    return reid_fail(REID_EUNSUPPORTED, "engine: the int8 engine quantizes its input itself");
   dnnl_plan *p;
   REID_TRY(get_plan(e, n, &p));
   const dnnl_memory_desc_t *md = &p->md[s->input];
@@ -680,8 +703,11 @@ static void dnnl_destroy(reid_engine *e) {
   for (int i = 0; i < s->n_ops; i++) {
     free(s->ops[i].w);
     free(s->ops[i].b);
+    free(s->ops[i].wq);
+    free(s->ops[i].oscale);
   }
   free(s->ops);
+  free(s->tdt);
   free(s->last_use);
   free(s->neck_scale);
   free(s->neck_shift);
@@ -692,9 +718,10 @@ static void dnnl_destroy(reid_engine *e) {
 }
 
 reid_status engine_dnnl_init(reid_engine *e) {
-  if (e->precision != REID_PRECISION_FP32 && e->precision != REID_PRECISION_BF16)
+  if (e->precision != REID_PRECISION_FP32 && e->precision != REID_PRECISION_BF16 &&
+      e->precision != REID_PRECISION_INT8)
     return reid_fail(REID_EUNSUPPORTED,
-                     "precision %s is not available on the CPU (use fp32 or bf16)",
+                     "precision %s is not available on the CPU (use fp32, bf16 or int8)",
                      reid_precision_name(e->precision));
   dnnl_state *s = calloc(1, sizeof *s);
   if (!s) return reid_fail(REID_ENOMEM, "engine: out of memory");
@@ -704,9 +731,18 @@ reid_status engine_dnnl_init(reid_engine *e) {
   e->input = dnnl_input;
   e->run = dnnl_run;
   s->dt = e->precision == REID_PRECISION_BF16 ? dnnl_bf16 : dnnl_f32;
+  s->int8 = e->precision == REID_PRECISION_INT8;
+  s->input_scale = s->feature_scale = 1.0f;
   DNNL_CHECK(dnnl_engine_create(&s->engine, dnnl_cpu, 0));
   DNNL_CHECK(dnnl_stream_create(&s->stream, s->engine, dnnl_stream_default_flags));
   REID_TRY(rewrite_graph(s, e->net));
+  if (s->int8) {
+    REID_TRY(engine_dnnl_int8_prepare(s, e->net));
+  } else {
+    s->tdt = malloc(sizeof *s->tdt * s->n_tensors);
+    if (!s->tdt) return reid_fail(REID_ENOMEM, "engine: out of memory");
+    for (int t = 0; t < s->n_tensors; t++) s->tdt[t] = s->dt;
+  }
   snprintf(e->description, sizeof e->description, "cpu/onednn %s (fused)",
            reid_precision_name(e->precision));
   /* build the largest plan now so that a bad configuration fails at creation */

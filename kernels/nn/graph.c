@@ -60,6 +60,7 @@ void reid_net_destroy(reid_net *net) {
   free(net->tensor_init);
   free(net->nodes);
   free(net->acts);
+  free(net->act_range);
   free(net);
 }
 

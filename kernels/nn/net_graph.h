@@ -70,6 +70,10 @@ struct reid_net {
   int build_failed;     /* a builder call ran out of memory or got a bad shape */
   size_t largest_param; /* floats: the scratch for a weight shared by several nodes */
 
+  /* int8 models (cfg.int8): per activation, the calibrated clipping range |x| <= act_range[i]
+     (n_acts entries, host memory; quantize.h) */
+  float *act_range;
+
   /* head tensors (indices, -1 if absent) */
   int neck_weight, neck_bias, neck_mean, neck_var, cls_weight, cls_bias;
 

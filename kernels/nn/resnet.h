@@ -42,6 +42,7 @@ typedef struct reid_model_config {
   int num_classes;    /* 0: no classifier */
   int embed_after_bn; /* embedding after the BNNeck BN instead of the pooled feature */
   float mean[3], std[3];
+  int int8; /* quantized by reid-train quantize: int8 weights, activation ranges (quantize.h) */
   char task[64];
   char description[256];
 } reid_model_config;

@@ -45,7 +45,8 @@ static const char *const help =
     "  --batch-size N      samples per batch (default 16)\n"
     "  --device D          cpu, cuda or auto (default auto)\n"
     "  --gpu-id N          CUDA device (default 0)\n"
-    "  --precision P       fp32 (default) or bf16 (CPU with AVX512-BF16), tf32/fp16 (CUDA)\n"
+    "  --precision P       fp32 (default) or bf16 (CPU with AVX512-BF16), tf32/fp16 (CUDA),\n"
+    "                      int8 (models written by reid-train quantize; CPU)\n"
     "  --threads N         CPU compute threads (default: all cores)\n"
     "  --workers N         image decoding threads (default 2)\n"
     "  -h, --help          this text\n";
@@ -269,7 +270,7 @@ int cmd_eval(int argc, char **argv) {
       break;
     case 'q':
       if (reid_precision_parse(optarg, &a.cfg.precision) != REID_OK)
-        return cli_usage_error(cmd, "--precision expects fp32, tf32, fp16 or bf16, got '%s'",
+        return cli_usage_error(cmd, "--precision expects fp32, tf32, fp16, bf16 or int8, got '%s'",
                                optarg);
       break;
     case 't':
