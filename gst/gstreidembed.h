@@ -27,6 +27,7 @@ typedef enum {
   GST_REID_PRECISION_TF32 = 1,
   GST_REID_PRECISION_FP16 = 2,
   GST_REID_PRECISION_BF16 = 3,
+  GST_REID_PRECISION_INT8 = 4,
 } GstReidPrecision;
 
 GType gst_reid_device_get_type(void);

@@ -112,6 +112,34 @@ gchar *gtu_model(const char *arch, int height, int width, int seed) {
   return path;
 }
 
+gchar *gtu_model_int8(const char *float_model, const char *name) {
+  gchar *list = gtu_path("int8-calibration.txt"), *path = gtu_path(name);
+  GString *lines = g_string_new("");
+  guint8 *rgb = gtu_picture(160, 120, 5);
+  for (int i = 0; i < 6; i++) {
+    gchar *crop = g_strdup_printf("%s/int8-crop%d.ppm", gtu_workdir(), i);
+    gtu_write_ppm(crop, rgb, 160, 10 * i, 5 * i, 40, 80);
+    g_string_append_printf(lines, "%s\n", crop);
+    g_free(crop);
+  }
+  g_file_set_contents(list, lines->str, -1, NULL);
+  gchar *args[] = {
+      reid_train_path, "quantize", "--model", (gchar *)float_model, "--calibration", list,
+      "--output",      path,       NULL};
+  gchar *out = NULL, *err = NULL;
+  gint status = 0;
+  GError *error = NULL;
+  if (!g_spawn_sync(NULL, args, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error))
+    gtu_fatal("cannot run %s: %s", reid_train_path, error->message);
+  if (!g_spawn_check_wait_status(status, NULL)) gtu_fatal("reid-train quantize failed: %s", err);
+  g_free(out);
+  g_free(err);
+  g_free(rgb);
+  g_free(list);
+  g_string_free(lines, TRUE);
+  return path;
+}
+
 /* Splits a safetensors file into its header object and data section. */
 static JsonParser *read_safetensors(const char *path, gchar **bytes, const char **data,
                                     gsize *data_size) {

@@ -37,6 +37,10 @@ gchar *gtu_model(const char *arch, int height, int width, int seed);
 gchar *gtu_model_pair(const char *teacher, const char *student, const char *video,
                       const char *name);
 
+/* `reid-train quantize` of a float model, calibrated on crops of gtu_picture;
+ * written to the scratch folder as NAME (g_free the path). */
+gchar *gtu_model_int8(const char *float_model, const char *name);
+
 /* Smooth, deterministic packed RGB24 picture [h, w, 3] (g_free it). */
 guint8 *gtu_picture(int width, int height, int seed);
 /* Writes a crop of a packed RGB24 picture as a binary PPM (FFmpeg reads it). */

@@ -1,10 +1,10 @@
 /* Start-up errors and properties: missing, corrupt, truncated and
  * wrong-architecture checkpoints fail the change to PAUSED with an error that
  * names the file; so do no model, device=cuda without CUDA, an unsupported
- * precision, an unwritable tracklet-location, a bad query-location or query
- * image, and (reidattachroi) a malformed MOT file (file and line). The element
- * starts once the property is fixed. Properties read back; invalid values are
- * rejected and the old value kept. */
+ * precision (int8 with a float model, or a quantized model at fp32), an unwritable
+ * tracklet-location, a bad query-location or query image, and (reidattachroi) a malformed MOT file
+ * (file and line). The element starts once the property is fixed. Properties read back; invalid
+ * values are rejected and the old value kept. */
 #include "gst_test_util.h"
 
 static int warnings;
@@ -100,6 +100,20 @@ static void test_device_and_outputs(const char *model) {
 
   const char *fp16[][2] = {{"device", "cpu"}, {"precision", "fp16"}, {NULL, NULL}};
   expect_failure("fp16 on the CPU", model, fp16, NULL, "fp16");
+  /* int8: the model and the precision must agree */
+  const char *int8[][2] = {{"device", "cpu"}, {"precision", "int8"}, {NULL, NULL}};
+  expect_failure("int8 with a float model", model, int8, "reid-train quantize", "not one");
+  gchar *quantized = gtu_model_int8(model, "int8.safetensors");
+  expect_failure("an int8 model at fp32", quantized, NULL, "quantized to int8", "fp32");
+  GstElement *q8 = gtu_reidembed(quantized, &bus);
+  gst_util_set_object_arg(G_OBJECT(q8), "device", "cpu");
+  gst_util_set_object_arg(G_OBJECT(q8), "precision", "int8");
+  CHECK(gst_element_set_state(q8, GST_STATE_PAUSED) != GST_STATE_CHANGE_FAILURE,
+        "precision=int8 with a quantized model starts");
+  gst_element_set_state(q8, GST_STATE_NULL);
+  gst_object_unref(q8);
+  gst_object_unref(bus);
+  g_free(quantized);
   const char *jsonl[][2] = {{"tracklet-location", "/nonexistent/dir/t.jsonl"}, {NULL, NULL}};
   expect_failure("unwritable tracklet-location", model, jsonl, "/nonexistent/dir/t.jsonl", NULL);
   const char *queries[][2] = {{"query-location", "/nonexistent/queries"}, {NULL, NULL}};
@@ -208,7 +222,7 @@ static void test_properties(void) {
                                     gtu_count_warning, &warnings);
   gst_util_set_object_arg(G_OBJECT(e), "device",
                           "gpu"); /* not an enum nick: GStreamer refuses it */
-  gst_util_set_object_arg(G_OBJECT(e), "precision", "int8");
+  gst_util_set_object_arg(G_OBJECT(e), "precision", "int4");
   g_object_set(e, "batch-size", 0, NULL); /* out of range: GLib warns */
   g_object_set(e, "match-threshold", 1.5, NULL);
   g_log_remove_handler("GLib-GObject", handler);
