@@ -50,7 +50,7 @@ static void notify(reid_gallery_writer *w, reid_gallery_event ev, const char *te
 static reid_status connect_gallery(reid_gallery_writer *w) {
   reid_gallery *g = NULL;
   REID_TRY(reid_gallery_open(w->uri, &g));
-  reid_status st = reid_gallery_bind_model(g, &w->o.model, REID_GALLERY_F32);
+  reid_status st = reid_gallery_bind_model(g, &w->o.model, w->o.dtype);
   if (st != REID_OK) {
     reid_gallery_close(g);
     return st;

@@ -53,9 +53,10 @@ typedef void (*reid_gallery_writer_notify)(void *user, reid_gallery_event event,
 typedef struct reid_gallery_writer_options {
   const char *uri;
   reid_gallery_model model;
-  int queue_size;       /* >= 1 */
-  int batch_size;       /* rows per transaction, >= 1 */
-  int flush_timeout_ms; /* how long stop() keeps trying */
+  reid_gallery_dtype dtype; /* a new gallery's; an existing one keeps its own */
+  int queue_size;           /* >= 1 */
+  int batch_size;           /* rows per transaction, >= 1 */
+  int flush_timeout_ms;     /* how long stop() keeps trying */
   int backoff_max_ms;
   reid_gallery_writer_notify notify;
   void *user;

@@ -56,6 +56,7 @@ GST_DEBUG_CATEGORY(gst_reid_embed_debug);
 #define DEFAULT_PROP_GALLERY_LOCATION   NULL
 #define DEFAULT_PROP_GALLERY_QUEUE      1000
 #define DEFAULT_PROP_GALLERY_FLUSH      10000
+#define DEFAULT_PROP_GALLERY_FP16       FALSE
 #define DEFAULT_PROP_MODEL_INSTANCE_ID  NULL
 #define DEFAULT_PROP_MAX_BATCH_LATENCY  10
 
@@ -78,6 +79,7 @@ enum {
   PROP_GALLERY_LOCATION,
   PROP_GALLERY_QUEUE,
   PROP_GALLERY_FLUSH_TIMEOUT,
+  PROP_GALLERY_FP16,
   PROP_MODEL_INSTANCE_ID,
   PROP_MAX_BATCH_LATENCY,
 };
@@ -185,6 +187,7 @@ static void gst_reid_embed_set_property(GObject *object, guint prop_id, const GV
     break;
   case PROP_GALLERY_QUEUE: self->gallery_queue = g_value_get_int(value); break;
   case PROP_GALLERY_FLUSH_TIMEOUT: self->gallery_flush_timeout = g_value_get_int(value); break;
+  case PROP_GALLERY_FP16: self->gallery_fp16 = g_value_get_boolean(value); break;
   case PROP_MODEL_INSTANCE_ID:
     g_free(self->model_instance_id), self->model_instance_id = g_value_dup_string(value);
     break;
@@ -219,6 +222,7 @@ static void gst_reid_embed_get_property(GObject *object, guint prop_id, GValue *
   case PROP_GALLERY_LOCATION: g_value_set_string(value, self->gallery_location); break;
   case PROP_GALLERY_QUEUE: g_value_set_int(value, self->gallery_queue); break;
   case PROP_GALLERY_FLUSH_TIMEOUT: g_value_set_int(value, self->gallery_flush_timeout); break;
+  case PROP_GALLERY_FP16: g_value_set_boolean(value, self->gallery_fp16); break;
   case PROP_MODEL_INSTANCE_ID: g_value_set_string(value, self->model_instance_id); break;
   case PROP_MAX_BATCH_LATENCY: g_value_set_int(value, self->max_batch_latency); break;
   default:
@@ -473,6 +477,7 @@ static void gst_reid_embed_init(GstReidEmbed *self) {
   self->gallery_location = g_strdup(DEFAULT_PROP_GALLERY_LOCATION);
   self->gallery_queue = DEFAULT_PROP_GALLERY_QUEUE;
   self->gallery_flush_timeout = DEFAULT_PROP_GALLERY_FLUSH;
+  self->gallery_fp16 = DEFAULT_PROP_GALLERY_FP16;
   self->model_instance_id = g_strdup(DEFAULT_PROP_MODEL_INSTANCE_ID);
   self->max_batch_latency = DEFAULT_PROP_MAX_BATCH_LATENCY;
   gst_reid_embed_collect_props_init(&self->collect_props);
@@ -622,6 +627,19 @@ static void gst_reid_embed_class_init(GstReidEmbedClass *klass) {
                        "Milliseconds the stop waits for the database to take the queued "
                        "tracklets (the rest are dropped and counted)",
                        0, G_MAXINT, DEFAULT_PROP_GALLERY_FLUSH, rw_ready));
+  /**
+   * GstReidEmbed:gallery-fp16:
+   *
+   * Store the embeddings of a new gallery as float16 (half the space; cosines
+   * change by about 1e-3). The gallery's first writer decides; later writers
+   * and reid-search read the type from the gallery.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_GALLERY_FP16,
+      g_param_spec_boolean("gallery-fp16", "Gallery float16",
+                           "A new gallery stores embeddings as float16 (half the size); an "
+                           "existing gallery keeps the type it was made with",
+                           DEFAULT_PROP_GALLERY_FP16, rw_ready));
 
   gst_element_class_set_static_metadata(
       element_class, "Re-identification embeddings", "Filter/Analyzer/Video",

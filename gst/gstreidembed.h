@@ -73,6 +73,7 @@ struct _GstReidEmbed {
   gchar *gallery_location;
   gint gallery_queue;
   gint gallery_flush_timeout;
+  gboolean gallery_fp16;
   gchar *model_instance_id;       /* NULL: an engine of its own */
   gint max_batch_latency;         /* ms */
   ReidCollectProps collect_props; /* collect-* (gstreidembed_collect.c) */

@@ -67,6 +67,9 @@ gboolean gst_reid_embed_gallery_start(GstReidEmbed *self, const gchar *uri, cons
                                    .backoff_max_ms = 5000,
                                    .notify = on_writer_event,
                                    .user = self};
+  GST_OBJECT_LOCK(self);
+  o.dtype = self->gallery_fp16 ? REID_GALLERY_F16 : REID_GALLERY_F32;
+  GST_OBJECT_UNLOCK(self);
   reid_status st = reid_gallery_model_identify(model, self->dim, &o.model);
   ReidGalleryOutput *out = g_new0(ReidGalleryOutput, 1);
   if (st == REID_OK) st = reid_gallery_writer_start(&o, &out->writer);

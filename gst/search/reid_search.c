@@ -2,9 +2,11 @@
  *
  *   reid-search --gallery URI --model M.safetensors --query photo.jpg [more photos]
  *               [--top-k 20] [--since T] [--until T] [--stream NAME]... [--threshold X]
- *               [--json] [--html report.html] [--index faiss [--index-file F] [--nprobe N]]
+ *               [--json] [--html report.html]
+ *               [--index faiss [--index-file F] [--k-factor N | --ef-search N | --nprobe N]]
  *               [--device cpu|cuda|auto] [--chunk ROWS]
- *   reid-search index --gallery URI [--index-file F] [--nlist N] [--nprobe N]
+ *   reid-search index --gallery URI [--index-file F] [--kind binary|hnsw|ivf]
+ *                     [--rebuild] [--k-factor N] [--m N] [--ef-search N] [--nlist N] [--nprobe N]
  *   reid-search prune --gallery URI --older-than 30d
  *   reid-search info  --gallery URI
  *   reid-search export --gallery URI [--since T] [--until T] [--stream NAME]...
@@ -33,8 +35,12 @@ static int usage(void) {
       "usage: reid-search --gallery URI --model M.safetensors --query PHOTO [PHOTO...]\n"
       "                   [--top-k 20] [--since T] [--until T] [--stream NAME]...\n"
       "                   [--threshold X] [--json] [--html REPORT.html]\n"
-      "                   [--index faiss [--index-file F] [--nprobe N]] [--device cpu|cuda|auto]\n"
-      "       reid-search index --gallery URI [--index-file F] [--nlist N] [--nprobe N]\n"
+      "                   [--index faiss [--index-file F] [--k-factor N|--ef-search N|--nprobe "
+      "N]]\n"
+      "                   [--device cpu|cuda|auto] [--chunk ROWS]\n"
+      "       reid-search index --gallery URI [--index-file F] [--kind binary|hnsw|ivf]\n"
+      "                         [--rebuild] [--k-factor N] [--m N] [--ef-search N] [--nlist N]\n"
+      "                         [--nprobe N]\n"
       "       reid-search prune --gallery URI --older-than AGE   (e.g. 30d)\n"
       "       reid-search info --gallery URI\n"
       "T: ISO 8601 (UTC by default), @UNIX_SECONDS, or an age (30d, 12h, 15m, 90s).\n");
@@ -90,6 +96,7 @@ static const char **string_option(options *o, const char *name) {
       {"--index-file", offsetof(options, index_file)},
       {"--device", offsetof(options, device)},
       {"--older-than", offsetof(options, older_than)},
+      {"--kind", offsetof(options, kind)},
   };
   for (size_t k = 0; k < sizeof table / sizeof table[0]; k++)
     if (!strcmp(name, table[k].name)) return (const char **)((char *)o + table[k].offset);
@@ -138,6 +145,8 @@ static int parse_args(int argc, char **argv, options *o) {
   } while (0)
     if (!strcmp(a, "--json")) {
       o->json = 1;
+    } else if (!strcmp(a, "--rebuild")) {
+      o->rebuild = 1;
     } else if (!strcmp(a, "--query") || !strcmp(a, "--stream")) {
       VALUE();
       if (!strcmp(a, "--query") ? !take_list(argc, argv, &i, o->queries, &o->n_queries, a)
@@ -147,6 +156,7 @@ static int parse_args(int argc, char **argv, options *o) {
       VALUE();
       *field = v;
     } else if (!strcmp(a, "--top-k") || !strcmp(a, "--nlist") || !strcmp(a, "--nprobe") ||
+               !strcmp(a, "--m") || !strcmp(a, "--ef-search") || !strcmp(a, "--k-factor") ||
                !strcmp(a, "--chunk")) {
       VALUE();
       char *end;
@@ -155,10 +165,13 @@ static int parse_args(int argc, char **argv, options *o) {
         fprintf(stderr, "reid-search: %s %s: want a positive integer\n", a, v);
         return 0;
       }
-      *(!strcmp(a, "--top-k")    ? &o->top_k
-        : !strcmp(a, "--nlist")  ? &o->nlist
-        : !strcmp(a, "--nprobe") ? &o->nprobe
-                                 : &o->chunk) = (int)n;
+      *(!strcmp(a, "--top-k")       ? &o->top_k
+        : !strcmp(a, "--nlist")     ? &o->nlist
+        : !strcmp(a, "--nprobe")    ? &o->nprobe
+        : !strcmp(a, "--m")         ? &o->hnsw_m
+        : !strcmp(a, "--ef-search") ? &o->ef_search
+        : !strcmp(a, "--k-factor")  ? &o->k_factor
+                                    : &o->chunk) = (int)n;
     } else if (!strcmp(a, "--threshold")) {
       VALUE();
       char *end;
@@ -187,6 +200,8 @@ static int parse_args(int argc, char **argv, options *o) {
     return fprintf(stderr, "reid-search prune: --older-than is required\n"), 0;
   if (o->index && strcmp(o->index, "faiss") && strcmp(o->index, "exact"))
     return fprintf(stderr, "reid-search: --index %s: want faiss or exact\n", o->index), 0;
+  if (o->kind && strcmp(o->kind, "binary") && strcmp(o->kind, "hnsw") && strcmp(o->kind, "ivf"))
+    return fprintf(stderr, "reid-search: --kind %s: want binary, hnsw or ivf\n", o->kind), 0;
   return 1;
 }
 

@@ -1,5 +1,5 @@
-/* reid-search's FAISS side: `reid-search index` (build, recall@10 against
- * exact search, save) and `--index faiss` searches. */
+/* reid-search's FAISS side: `reid-search index` (build or update, recall@10
+ * against exact search, save) and `--index faiss` searches. */
 #include <glib.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,32 +17,6 @@
 #define RECALL_TARGET  0.95
 
 #if HAVE_FAISS
-
-/* Exact top-RECALL_K of many queries at once, streamed through the distance op. */
-typedef struct exact_batch {
-  reid_backend *be;
-  int nq, dims;
-  const float *queries; /* [nq, dims] */
-  float *dist;          /* [nq, chunk] */
-  float score[RECALL_QUERIES][RECALL_K];
-  int64_t id[RECALL_QUERIES][RECALL_K];
-} exact_batch;
-
-static reid_status exact_chunk(void *user, const int64_t *ids, const float *emb, int n) {
-  exact_batch *b = user;
-  REID_TRY(b->be->ops->distance_forward(b->be, REID_DIST_COSINE, b->nq, n, b->dims, b->queries, emb,
-                                        b->dist));
-  for (int q = 0; q < b->nq; q++)
-    for (int i = 0; i < n; i++) {
-      float s = 1.0f - b->dist[(size_t)q * n + i];
-      if (s <= b->score[q][RECALL_K - 1]) continue;
-      int p = RECALL_K - 1;
-      for (; p > 0 && b->score[q][p - 1] < s; p--)
-        b->score[q][p] = b->score[q][p - 1], b->id[q][p] = b->id[q][p - 1];
-      b->score[q][p] = s, b->id[q][p] = ids[i];
-    }
-  return REID_OK;
-}
 
 /* Queries: every (rows / RECALL_QUERIES)-th stored embedding plus noise, as a
  * new sighting of a stored identity would be. */
@@ -71,17 +45,45 @@ static reid_status sample_queries(void *user, const int64_t *ids, const float *e
   return REID_OK;
 }
 
-static double recall_at_k(const reid_gallery_index *ix, const exact_batch *b, float *scores,
-                          int64_t *ids) {
-  if (reid_gallery_index_search(ix, b->queries, b->nq, RECALL_K, scores, ids) != REID_OK) return -1;
+/* recall@RECALL_K of the index's answers against the exact ids [nq, RECALL_K] */
+static double recall_at_k(const reid_gallery_index *ix, const float *queries, int nq,
+                          const int64_t *exact, float *scores, int64_t *ids) {
+  if (reid_gallery_index_search(ix, queries, nq, RECALL_K, scores, ids) != REID_OK) return -1;
   int hit = 0, total = 0;
-  for (int q = 0; q < b->nq; q++)
+  for (int q = 0; q < nq; q++)
     for (int i = 0; i < RECALL_K; i++) {
-      if (b->id[q][i] < 0) continue;
+      int64_t want = exact[(size_t)q * RECALL_K + i];
+      if (want < 0) continue;
       total++;
-      for (int j = 0; j < RECALL_K; j++) hit += ids[(size_t)q * RECALL_K + j] == b->id[q][i];
+      for (int j = 0; j < RECALL_K; j++) hit += ids[(size_t)q * RECALL_K + j] == want;
     }
   return total ? (double)hit / total : 1.0;
+}
+
+/* The breadth asked for the index's kind (--k-factor, --ef-search, --nprobe), 0: none. */
+static int asked_breadth(const options *o, const reid_gallery_index *ix) {
+  switch (reid_gallery_index_get_kind(ix)) {
+  case REID_GALLERY_INDEX_HNSW: return o->ef_search;
+  case REID_GALLERY_INDEX_IVF: return o->nprobe;
+  default: return o->k_factor;
+  }
+}
+
+/* An index to update: the one at path, when it exists, is of the kind asked
+ * and no rebuild was asked; else NULL. */
+static reid_gallery_index *existing_index(const options *o, const char *path,
+                                          reid_gallery_index_kind kind) {
+  reid_gallery_index *ix = NULL;
+  if (o->rebuild || !g_file_test(path, G_FILE_TEST_EXISTS)) return NULL;
+  if (reid_gallery_index_load(path, &ix) != REID_OK) {
+    fprintf(stderr, "reid-search index: %s; building a new one\n", reid_last_error());
+    return NULL;
+  }
+  if (o->kind && reid_gallery_index_get_kind(ix) != kind) {
+    reid_gallery_index_free(ix);
+    return NULL;
+  }
+  return ix;
 }
 
 int search_index_command(const options *o, reid_gallery *g, const char *path) {
@@ -93,55 +95,74 @@ int search_index_command(const options *o, reid_gallery *g, const char *path) {
   int64_t rows = 0;
   if (reid_gallery_get_model(g, &m, NULL) != REID_OK || reid_gallery_count(g, &rows) != REID_OK)
     return search_fail(NULL);
-  reid_gallery_index_options io = {.nlist = o->nlist, .nprobe = o->nprobe};
-  reid_gallery_index *ix = NULL;
+  reid_gallery_index_kind kind = !o->kind                   ? REID_GALLERY_INDEX_BINARY
+                                 : !strcmp(o->kind, "ivf")  ? REID_GALLERY_INDEX_IVF
+                                 : !strcmp(o->kind, "hnsw") ? REID_GALLERY_INDEX_HNSW
+                                                            : REID_GALLERY_INDEX_BINARY;
+  reid_gallery_index_options io = {.kind = kind, .hnsw_m = o->hnsw_m, .nlist = o->nlist};
+  io.breadth = kind == REID_GALLERY_INDEX_HNSW  ? o->ef_search
+               : kind == REID_GALLERY_INDEX_IVF ? o->nprobe
+                                                : o->k_factor;
   gint64 t0 = g_get_monotonic_time();
-  if (reid_gallery_index_build(g, &io, &ix) != REID_OK) return search_fail("index");
+  reid_gallery_index *ix = existing_index(o, path, kind);
+  int64_t added = 0;
+  const char *verb = ix ? "updated" : "built";
+  if (ix ? reid_gallery_index_update(g, ix, &added) != REID_OK
+         : reid_gallery_index_build(g, &io, &ix) != REID_OK) {
+    reid_gallery_index_free(ix);
+    return search_fail("index");
+  }
+  if (!strcmp(verb, "built")) added = reid_gallery_index_rows(ix);
   double build_s = (double)(g_get_monotonic_time() - t0) / 1e6;
+  if (asked_breadth(o, ix)) reid_gallery_index_set_breadth(ix, asked_breadth(o, ix));
 
   /* recall@10 against exact search on sampled queries */
-  exact_batch *b = g_new0(exact_batch, 1);
   sampler s = {.dims = m.dims,
                .want = RECALL_QUERIES,
                .stride = rows / RECALL_QUERIES > 1 ? rows / RECALL_QUERIES : 1,
                .seed = 7};
   s.out = g_new(float, (size_t)RECALL_QUERIES *m.dims);
+  float *scores = g_new(float, (size_t)RECALL_QUERIES *RECALL_K);
+  int64_t *exact = g_new(int64_t, (size_t)RECALL_QUERIES * RECALL_K);
+  int64_t *ids = g_new(int64_t, (size_t)RECALL_QUERIES * RECALL_K);
+  reid_backend *be = NULL;
   int rc = 0;
   reid_status st = reid_gallery_scan(g, NULL, 8192, sample_queries, &s);
-  if (st == REID_OK) st = reid_backend_create("cpu", 0, &b->be);
-  b->nq = s.n, b->dims = m.dims, b->queries = s.out;
-  b->dist = g_new(float, (size_t)RECALL_QUERIES * 8192);
-  for (int q = 0; q < RECALL_QUERIES; q++)
-    for (int i = 0; i < RECALL_K; i++) b->score[q][i] = -INFINITY, b->id[q][i] = -1;
+  if (st == REID_OK) st = reid_backend_create("cpu", 0, &be);
   gint64 t1 = g_get_monotonic_time();
-  if (st == REID_OK) st = reid_gallery_scan(g, NULL, 8192, exact_chunk, b);
+  if (st == REID_OK && s.n > 0)
+    st = reid_gallery_search_ids(g, be, s.out, s.n, NULL, RECALL_K, 8192, scores, exact);
   double exact_s = (double)(g_get_monotonic_time() - t1) / 1e6;
-  float *scores = g_new(float, (size_t)RECALL_QUERIES *RECALL_K);
-  int64_t *ids = g_new(int64_t, (size_t)RECALL_QUERIES * RECALL_K);
   double recall = -1;
+  const char *breadth = reid_gallery_index_breadth_name(ix);
   if (st != REID_OK) {
     rc = search_fail("index: exact reference");
   } else {
-    /* nprobe: the given one, else the smallest power-of-two step reaching the target */
+    /* breadth: the given one, else doubled until recall reaches the target */
     for (;;) {
-      recall = recall_at_k(ix, b, scores, ids);
-      int np = reid_gallery_index_nprobe(ix);
-      printf("nprobe %d: recall@%d %.4f\n", np, RECALL_K, recall);
-      if (o->nprobe || recall >= RECALL_TARGET || np >= reid_gallery_index_nlist(ix)) break;
-      reid_gallery_index_set_nprobe(ix, 2 * np);
+      recall = s.n ? recall_at_k(ix, s.out, s.n, exact, scores, ids) : 1.0;
+      int b = reid_gallery_index_breadth(ix);
+      printf("%s %d: recall@%d %.4f\n", breadth, b, RECALL_K, recall);
+      if (asked_breadth(o, ix) || recall >= RECALL_TARGET ||
+          b >= reid_gallery_index_max_breadth(ix))
+        break;
+      reid_gallery_index_set_breadth(ix, 2 * b);
     }
     if (reid_gallery_index_save(ix, path) != REID_OK) rc = search_fail(NULL);
   }
-  if (rc == 0)
-    printf("index %s: %lld tracklets, %d dims, IVF%d (nprobe %d), built in %.1f s; recall@%d "
+  if (rc == 0) {
+    char kind_name[64];
+    printf("index %s: %lld tracklets (%lld %s), %d dims, %s (%s %d), %s in %.1f s; recall@%d "
            "%.4f against exact search (%d queries; exact pass %.2f s)\n",
-           path, (long long)reid_gallery_index_rows(ix), m.dims, reid_gallery_index_nlist(ix),
-           reid_gallery_index_nprobe(ix), build_s, RECALL_K, recall, b->nq, exact_s);
-  reid_backend_destroy(b->be);
-  g_free(b->dist);
-  g_free(b);
+           path, (long long)reid_gallery_index_rows(ix), (long long)added,
+           strcmp(verb, "built") ? "added" : "indexed", m.dims,
+           reid_gallery_index_describe(ix, kind_name, sizeof kind_name), breadth,
+           reid_gallery_index_breadth(ix), verb, build_s, RECALL_K, recall, s.n, exact_s);
+  }
+  reid_backend_destroy(be);
   g_free(s.out);
   g_free(scores);
+  g_free(exact);
   g_free(ids);
   reid_gallery_index_free(ix);
   return rc;
@@ -180,7 +201,7 @@ int search_with_index(const options *o, reid_gallery *g, const char *path, const
     reid_gallery_index_free(ix);
     return 1;
   }
-  if (o->nprobe) reid_gallery_index_set_nprobe(ix, o->nprobe);
+  if (asked_breadth(o, ix)) reid_gallery_index_set_breadth(ix, asked_breadth(o, ix));
   int64_t total = reid_gallery_index_rows(ix);
   if (rows > total)
     fprintf(stderr,

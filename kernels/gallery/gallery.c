@@ -4,6 +4,7 @@
 
 #include <libavutil/mem.h>
 #include <libavutil/sha.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,12 +381,6 @@ typedef struct topk {
   float threshold;
   float *score;
   int64_t *id;
-  reid_backend *be;
-  int dims;
-  const float *query; /* backend memory */
-  float *dev_emb;     /* backend memory [chunk, dims], NULL on the CPU */
-  float *dist;        /* backend memory [chunk] */
-  float *host_dist;   /* [chunk] */
 } topk;
 
 static int worse(const topk *t, int a, int b) {
@@ -426,20 +421,114 @@ static void offer(topk *t, float score, int64_t id) {
   sift_down(t, 0);
 }
 
-static reid_status search_chunk(void *user, const int64_t *ids, const float *emb, int n) {
-  topk *t = user;
-  const float *b = emb;
-  if (t->dev_emb) {
-    REID_TRY(t->be->ops->upload(t->be, t->dev_emb, emb, sizeof(float) * (size_t)n * t->dims));
-    b = t->dev_emb;
+/* Empties the heap into scores/ids, best first; returns how many. */
+static int drain(topk *t, float *scores, int64_t *ids) {
+  int count = t->n;
+  for (int i = count - 1; i >= 0; i--) {
+    scores[i] = t->score[0], ids[i] = t->id[0];
+    t->score[0] = t->score[t->n - 1], t->id[0] = t->id[t->n - 1];
+    t->n--;
+    sift_down(t, 0);
   }
-  /* dist[1, n] = 1 - cos(query, row) */
-  REID_TRY(
-      t->be->ops->distance_forward(t->be, REID_DIST_COSINE, 1, n, t->dims, t->query, b, t->dist));
-  if (t->dist != t->host_dist)
-    REID_TRY(t->be->ops->download(t->be, t->host_dist, t->dist, sizeof(float) * (size_t)n));
-  for (int i = 0; i < n; i++) offer(t, 1.0f - t->host_dist[i], ids[i]);
+  return count;
+}
+
+/* One pass over the rows for nq queries: a heap per query. */
+typedef struct search_pass {
+  reid_backend *be;
+  int nq, dims, chunk;
+  topk *heaps;        /* [nq] */
+  float *heap_mem;    /* scores [nq, k] */
+  int64_t *heap_ids;  /* [nq, k] */
+  const float *query; /* backend memory [nq, dims] */
+  float *dev_query;   /* backend memory, NULL on the CPU */
+  float *dev_emb;     /* backend memory [chunk, dims], NULL on the CPU */
+  float *dist;        /* backend memory [nq, chunk] */
+  float *host_dist;   /* [nq, chunk] */
+} search_pass;
+
+static reid_status search_chunk(void *user, const int64_t *ids, const float *emb, int n) {
+  search_pass *p = user;
+  const float *b = emb;
+  if (p->dev_emb) {
+    REID_TRY(p->be->ops->upload(p->be, p->dev_emb, emb, sizeof(float) * (size_t)n * p->dims));
+    b = p->dev_emb;
+  }
+  /* dist[nq, n] = 1 - cos(query, row) */
+  REID_TRY(p->be->ops->distance_forward(p->be, REID_DIST_COSINE, p->nq, n, p->dims, p->query, b,
+                                        p->dist));
+  if (p->dist != p->host_dist)
+    REID_TRY(p->be->ops->download(p->be, p->host_dist, p->dist, sizeof(float) * (size_t)p->nq * n));
+  for (int q = 0; q < p->nq; q++) {
+    const float *d = p->host_dist + (size_t)q * n;
+    for (int i = 0; i < n; i++) offer(&p->heaps[q], 1.0f - d[i], ids[i]);
+  }
   return REID_OK;
+}
+
+static void pass_free(search_pass *p) {
+  if (p->be && p->be->device != REID_DEVICE_CPU) {
+    if (p->dev_query) p->be->ops->free(p->be, p->dev_query);
+    if (p->dev_emb) p->be->ops->free(p->be, p->dev_emb);
+    if (p->dist) p->be->ops->free(p->be, p->dist);
+  }
+  free(p->heaps);
+  free(p->heap_mem);
+  free(p->heap_ids);
+  free(p->host_dist);
+}
+
+static reid_status pass_run(reid_gallery *g, search_pass *p, reid_backend *be, const float *queries,
+                            int nq, const reid_gallery_filter *f, int k, float threshold,
+                            int chunk_rows) {
+  memset(p, 0, sizeof *p);
+  if (k < 1) return reid_fail(REID_EINVAL, "search: top-k %d < 1", k);
+  if (nq < 1) return reid_fail(REID_EINVAL, "search: %d queries", nq);
+  if (!g->bound) {
+    reid_gallery_model m;
+    REID_TRY(reid_gallery_get_model(g, &m, NULL));
+  }
+  if (chunk_rows < 1) chunk_rows = 8192;
+  *p = (search_pass){.be = be, .nq = nq, .dims = g->dims, .chunk = chunk_rows};
+  p->heaps = calloc((size_t)nq, sizeof *p->heaps);
+  p->heap_mem = malloc(sizeof *p->heap_mem * (size_t)nq * k);
+  p->heap_ids = malloc(sizeof *p->heap_ids * (size_t)nq * k);
+  p->host_dist = malloc(sizeof *p->host_dist * (size_t)nq * chunk_rows);
+  if (!p->heaps || !p->heap_mem || !p->heap_ids || !p->host_dist)
+    return reid_fail(REID_ENOMEM, "search: out of memory");
+  for (int q = 0; q < nq; q++)
+    p->heaps[q] = (topk){.k = k,
+                         .threshold = threshold,
+                         .score = p->heap_mem + (size_t)q * k,
+                         .id = p->heap_ids + (size_t)q * k};
+  size_t query_bytes = sizeof(float) * (size_t)nq * g->dims;
+  if (be->device == REID_DEVICE_CPU) {
+    p->query = queries;
+    p->dist = p->host_dist;
+  } else {
+    p->dev_query = be->ops->alloc(be, query_bytes);
+    p->dev_emb = be->ops->alloc(be, sizeof(float) * (size_t)chunk_rows * g->dims);
+    p->dist = be->ops->alloc(be, sizeof(float) * (size_t)nq * chunk_rows);
+    if (!p->dev_query || !p->dev_emb || !p->dist)
+      return reid_fail(REID_ENOMEM, "search: out of %s memory", be->name);
+    REID_TRY(be->ops->upload(be, p->dev_query, queries, query_bytes));
+    p->query = p->dev_query;
+  }
+  return reid_gallery_scan(g, f, chunk_rows, search_chunk, p);
+}
+
+reid_status reid_gallery_search_ids(reid_gallery *g, reid_backend *be, const float *queries, int nq,
+                                    const reid_gallery_filter *f, int k, int chunk_rows,
+                                    float *scores, int64_t *ids) {
+  search_pass p;
+  reid_status st = pass_run(g, &p, be, queries, nq, f, k, -INFINITY, chunk_rows);
+  for (int q = 0; q < nq && st == REID_OK; q++) {
+    float *s = scores + (size_t)q * k;
+    int64_t *i = ids + (size_t)q * k;
+    for (int got = drain(&p.heaps[q], s, i); got < k; got++) s[got] = -INFINITY, i[got] = -1;
+  }
+  pass_free(&p);
+  return st;
 }
 
 reid_status reid_gallery_search(reid_gallery *g, reid_backend *be, const float *query,
@@ -447,58 +536,25 @@ reid_status reid_gallery_search(reid_gallery *g, reid_backend *be, const float *
                                 int chunk_rows, reid_gallery_hit **hits, int *n) {
   *hits = NULL;
   *n = 0;
-  if (top_k < 1) return reid_fail(REID_EINVAL, "search: top-k %d < 1", top_k);
-  if (!g->bound) {
-    reid_gallery_model m;
-    REID_TRY(reid_gallery_get_model(g, &m, NULL));
-  }
-  if (chunk_rows < 1) chunk_rows = 8192;
-  topk t = {.k = top_k, .threshold = threshold, .be = be, .dims = g->dims};
-  t.score = malloc(sizeof *t.score * (size_t)top_k);
-  t.id = malloc(sizeof *t.id * (size_t)top_k);
-  t.host_dist = malloc(sizeof *t.host_dist * (size_t)chunk_rows);
-  reid_status st =
-      t.score && t.id && t.host_dist ? REID_OK : reid_fail(REID_ENOMEM, "search: out of memory");
-  float *dev_query = NULL;
-  if (st == REID_OK && be->device == REID_DEVICE_CPU) {
-    t.query = query;
-    t.dist = t.host_dist;
-  } else if (st == REID_OK) {
-    dev_query = be->ops->alloc(be, sizeof(float) * (size_t)g->dims);
-    t.dev_emb = be->ops->alloc(be, sizeof(float) * (size_t)chunk_rows * g->dims);
-    t.dist = be->ops->alloc(be, sizeof(float) * (size_t)chunk_rows);
-    if (!dev_query || !t.dev_emb || !t.dist)
-      st = reid_fail(REID_ENOMEM, "search: out of %s memory", be->name);
-    if (st == REID_OK) st = be->ops->upload(be, dev_query, query, sizeof(float) * (size_t)g->dims);
-    t.query = dev_query;
-  }
-  if (st == REID_OK) st = reid_gallery_scan(g, f, chunk_rows, search_chunk, &t);
+  search_pass p;
+  reid_status st = pass_run(g, &p, be, query, 1, f, top_k, threshold, chunk_rows);
   reid_gallery_hit *out = NULL;
-  if (st == REID_OK && t.n > 0) {
-    out = calloc((size_t)t.n, sizeof *out);
-    if (!out) st = reid_fail(REID_ENOMEM, "search: out of memory");
-  }
   int count = 0;
-  if (st == REID_OK) {
-    /* pop the heap: worst first, so fill from the back */
-    count = t.n;
-    for (int i = t.n - 1; i >= 0; i--) {
-      out[i].score = t.score[0];
-      out[i].id = t.id[0];
-      t.score[0] = t.score[t.n - 1], t.id[0] = t.id[t.n - 1];
-      t.n--;
-      sift_down(&t, 0);
+  if (st == REID_OK && p.heaps[0].n > 0) {
+    out = calloc((size_t)p.heaps[0].n, sizeof *out);
+    float *scores = malloc(sizeof *scores * (size_t)p.heaps[0].n);
+    int64_t *ids = malloc(sizeof *ids * (size_t)p.heaps[0].n);
+    if (!out || !scores || !ids) {
+      st = reid_fail(REID_ENOMEM, "search: out of memory");
+    } else {
+      count = drain(&p.heaps[0], scores, ids);
+      for (int i = 0; i < count; i++) out[i].score = scores[i], out[i].id = ids[i];
+      st = reid_gallery_fetch(g, out, count);
     }
-    st = reid_gallery_fetch(g, out, count);
+    free(scores);
+    free(ids);
   }
-  if (be->device != REID_DEVICE_CPU) {
-    if (dev_query) be->ops->free(be, dev_query);
-    if (t.dev_emb) be->ops->free(be, t.dev_emb);
-    if (t.dist) be->ops->free(be, t.dist);
-  }
-  free(t.score);
-  free(t.id);
-  free(t.host_dist);
+  pass_free(&p);
   if (st != REID_OK) {
     reid_gallery_hits_free(out, count);
     return st;

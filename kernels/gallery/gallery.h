@@ -136,6 +136,14 @@ reid_status reid_gallery_search(reid_gallery *g, reid_backend *be, const float *
                                 const reid_gallery_filter *f, int top_k, float threshold,
                                 int chunk_rows, reid_gallery_hit **hits, int *n);
 
+/* Exact top k of nq queries [nq, dims] (L2-normalised) in one pass over the
+ * filtered rows: ids [nq, k] and cosines [nq, k], best first (ids -1 and
+ * scores -inf pad when fewer rows pass). Distances go through the backend's
+ * op as a [nq, chunk_rows] matrix a chunk. */
+reid_status reid_gallery_search_ids(reid_gallery *g, reid_backend *be, const float *queries, int nq,
+                                    const reid_gallery_filter *f, int k, int chunk_rows,
+                                    float *scores, int64_t *ids);
+
 /* The thumbnail of a tracklet (malloc'd; *jpeg NULL when it has none). */
 reid_status reid_gallery_thumbnail(reid_gallery *g, int64_t id, uint8_t **jpeg, size_t *size);
 

@@ -311,23 +311,15 @@ static void run_cases(const char *uri, const char *label, const char *model,
 }
 
 #if HAVE_FAISS
-/* A larger gallery of clustered random embeddings (the model's dims): the
- * index's recall@10 and an indexed search against the exact one. */
-static void run_faiss(const char *uri, const char *model) {
-  reid_gallery *g = NULL;
-  CHECK_OK(reid_gallery_open(uri, &g));
-  if (!g) return;
-  reid_gallery_model m;
-  CHECK_OK(reid_gallery_model_identify(model, 512, &m));
-  CHECK_OK(reid_gallery_bind_model(g, &m, REID_GALLERY_F32));
-  enum { N = 6000, CENTRES = 300 };
+/* Rows [from, to) of a bulk gallery: clustered random embeddings (the model's dims). */
+static void add_bulk(reid_gallery *g, int from, int to) {
+  enum { CENTRES = 300 };
   test_rng r = test_rng_make(3);
   static float centres[CENTRES][512], emb[512 * 500];
-  for (int c = 0; c < CENTRES; c++) {
-    test_fill_uniform(&r, centres[c], 512, -1, 1);
-  }
+  for (int c = 0; c < CENTRES; c++) test_fill_uniform(&r, centres[c], 512, -1, 1);
+  r = test_rng_make(4 + from);
   reid_gallery_row rows[500];
-  for (int done = 0; done < N; done += 500) {
+  for (int done = from; done < to; done += 500) {
     for (int i = 0; i < 500; i++) {
       float *e = emb + (size_t)i * 512;
       const float *c = centres[(done + i) % CENTRES];
@@ -346,16 +338,41 @@ static void run_faiss(const char *uri, const char *model) {
     }
     CHECK_OK(reid_gallery_insert(g, rows, 500, NULL));
   }
-  reid_gallery_close(g);
-  gchar *index = path_of("bulk.faiss"), *out = NULL, *err = NULL;
-  const char *a1[] = {"index", "--gallery", uri, "--index-file", index, "--nlist", "64", NULL};
-  int rc = run_search(a1, &out, &err);
+}
+
+/* `reid-search index ARGS...`: exit 0, `expect` in its report, recall@10 >= 0.95. */
+static void check_index(const char *const *args, const char *expect) {
+  gchar *out = NULL, *err = NULL;
+  int rc = run_search(args, &out, &err);
   const char *p = out ? strstr(out, "against exact") : NULL;
   const char *rec = out ? g_strrstr(out, "recall@10 ") : NULL;
   double recall = rec ? g_ascii_strtod(rec + 10, NULL) : 0;
   fprintf(stderr, "%s", out ? out : "");
-  CHECK(rc == 0 && p && recall >= 0.95, "index exit %d, recall %.4f: %s %s", rc, recall, out, err);
+  CHECK(rc == 0 && p && recall >= 0.95 && strstr(out, expect),
+        "index %s: exit %d, recall %.4f (want '%s'): %s %s", args[5] ? args[5] : "", rc, recall,
+        expect, out, err);
   g_free(out), g_free(err);
+}
+
+/* The index kinds' recall@10 against exact search, an update with new rows,
+ * an indexed search against the exact one, a corrupt index file. */
+static void run_faiss(const char *uri, const char *model) {
+  reid_gallery *g = NULL;
+  CHECK_OK(reid_gallery_open(uri, &g));
+  if (!g) return;
+  reid_gallery_model m;
+  CHECK_OK(reid_gallery_model_identify(model, 512, &m));
+  CHECK_OK(reid_gallery_bind_model(g, &m, REID_GALLERY_F32));
+  enum { N = 6000 };
+  add_bulk(g, 0, N);
+  gchar *index = path_of("bulk.faiss");
+  g_unlink(index);
+  /* the default kind (binary codes + rescoring), then 500 rows added to it */
+  const char *a1[] = {"index", "--gallery", uri, "--index-file", index, NULL};
+  check_index(a1, "LSH512(medians),RFlat");
+  add_bulk(g, N, N + 500);
+  reid_gallery_close(g);
+  check_index(a1, "(500 added)");
   /* the same query through the index and exactly: the same best rows */
   gchar *q = path_of("query-5a.png");
   const char *a2[] = {"--gallery", uri,      "--model", model,   "--query",      q,     "--top-k",
@@ -371,7 +388,21 @@ static void run_faiss(const char *uri, const char *model) {
         "faiss: best id %lld, exact %lld", (long long)int_of(result(d2, 0), "id"),
         (long long)int_of(result(d3, 0), "id"));
   json_free(d2), json_free(d3);
-  g_free(o2), g_free(o3), g_free(e2), g_free(e3), g_free(q), g_free(index);
+  g_free(o2), g_free(o3), g_free(e2), g_free(e3);
+  /* the other kinds */
+  const char *a4[] = {"index", "--gallery", uri,  "--index-file", index, "--kind",
+                      "ivf",   "--nlist",   "64", "--rebuild",    NULL};
+  check_index(a4, "IVF64,Flat");
+  const char *a5[] = {"index", "--gallery", uri, "--index-file", index, "--kind", "hnsw",
+                      "--m",   "8",         NULL};
+  check_index(a5, "HNSW8,Flat");
+  /* a file that is not an index: a clear error naming it */
+  g_file_set_contents(index, "not an index", -1, NULL);
+  gchar *o6, *e6;
+  int rc6 = run_search(a2, &o6, &e6);
+  CHECK(rc6 != 0 && e6 && strstr(e6, index) && strstr(e6, "not a readable FAISS index"),
+        "corrupt index: exit %d: %s", rc6, e6);
+  g_free(o6), g_free(e6), g_free(q), g_free(index);
 }
 #endif
 

@@ -109,6 +109,53 @@ static int rows_of(const char *uri, const char *stream, const float *query,
   return n;
 }
 
+/* gallery-fp16: a new gallery stores float16; each tracklet's message
+ * embedding still finds its own row first, at cosine ~1. */
+static void test_fp16(void) {
+  gchar *path = gtu_path("gallery-f16.sqlite");
+  const char *suffixes[] = {"", "-wal", "-shm"};
+  for (int i = 0; i < 3; i++) {
+    gchar *p = g_strconcat(path, suffixes[i], NULL);
+    g_unlink(p);
+    g_free(p);
+  }
+  GstBus *bus;
+  GstElement *e = make_element(path, "fp16", &bus);
+  g_object_set(e, "gallery-fp16", TRUE, NULL);
+  GstHarness *h = gtu_harness(e, GST_VIDEO_FORMAT_RGB, W, H);
+  int out = push_frames(h, 0, 12, 0);
+  CHECK(out == 12, "fp16: %d frames out", out);
+  gst_harness_teardown(h);
+  GPtrArray *msgs = gtu_messages(bus);
+  GPtrArray *tracklets = gtu_select(msgs, "reid-tracklet");
+  CHECK(tracklets->len == 4 && stat_of(find_stats(msgs), "written") == 4, "fp16: %u tracklets",
+        tracklets->len);
+  reid_gallery *g = NULL;
+  reid_gallery_model m;
+  reid_gallery_dtype dtype = REID_GALLERY_F32;
+  CHECK_OK(reid_gallery_open(path, &g));
+  if (g) CHECK_OK(reid_gallery_get_model(g, &m, &dtype));
+  reid_gallery_close(g);
+  CHECK(dtype == REID_GALLERY_F16, "fp16: the gallery stores dtype %d", (int)dtype);
+  for (guint i = 0; i < tracklets->len; i++) {
+    float emb[DIM];
+    CHECK(gtu_message_embedding(g_ptr_array_index(tracklets, i), emb, DIM) == DIM, "embedding");
+    gint64 track = -1;
+    gst_structure_get_int64(g_ptr_array_index(tracklets, i), "track-id", &track);
+    reid_gallery_hit *hits;
+    int n = rows_of(path, "fp16", emb, &hits);
+    CHECK(n == 4 && hits[0].track_id == track && hits[0].score > 0.999f,
+          "fp16: %d rows, track %" G_GINT64_FORMAT " found %lld at %g", n, track,
+          n ? (long long)hits[0].track_id : -1LL, n ? (double)hits[0].score : 0.0);
+    reid_gallery_hits_free(hits, n);
+  }
+  g_ptr_array_free(tracklets, TRUE);
+  g_ptr_array_free(msgs, TRUE);
+  gst_object_unref(e);
+  gst_object_unref(bus);
+  g_free(path);
+}
+
 /* ------------------------------------------------------------ one element */
 
 static void test_rows(const char *uri, const char *label) {
@@ -488,6 +535,7 @@ int main(int argc, char **argv) {
     test_other_model(uris[b], labels[b]);
   }
   test_sqlite_errors();
+  test_fp16();
   if (uris[1]) {
     test_wrong_password(uris[1]);
     test_outage(uris[1]);
