@@ -16,9 +16,7 @@
  * every start loads one of the two whole models, never a mix or a failure.
  *
  *   test_reidembed_faults --reid-train ... (tests/faults/meson.build) */
-#include <dirent.h>
 #include <limits.h>
-#include <malloc.h>
 
 #include "checkpoint.h"
 #include "fileio.h"
@@ -26,20 +24,6 @@
 
 #define DIM    512
 #define ROUNDS 3
-
-static int open_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  int n = 0;
-  if (!d) return -1;
-  while (readdir(d)) n++;
-  closedir(d);
-  return n;
-}
-
-static size_t heap_in_use(void) {
-  struct mallinfo2 mi = mallinfo2();
-  return mi.uordblks + mi.hblkhd;
-}
 
 /* Pushes `frames` frames of w x h (format) with the boxes made by `boxes`; checks that every
  * frame comes out and every embedding is unit length; returns the embeddings seen. */
@@ -212,10 +196,10 @@ static void cycle_errors(const char *model) {
       gst_object_unref(e);
       gst_object_unref(bus);
     }
-    if (round == 0) heap0 = heap_in_use(), fds0 = open_fds();
+    if (round == 0) heap0 = gtu_heap_in_use(), fds0 = gtu_open_fds();
   }
-  size_t heap1 = heap_in_use();
-  int fds1 = open_fds();
+  size_t heap1 = gtu_heap_in_use();
+  int fds1 = gtu_open_fds();
   fprintf(stderr, "errors: %d start errors x %d failed starts: fds %d -> %d, heap %zu -> %zu\n",
           n_cases, 2 * ROUNDS, fds0, fds1, heap0, heap1);
   CHECK(fds1 <= fds0, "file descriptors grew from %d to %d", fds0, fds1);

@@ -2,8 +2,10 @@
 #define GTU_INTERNAL 1
 #include "gst_test_util.h"
 
+#include <dirent.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -467,4 +469,18 @@ gchar *gtu_error_text(GstBus *bus) {
 gchar *gtu_read_file(const char *path) {
   gchar *text = NULL;
   return g_file_get_contents(path, &text, NULL, NULL) ? text : NULL;
+}
+
+int gtu_open_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  int n = 0;
+  if (!d) return -1;
+  while (readdir(d)) n++;
+  closedir(d);
+  return n;
+}
+
+size_t gtu_heap_in_use(void) {
+  struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
 }

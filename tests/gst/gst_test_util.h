@@ -41,6 +41,11 @@ gchar *gtu_model_pair(const char *teacher, const char *student, const char *vide
  * written to the scratch folder as NAME (g_free the path). */
 gchar *gtu_model_int8(const char *float_model, const char *name);
 
+/* Leak checks over state cycles: the process's open file descriptors, and
+ * the heap bytes malloc has handed out and not yet taken back. */
+int gtu_open_fds(void);
+size_t gtu_heap_in_use(void);
+
 /* Smooth, deterministic packed RGB24 picture [h, w, 3] (g_free it). */
 guint8 *gtu_picture(int width, int height, int seed);
 /* Writes a crop of a packed RGB24 picture as a binary PPM (FFmpeg reads it). */

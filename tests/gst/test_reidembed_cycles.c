@@ -4,28 +4,12 @@
  * match): no file descriptor and no heap memory may be left behind. Under
  * ASan (CI) LeakSanitizer checks the rest. Most of the time goes into
  * loading the model 100 times. */
-#include <malloc.h>
-#include <dirent.h>
 
 #include "gst_test_util.h"
 
 #define W      96
 #define H      96
 #define CYCLES 100
-
-static int open_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  int n = 0;
-  if (!d) return -1;
-  while (readdir(d)) n++;
-  closedir(d);
-  return n;
-}
-
-static size_t heap_in_use(void) {
-  struct mallinfo2 mi = mallinfo2();
-  return mi.uordblks + mi.hblkhd;
-}
 
 int main(int argc, char **argv) {
   gtu_init(argc, argv, "cycles");
@@ -71,13 +55,13 @@ int main(int argc, char **argv) {
     gst_bus_set_flushing(bus, TRUE); /* drop state-change messages */
     gst_bus_set_flushing(bus, FALSE);
     if (cycle == 19) { /* after warm-up: GStreamer's and oneDNN's one-time caches are filled */
-      fds0 = open_fds();
-      heap0 = heap_in_use();
+      fds0 = gtu_open_fds();
+      heap0 = gtu_heap_in_use();
     }
   }
   double seconds = (g_get_monotonic_time() - t0) / 1e6;
-  int fds1 = open_fds();
-  size_t heap1 = heap_in_use();
+  int fds1 = gtu_open_fds();
+  size_t heap1 = gtu_heap_in_use();
   fprintf(stderr, "%d cycles in %.1f s; fds %d -> %d; heap in use %.2f -> %.2f MB\n", CYCLES,
           seconds, fds0, fds1, heap0 / 1e6, heap1 / 1e6);
   CHECK(fds1 == fds0, "file descriptors leaked: %d -> %d", fds0, fds1);
