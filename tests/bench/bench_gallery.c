@@ -303,6 +303,19 @@ static void bench_size(const char *uri, const char *index_base, int64_t size,
   reid_gallery_close(g);
 }
 
+/* "10000,100000" -> n[], at most 16 positive sizes; returns how many. */
+static int parse_sizes(const char *list, int64_t n[16]) {
+  int count = 0;
+  for (const char *p = list; *p && count < 16;) {
+    int64_t v = atoll(p);
+    if (v > 0) n[count++] = v;
+    p = strchr(p, ',');
+    if (!p) break;
+    p++;
+  }
+  return count;
+}
+
 int main(int argc, char **argv) {
   const char *dir = NULL, *pg = NULL, *sizes = "10000,100000,1000000", *pg_sizes = "";
   int64_t pg_rows = 20000;
@@ -342,23 +355,16 @@ int main(int argc, char **argv) {
   unlink(path);
   bench_inserts("sqlite", path, pg_rows);
   if (pg && *pg) bench_inserts("postgresql", pg, pg_rows);
-  for (const char *p = sizes; *p;) {
-    int64_t n = atoll(p);
+  int64_t n[16];
+  for (int i = 0, count = parse_sizes(sizes, n); i < count; i++) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/bench-%lld.sqlite", dir, (long long)n);
-    if (n > 0) bench_size(path, path, n, &ia);
-    p = strchr(p, ',');
-    if (!p) break;
-    p++;
+    snprintf(path, sizeof path, "%s/bench-%lld.sqlite", dir, (long long)n[i]);
+    bench_size(path, path, n[i], &ia);
   }
-  for (const char *p = pg_sizes; pg && *pg && *p;) {
-    int64_t n = atoll(p);
+  for (int i = 0, count = pg && *pg ? parse_sizes(pg_sizes, n) : 0; i < count; i++) {
     char base[1024];
-    snprintf(base, sizeof base, "%s/bench-pg-%lld", dir, (long long)n);
-    if (n > 0) bench_size(pg, base, n, &ia);
-    p = strchr(p, ',');
-    if (!p) break;
-    p++;
+    snprintf(base, sizeof base, "%s/bench-pg-%lld", dir, (long long)n[i]);
+    bench_size(pg, base, n[i], &ia);
   }
   return 0;
 }

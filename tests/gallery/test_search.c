@@ -81,14 +81,21 @@ static int run_search(const char *const *args, gchar **out, gchar **err) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* rows: identity i on camera c on day d (d = (i + c) % 10 days ago), track id 100 c + i */
-static void fill_gallery(const char *uri, const char *model, reid_embedder *e) {
+/* The gallery at uri, bound to model (NULL when it cannot be opened). */
+static reid_gallery *open_bound(const char *uri, const char *model) {
   reid_gallery *g = NULL;
   CHECK_OK(reid_gallery_open(uri, &g));
-  if (!g) return;
+  if (!g) return NULL;
   reid_gallery_model m;
   CHECK_OK(reid_gallery_model_identify(model, 512, &m));
   CHECK_OK(reid_gallery_bind_model(g, &m, REID_GALLERY_F32));
+  return g;
+}
+
+/* rows: identity i on camera c on day d (d = (i + c) % 10 days ago), track id 100 c + i */
+static void fill_gallery(const char *uri, const char *model, reid_embedder *e) {
+  reid_gallery *g = open_bound(uri, model);
+  if (!g) return;
   static float emb[IDS * CAMS][512];
   reid_gallery_row rows[IDS * CAMS];
   uint8_t *jpegs[IDS * CAMS];
@@ -357,12 +364,8 @@ static void check_index(const char *const *args, const char *expect) {
 /* The index kinds' recall@10 against exact search, an update with new rows,
  * an indexed search against the exact one, a corrupt index file. */
 static void run_faiss(const char *uri, const char *model) {
-  reid_gallery *g = NULL;
-  CHECK_OK(reid_gallery_open(uri, &g));
+  reid_gallery *g = open_bound(uri, model);
   if (!g) return;
-  reid_gallery_model m;
-  CHECK_OK(reid_gallery_model_identify(model, 512, &m));
-  CHECK_OK(reid_gallery_bind_model(g, &m, REID_GALLERY_F32));
   enum { N = 6000 };
   add_bulk(g, 0, N);
   gchar *index = path_of("bulk.faiss");

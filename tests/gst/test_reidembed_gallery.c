@@ -109,16 +109,21 @@ static int rows_of(const char *uri, const char *stream, const float *query,
   return n;
 }
 
-/* gallery-fp16: a new gallery stores float16; each tracklet's message
- * embedding still finds its own row first, at cosine ~1. */
-static void test_fp16(void) {
-  gchar *path = gtu_path("gallery-f16.sqlite");
+/* Removes an SQLite file and its WAL files. */
+static void remove_sqlite(const char *path) {
   const char *suffixes[] = {"", "-wal", "-shm"};
   for (int i = 0; i < 3; i++) {
     gchar *p = g_strconcat(path, suffixes[i], NULL);
     g_unlink(p);
     g_free(p);
   }
+}
+
+/* gallery-fp16: a new gallery stores float16; each tracklet's message
+ * embedding still finds its own row first, at cosine ~1. */
+static void test_fp16(void) {
+  gchar *path = gtu_path("gallery-f16.sqlite");
+  remove_sqlite(path);
   GstBus *bus;
   GstElement *e = make_element(path, "fp16", &bus);
   g_object_set(e, "gallery-fp16", TRUE, NULL);
@@ -513,12 +518,7 @@ int main(int argc, char **argv) {
   if (child_uri) return child_main(child_uri, child_jsonl);
 
   gchar *sqlite = gtu_path("gallery.sqlite");
-  const char *suffixes[] = {"", "-wal", "-shm"};
-  for (int i = 0; i < 3; i++) {
-    gchar *p = g_strconcat(sqlite, suffixes[i], NULL);
-    g_unlink(p);
-    g_free(p);
-  }
+  remove_sqlite(sqlite);
   gchar *sqlite_uri = g_strconcat("sqlite:", sqlite, NULL);
   const char *pg = getenv("REID_TEST_PG");
   const char *uris[2] = {sqlite_uri, pg && *pg ? pg : NULL};
