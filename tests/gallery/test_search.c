@@ -392,13 +392,31 @@ static void run_faiss(const char *uri, const char *model) {
         (long long)int_of(result(d3, 0), "id"));
   json_free(d2), json_free(d3);
   g_free(o2), g_free(o3), g_free(e2), g_free(e3);
+  /* filtered through the index: only the stream asked, the same best row as exact search */
+  const char *a7[] = {"--gallery", uri,        "--model", model,     "--query", q,
+                      "--top-k",   "5",        "--json",  "--index", "faiss",   "--index-file",
+                      index,       "--stream", "bulk",    NULL};
+  const char *a8[] = {"--gallery", uri, "--model", model,      "--query", q,
+                      "--top-k",   "5", "--json",  "--stream", "bulk",    NULL};
+  rc2 = run_search(a7, &o2, &e2), rc3 = run_search(a8, &o3, &e3);
+  d2 = parse_json(o2), d3 = parse_json(o3);
+  int all_bulk = n_results(d2) == 5;
+  for (size_t i = 0; i < n_results(d2); i++)
+    all_bulk &= !g_strcmp0(str_of(result(d2, i), "stream"), "bulk");
+  CHECK(rc2 == 0 && rc3 == 0 && all_bulk && n_results(d3) == 5 &&
+            int_of(result(d2, 0), "id") == int_of(result(d3, 0), "id"),
+        "faiss --stream bulk: exit %d/%d, all bulk %d, best %lld (exact %lld): %s", rc2, rc3,
+        all_bulk, (long long)int_of(result(d2, 0), "id"), (long long)int_of(result(d3, 0), "id"),
+        e2);
+  json_free(d2), json_free(d3);
+  g_free(o2), g_free(o3), g_free(e2), g_free(e3);
   /* the other kinds */
   const char *a4[] = {"index", "--gallery", uri,  "--index-file", index, "--kind",
-                      "ivf",   "--nlist",   "64", "--rebuild",    NULL};
-  check_index(a4, "IVF64,Flat");
+                      "ivf",   "--nlist",   "16", "--rebuild",    NULL};
+  check_index(a4, "IVF16,Flat");
   const char *a5[] = {"index", "--gallery", uri, "--index-file", index, "--kind", "hnsw",
-                      "--m",   "8",         NULL};
-  check_index(a5, "HNSW8,Flat");
+                      "--m",   "4",         NULL};
+  check_index(a5, "HNSW4,Flat");
   /* a file that is not an index: a clear error naming it */
   g_file_set_contents(index, "not an index", -1, NULL);
   gchar *o6, *e6;
