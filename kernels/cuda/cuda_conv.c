@@ -1,6 +1,8 @@
 /* Convolutions of the CUDA backend through cuDNN (NCHW, fp32 data):
  * forward, backward-data and backward-filter, bias through cudnnAddTensor and
- * dbias through a channel reduction.
+ * dbias through a channel reduction. Channel groups (depthwise included) go
+ * to cuDNN as the convolution's group count, the filter [c_out, c_in / groups,
+ * k, k].
  *
  * Each (direction, shape, math mode, pointer alignment) gets its descriptors
  * and algorithm once: cudnnFind*AlgorithmEx times the candidates on the
@@ -197,10 +199,12 @@ static reid_status entry_init(cuda_state *s, conv_entry *e) {
                                          d->h_out, d->w_out));
   CUDNN_CHECK(
       cudnnSetTensor4dDescriptor(e->bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, d->c_out, 1, 1));
+  const int groups = d->groups > 1 ? d->groups : 1;
   CUDNN_CHECK(cudnnSetFilter4dDescriptor(e->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, d->c_out,
-                                         d->c_in, d->k, d->k));
+                                         d->c_in / groups, d->k, d->k));
   CUDNN_CHECK(cudnnSetConvolution2dDescriptor(e->conv, d->pad, d->pad, d->stride, d->stride, 1, 1,
                                               CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  CUDNN_CHECK(cudnnSetConvolutionGroupCount(e->conv, groups));
   CUDNN_CHECK(cudnnSetConvolutionMathType(e->conv, e->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
   int n, c, h, w;
   CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(e->conv, e->x, e->w, &n, &c, &h, &w));
@@ -263,9 +267,9 @@ static reid_status check_conv_args(const char *op, const reid_conv2d_desc *d, co
       d->h_out != (d->h_in + 2 * d->pad - d->k) / d->stride + 1 ||
       d->w_out != (d->w_in + 2 * d->pad - d->k) / d->stride + 1 || d->h_out < 1 || d->w_out < 1)
     return reid_fail(REID_EINVAL, "%s: descriptor not initialised (use reid_conv2d_desc_init)", op);
-  if (d->groups > 1)
-    return reid_fail(REID_EUNSUPPORTED, "%s: grouped convolution (%d groups) is not on CUDA yet",
-                     op, d->groups);
+  if (d->groups > 1 && (d->c_in % d->groups || d->c_out % d->groups))
+    return reid_fail(REID_EINVAL, "%s: %d groups do not divide %d input and %d output channels", op,
+                     d->groups, d->c_in, d->c_out);
   return REID_OK;
 }
 

@@ -18,15 +18,16 @@ static float *abs_copy(const float *x, size_t n) {
 }
 
 typedef struct conv_case {
-  int n, c_in, h, w, c_out, k, stride, pad;
+  int n, c_in, h, w, c_out, k, stride, pad, groups; /* groups 0: dense */
 } conv_case;
 
 static void test_conv_case(test_rng *rng, conv_case cc, int tf32) {
   reid_conv2d_desc d;
-  CHECK_OK(reid_conv2d_desc_init(&d, cc.n, cc.c_in, cc.h, cc.w, cc.c_out, cc.k, cc.stride, cc.pad));
+  CHECK_OK(reid_conv2d_desc_init_grouped(&d, cc.n, cc.c_in, cc.h, cc.w, cc.c_out, cc.k, cc.stride,
+                                         cc.pad, cc.groups ? cc.groups : 1));
   CHECK_OK(reid_cuda_set_tf32(gpu, tf32));
   const size_t nx = (size_t)d.n * d.c_in * d.h_in * d.w_in,
-               nw = (size_t)d.c_out * d.c_in * d.k * d.k;
+               nw = (size_t)d.c_out * (d.c_in / d.groups) * d.k * d.k;
   const size_t ny = (size_t)d.n * d.c_out * d.h_out * d.w_out, nb = (size_t)d.c_out;
   float *x = test_alloc(nx), *w = test_alloc(nw), *b = test_alloc(nb), *dy = test_alloc(ny);
   test_fill_uniform(rng, x, nx, -1, 1);
@@ -56,8 +57,8 @@ static void test_conv_case(test_rng *rng, conv_case cc, int tf32) {
     gpu->ops->fill(gpu, gy, ny, NAN);
     CHECK_OK(gpu->ops->conv2d_forward(gpu, &d, gx, gw, gb, gy));
     float *hy = host_from(gy, ny);
-    snprintf(what, sizeof what, "conv %s n%d c%d %dx%d -> c%d k%d s%d p%d: y (call %d)", mode, d.n,
-             d.c_in, d.h_in, d.w_in, d.c_out, d.k, d.stride, d.pad, rep + 1);
+    snprintf(what, sizeof what, "conv %s n%d c%d %dx%d -> c%d k%d s%d p%d g%d: y (call %d)", mode,
+             d.n, d.c_in, d.h_in, d.w_in, d.c_out, d.k, d.stride, d.pad, d.groups, rep + 1);
     check_scaled(what, hy, y, sy, ny, tol, 1e-7);
     free(hy);
   }
@@ -99,12 +100,15 @@ static void test_conv_case(test_rng *rng, conv_case cc, int tf32) {
 
 static void test_conv(test_rng *rng) {
   const conv_case cases[] = {
-      {2, 3, 32, 16, 16, 7, 2, 3}, /* the stem */
-      {3, 16, 15, 9, 24, 3, 1, 1}, /* odd sizes */
-      {2, 32, 16, 8, 64, 1, 2, 0}, /* a strided downsample */
-      {4, 64, 16, 8, 64, 3, 2, 1}, /* a strided 3x3 */
-      {2, 256, 8, 4, 64, 1, 1, 0}, /* a bottleneck reduction */
-      {1, 5, 7, 7, 3, 5, 1, 0},    /* no padding */
+      {2, 3, 32, 16, 16, 7, 2, 3},     /* the stem */
+      {3, 16, 15, 9, 24, 3, 1, 1},     /* odd sizes */
+      {2, 32, 16, 8, 64, 1, 2, 0},     /* a strided downsample */
+      {4, 64, 16, 8, 64, 3, 2, 1},     /* a strided 3x3 */
+      {2, 256, 8, 4, 64, 1, 1, 0},     /* a bottleneck reduction */
+      {1, 5, 7, 7, 3, 5, 1, 0},        /* no padding */
+      {2, 24, 16, 8, 24, 3, 1, 1, 24}, /* depthwise (MobileNetV2, OSNet) */
+      {3, 32, 9, 7, 32, 3, 2, 1, 32},  /* depthwise, strided */
+      {2, 16, 6, 5, 24, 3, 1, 1, 4},   /* 4 groups */
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     test_conv_case(rng, cases[i], 0);

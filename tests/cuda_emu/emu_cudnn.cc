@@ -5,7 +5,10 @@
  * (NCHW / NHWC; FLOAT, HALF, BFLOAT16 data), 4-d filter descriptors (NCHW =
  * KCRS, NHWC = KRSC), 2-d convolution descriptors (padding, stride, dilation,
  * cross-correlation or convolution, compute type, math type), activation
- * descriptors (RELU, IDENTITY), cudnnGetConvolution2dForwardOutputDim,
+ * descriptors (RELU, IDENTITY), channel groups (cudnnSetConvolutionGroupCount:
+ * the filter holds c / groups input channels; group g reads input channels
+ * [g C/G, (g+1) C/G) and writes output channels [g K/G, (g+1) K/G)),
+ * cudnnGetConvolution2dForwardOutputDim,
  * forward / backward-data / backward-filter convolutions, the fused
  * convolution + z + bias + activation, cudnnAddTensor, the workspace-size
  * queries and cudnnFind*AlgorithmEx.
@@ -31,7 +34,7 @@
  * whichever candidate ran last there) and is refused during stream capture.
  *
  * Not emulated (CUDNN_STATUS_NOT_SUPPORTED with a diagnostic): DOUBLE / INT8
- * data, TRUE_HALF_CONFIG (HALF compute type), grouped / N-d / strided-by-hand
+ * data, TRUE_HALF_CONFIG (HALF compute type), N-d / strided-by-hand
  * descriptors, other activation modes, the backend (graph) API, and any
  * function the project does not call (those are simply not defined). */
 #include <cudnn.h>
@@ -73,6 +76,7 @@ struct cudnnFilterStruct {
 struct cudnnConvolutionStruct {
   int set;
   int pad_h, pad_w, u, v, dil_h, dil_w;
+  int groups; /* 1 unless cudnnSetConvolutionGroupCount said otherwise */
   cudnnConvolutionMode_t mode;
   cudnnDataType_t compute;
   cudnnMathType_t math;
@@ -190,6 +194,7 @@ tens make_tens(cudnnDataType_t dt, cudnnTensorFormat_t fmt, int n, int c, int h,
 struct conv {
   int pad_h, pad_w, u, v, dil_h, dil_w;
   int flip; /* CUDNN_CONVOLUTION: the filter is flipped spatially */
+  int groups;
   cudnnDataType_t compute;
   cudnnMathType_t math;
 };
@@ -211,8 +216,8 @@ cudnnStatus_t get_filter(const char *call, cudnnFilterDescriptor_t d, tens *t) {
 cudnnStatus_t get_conv(const char *call, cudnnConvolutionDescriptor_t d, conv *cv) {
   if (!d) return fail(CUDNN_STATUS_BAD_PARAM, call, "convDesc is NULL");
   if (!d->set) return fail(CUDNN_STATUS_BAD_PARAM, call, "convDesc was never set");
-  *cv = conv{d->pad_h,   d->pad_w, d->u, d->v, d->dil_h, d->dil_w, d->mode == CUDNN_CONVOLUTION,
-             d->compute, d->math};
+  *cv = conv{d->pad_h, d->pad_w,  d->u,       d->v,   d->dil_h, d->dil_w, d->mode == CUDNN_CONVOLUTION,
+             d->groups, d->compute, d->math};
   return CUDNN_STATUS_SUCCESS;
 }
 
@@ -254,10 +259,12 @@ cudnnStatus_t check_handle(const char *call, cudnnHandle_t h) {
 
 enum dir { FWD, BWD_DATA, BWD_FILTER };
 
-/* x [N][C][H][W] * w [K][C][R][S] -> y [N][K][P][Q] */
+/* x [N][G C][H][W] * w [K][C][R][S] -> y [N][K][P][Q] in G channel groups:
+ * C is the input channels of one group, K all output channels (K / G a group) */
 struct geom {
   int N, C, H, W, K, R, S, P, Q;
   int u, v, ph, pw, dh, dw;
+  int G;
 };
 
 struct problem {
@@ -292,9 +299,13 @@ cudnnStatus_t get_problem(const char *call, cudnnTensorDescriptor_t xd, const ch
                 "%s data with a %s compute type is not a supported (emulated) configuration; use "
                 "CUDNN_DATA_FLOAT",
                 dt_name(x.dt), dt_name(cv.compute));
-  if (x.c != w.c)
-    return fail(CUDNN_STATUS_BAD_PARAM, call, "%s has %d feature maps, the filter expects %d",
-                xname, x.c, w.c);
+  if (x.c != w.c * cv.groups)
+    return fail(CUDNN_STATUS_BAD_PARAM, call,
+                "%s has %d feature maps, the filter expects %d (%d per group x %d groups)", xname,
+                x.c, w.c * cv.groups, w.c, cv.groups);
+  if (w.n % cv.groups)
+    return fail(CUDNN_STATUS_BAD_PARAM, call, "the filter's %d outputs do not split into %d groups",
+                w.n, cv.groups);
   if ((w.h - 1) * cv.dil_h + 1 > x.h + 2 * cv.pad_h ||
       (w.w - 1) * cv.dil_w + 1 > x.w + 2 * cv.pad_w)
     return fail(CUDNN_STATUS_BAD_PARAM, call,
@@ -309,8 +320,8 @@ cudnnStatus_t get_problem(const char *call, cudnnTensorDescriptor_t xd, const ch
     return fail(CUDNN_STATUS_NOT_SUPPORTED, call,
                 "%s spatial size %dx%d differs from the output size %dx%d of the convolution",
                 yname, y.h, y.w, P, Q);
-  p->g = geom{x.n, x.c,  x.h,  x.w,      w.n,      w.h,      w.w,     P,
-              Q,   cv.u, cv.v, cv.pad_h, cv.pad_w, cv.dil_h, cv.dil_w};
+  p->g = geom{x.n,      w.c,      x.h,      x.w,      w.n, w.h, w.w, P, Q, cv.u, cv.v,
+              cv.pad_h, cv.pad_w, cv.dil_h, cv.dil_w, cv.groups};
   p->tf32 = x.dt == CUDNN_DATA_FLOAT && cv.math != CUDNN_FMA_MATH;
   return CUDNN_STATUS_SUCCESS;
 }
@@ -634,45 +645,63 @@ int pointwise(const geom &g) {
   return g.R == 1 && g.S == 1 && g.u == 1 && g.v == 1 && g.ph == 0 && g.pw == 0;
 }
 
-/* y [n][k][p][q] = sum over c, r, s of x [n][c][p*u - ph + r*dh][q*v - pw + s*dw] w [k][c][r][s]:
- * per image y_n [K][PQ] = w [K][CRS] col [CRS][PQ] */
+/* Offsets of group gi within one image of x / y and within w (groups are
+ * contiguous channel ranges in the canonical NCHW / KCRS arrays). */
+inline size_t group_x(const geom &g, int gi) {
+  return (size_t)gi * g.C * g.H * g.W;
+}
+inline size_t group_y(const geom &g, int gi) {
+  return (size_t)gi * (g.K / g.G) * g.P * g.Q;
+}
+inline size_t group_w(const geom &g, int gi) {
+  return (size_t)gi * (g.K / g.G) * g.C * g.R * g.S;
+}
+
+/* y [n][k][p][q] = sum over c, r, s of x [n][c][p*u - ph + r*dh][q*v - pw + s*dw] w [k][c][r][s]
+ * (c within k's group): per image and group y_ng [K/G][PQ] = w_g [K/G][CRS] col [CRS][PQ] */
 void conv_forward(const geom &g, const float *x, const float *w, float *y) {
-  const int PQ = g.P * g.Q, CRS = g.C * g.R * g.S;
+  const int PQ = g.P * g.Q, CRS = g.C * g.R * g.S, KG = g.K / g.G;
   std::vector<float> col(pointwise(g) ? 0 : (size_t)CRS * PQ);
-  for (int n = 0; n < g.N; n++) {
-    const float *xn = x + (size_t)n * g.C * g.H * g.W;
-    if (!pointwise(g)) im2col(g, xn, col.data());
-    sgemm_rm(g.K, PQ, CRS, w, CRS, pointwise(g) ? xn : col.data(), PQ, 0, y + (size_t)n * g.K * PQ,
-             PQ, 0);
-  }
+  for (int n = 0; n < g.N; n++)
+    for (int gi = 0; gi < g.G; gi++) {
+      const float *xn = x + (size_t)n * g.G * g.C * g.H * g.W + group_x(g, gi);
+      if (!pointwise(g)) im2col(g, xn, col.data());
+      sgemm_rm(KG, PQ, CRS, w + group_w(g, gi), CRS, pointwise(g) ? xn : col.data(), PQ, 0,
+               y + (size_t)n * g.K * PQ + group_y(g, gi), PQ, 0);
+    }
 }
 
 /* dx = the transpose of conv_forward applied to dy:
- * per image dcol [CRS][PQ] = w^T [CRS][K] dy_n [K][PQ], then col2im */
+ * per image and group dcol [CRS][PQ] = w_g^T [CRS][K/G] dy_ng [K/G][PQ], then col2im */
 void conv_backward_data(const geom &g, const float *dy, const float *w, float *dx) {
-  const int PQ = g.P * g.Q, CRS = g.C * g.R * g.S;
+  const int PQ = g.P * g.Q, CRS = g.C * g.R * g.S, KG = g.K / g.G;
   std::vector<float> wt((size_t)CRS * g.K), col((size_t)CRS * PQ);
-  for (int k = 0; k < g.K; k++)
-    for (int i = 0; i < CRS; i++) wt[(size_t)i * g.K + k] = w[(size_t)k * CRS + i];
-  for (int n = 0; n < g.N; n++) {
-    float *dxn = dx + (size_t)n * g.C * g.H * g.W;
-    float *out = pointwise(g) ? dxn : col.data();
-    sgemm_rm(CRS, PQ, g.K, wt.data(), g.K, dy + (size_t)n * g.K * PQ, PQ, 0, out, PQ, 0);
-    if (!pointwise(g)) col2im(g, col.data(), dxn);
-  }
+  for (int gi = 0; gi < g.G; gi++) /* wt_g [CRS][K/G], one after the other */
+    for (int k = 0; k < KG; k++)
+      for (int i = 0; i < CRS; i++)
+        wt[group_w(g, gi) + (size_t)i * KG + k] = w[group_w(g, gi) + (size_t)k * CRS + i];
+  for (int n = 0; n < g.N; n++)
+    for (int gi = 0; gi < g.G; gi++) {
+      float *dxn = dx + (size_t)n * g.G * g.C * g.H * g.W + group_x(g, gi);
+      float *out = pointwise(g) ? dxn : col.data();
+      sgemm_rm(CRS, PQ, KG, wt.data() + group_w(g, gi), KG,
+               dy + (size_t)n * g.K * PQ + group_y(g, gi), PQ, 0, out, PQ, 0);
+      if (!pointwise(g)) col2im(g, col.data(), dxn);
+    }
 }
 
-/* dw [k][c][r][s] = sum over n, p, q of x [n][c][p*u - ph + r*dh][q*v - pw + s*dw] dy [n][k][p][q]:
- * dw [K][CRS] = sum over images of dy_n [K][PQ] col^T [PQ][CRS] */
+/* dw [k][c][r][s] = sum over n, p, q of x [n][c][p*u - ph + r*dh][q*v - pw + s*dw] dy [n][k][p][q]
+ * (c within k's group): dw_g [K/G][CRS] = sum over images of dy_ng [K/G][PQ] col^T [PQ][CRS] */
 void conv_backward_filter(const geom &g, const float *x, const float *dy, float *dw) {
-  const int PQ = g.P * g.Q, CRS = g.C * g.R * g.S;
+  const int PQ = g.P * g.Q, CRS = g.C * g.R * g.S, KG = g.K / g.G;
   std::vector<float> col(pointwise(g) ? 0 : (size_t)CRS * PQ);
-  for (int n = 0; n < g.N; n++) {
-    const float *xn = x + (size_t)n * g.C * g.H * g.W;
-    if (!pointwise(g)) im2col(g, xn, col.data());
-    sgemm_rm(g.K, CRS, PQ, dy + (size_t)n * g.K * PQ, PQ, pointwise(g) ? xn : col.data(), PQ, 1, dw,
-             CRS, n > 0);
-  }
+  for (int n = 0; n < g.N; n++)
+    for (int gi = 0; gi < g.G; gi++) {
+      const float *xn = x + (size_t)n * g.G * g.C * g.H * g.W + group_x(g, gi);
+      if (!pointwise(g)) im2col(g, xn, col.data());
+      sgemm_rm(KG, CRS, PQ, dy + (size_t)n * g.K * PQ + group_y(g, gi), PQ,
+               pointwise(g) ? xn : col.data(), PQ, 1, dw + group_w(g, gi), CRS, n > 0);
+    }
 }
 
 /* ---- Find ---- */
@@ -894,6 +923,7 @@ cudnnStatus_t cudnnCreateConvolutionDescriptor(cudnnConvolutionDescriptor_t *con
     return fail(CUDNN_STATUS_BAD_PARAM, "cudnnCreateConvolutionDescriptor", "convDesc is NULL");
   *convDesc = new cudnnConvolutionStruct{};
   (*convDesc)->math = CUDNN_DEFAULT_MATH;
+  (*convDesc)->groups = 1;
   return CUDNN_STATUS_SUCCESS;
 }
 
@@ -928,6 +958,24 @@ cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor_t convD
   return CUDNN_STATUS_SUCCESS;
 }
 
+cudnnStatus_t cudnnSetConvolutionGroupCount(cudnnConvolutionDescriptor_t convDesc,
+                                            int groupCount) {
+  const char *call = "cudnnSetConvolutionGroupCount";
+  if (!convDesc) return fail(CUDNN_STATUS_BAD_PARAM, call, "convDesc is NULL");
+  if (groupCount < 1) return fail(CUDNN_STATUS_BAD_PARAM, call, "groupCount %d < 1", groupCount);
+  convDesc->groups = groupCount;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnGetConvolutionGroupCount(cudnnConvolutionDescriptor_t convDesc,
+                                            int *groupCount) {
+  const char *call = "cudnnGetConvolutionGroupCount";
+  if (!convDesc || !groupCount)
+    return fail(CUDNN_STATUS_BAD_PARAM, call, "convDesc or groupCount is NULL");
+  *groupCount = convDesc->groups;
+  return CUDNN_STATUS_SUCCESS;
+}
+
 cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t convDesc,
                                           cudnnMathType_t mathType) {
   const char *call = "cudnnSetConvolutionMathType";
@@ -951,9 +999,10 @@ cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(const cudnnConvolutionDescri
   TRY(get_tensor(call, "inputTensorDesc", inputTensorDesc, &x));
   TRY(get_filter(call, filterDesc, &f));
   if (!n || !c || !h || !w) return fail(CUDNN_STATUS_BAD_PARAM, call, "an output pointer is NULL");
-  if (x.c != f.c)
-    return fail(CUDNN_STATUS_BAD_PARAM, call, "the input has %d feature maps, the filter %d", x.c,
-                f.c);
+  if (x.c != f.c * cv.groups)
+    return fail(CUDNN_STATUS_BAD_PARAM, call,
+                "the input has %d feature maps, the filter %d per group x %d groups", x.c, f.c,
+                cv.groups);
   if ((f.h - 1) * cv.dil_h + 1 > x.h + 2 * cv.pad_h ||
       (f.w - 1) * cv.dil_w + 1 > x.w + 2 * cv.pad_w)
     return fail(CUDNN_STATUS_BAD_PARAM, call,

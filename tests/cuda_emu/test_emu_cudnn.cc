@@ -332,6 +332,108 @@ static void test_backward(cudnnHandle_t h) {
   }
 }
 
+/* Grouped convolutions (cudnnSetConvolutionGroupCount): depthwise and 2 / 4
+ * groups, forward (NCHW and NHWC), backward data and filter, against a naive
+ * loop in double. */
+struct gshape {
+  int n, c, h, w, k, r, pad, stride, groups;
+  int p() const { return (h + 2 * pad - r) / stride + 1; }
+  int q() const { return (w + 2 * pad - r) / stride + 1; }
+};
+
+template <class F> static void each_grouped_mac(const gshape &g, F f) {
+  const int cg = g.c / g.groups, kg = g.k / g.groups, P = g.p(), Q = g.q();
+  for (int n = 0; n < g.n; n++)
+    for (int k = 0; k < g.k; k++)
+      for (int p = 0; p < P; p++)
+        for (int q = 0; q < Q; q++)
+          for (int j = 0; j < cg; j++)
+            for (int r = 0; r < g.r; r++)
+              for (int s = 0; s < g.r; s++) {
+                const int ih = p * g.stride - g.pad + r, iw = q * g.stride - g.pad + s;
+                if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) continue;
+                const int c = k / kg * cg + j;
+                f((((size_t)n * g.c + c) * g.h + ih) * g.w + iw,
+                  (((size_t)k * cg + j) * g.r + r) * g.r + s, (((size_t)n * g.k + k) * P + p) * Q + q);
+              }
+}
+
+static void test_grouped(cudnnHandle_t h) {
+  const gshape shapes[] = {
+      {2, 6, 7, 5, 6, 3, 1, 1, 6},   /* depthwise 3x3 */
+      {1, 8, 9, 8, 8, 3, 1, 2, 8},   /* depthwise stride 2 */
+      {2, 8, 5, 6, 12, 1, 0, 1, 4},  /* 4 groups, 1x1 */
+      {1, 4, 6, 6, 6, 3, 1, 1, 2},   /* 2 groups, 3x3 */
+  };
+  for (const gshape &g : shapes) {
+    const int cg = g.c / g.groups, P = g.p(), Q = g.q();
+    const size_t nx = (size_t)g.n * g.c * g.h * g.w, nw = (size_t)g.k * cg * g.r * g.r,
+                 ny = (size_t)g.n * g.k * P * Q;
+    std::vector<float> x = random_vec(nx), w = random_vec(nw), dy = random_vec(ny);
+    std::vector<double> ry(ny, 0.0), rdx(nx, 0.0), rdw(nw, 0.0);
+    each_grouped_mac(g, [&](size_t xi, size_t wi, size_t yi) {
+      ry[yi] += (double)x[xi] * w[wi];
+      rdx[xi] += (double)dy[yi] * w[wi];
+      rdw[wi] += (double)x[xi] * dy[yi];
+    });
+    for (int layout = 0; layout < 2; layout++) {
+      const cudnnTensorFormat_t fmt = layout ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+      cudnnTensorDescriptor_t xd, yd;
+      cudnnFilterDescriptor_t wd;
+      cudnnConvolutionDescriptor_t cd;
+      OK(cudnnCreateTensorDescriptor(&xd));
+      OK(cudnnCreateTensorDescriptor(&yd));
+      OK(cudnnCreateFilterDescriptor(&wd));
+      OK(cudnnCreateConvolutionDescriptor(&cd));
+      OK(cudnnSetTensor4dDescriptor(xd, fmt, CUDNN_DATA_FLOAT, g.n, g.c, g.h, g.w));
+      OK(cudnnSetTensor4dDescriptor(yd, fmt, CUDNN_DATA_FLOAT, g.n, g.k, P, Q));
+      OK(cudnnSetFilter4dDescriptor(wd, CUDNN_DATA_FLOAT, fmt, g.k, cg, g.r, g.r));
+      OK(cudnnSetConvolution2dDescriptor(cd, g.pad, g.pad, g.stride, g.stride, 1, 1,
+                                         CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+      OK(cudnnSetConvolutionMathType(cd, CUDNN_FMA_MATH));
+      /* without the group count the filter's channels do not match the input */
+      int on, oc, op, oq;
+      EXPECT(cg == g.c ||
+                 cudnnGetConvolution2dForwardOutputDim(cd, xd, wd, &on, &oc, &op, &oq) ==
+                     CUDNN_STATUS_BAD_PARAM,
+             "%d groups: refused before cudnnSetConvolutionGroupCount", g.groups);
+      EXPECT(cudnnSetConvolutionGroupCount(cd, 0) == CUDNN_STATUS_BAD_PARAM, "0 groups refused");
+      OK(cudnnSetConvolutionGroupCount(cd, g.groups));
+      int got_groups = 0;
+      OK(cudnnGetConvolutionGroupCount(cd, &got_groups));
+      EXPECT(got_groups == g.groups, "group count %d read back as %d", g.groups, got_groups);
+      OK(cudnnGetConvolution2dForwardOutputDim(cd, xd, wd, &on, &oc, &op, &oq));
+      EXPECT(on == g.n && oc == g.k && op == P && oq == Q, "grouped output dim %dx%dx%dx%d", on,
+             oc, op, oq);
+      std::vector<char> xb = pack(x.data(), g.n, g.c, g.h, g.w, fmt, CUDNN_DATA_FLOAT),
+                        wb = pack(w.data(), g.k, cg, g.r, g.r, fmt, CUDNN_DATA_FLOAT),
+                        gb = pack(dy.data(), g.n, g.k, P, Q, fmt, CUDNN_DATA_FLOAT);
+      void *px = upload(xb.data(), xb.size()), *pw = upload(wb.data(), wb.size()),
+           *pg = upload(gb.data(), gb.size());
+      void *py = dev(4 * ny), *pdx = dev(4 * nx), *pdw = dev(4 * nw);
+      OK(cudnnConvolutionForward(h, &ONE, xd, px, wd, pw, cd,
+                                 CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, NULL, 0, &ZERO, yd, py));
+      OK(cudnnConvolutionBackwardData(h, &ONE, wd, pw, yd, pg, cd,
+                                      CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, NULL, 0, &ZERO, xd, pdx));
+      OK(cudnnConvolutionBackwardFilter(h, &ONE, xd, px, yd, pg, cd,
+                                        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, NULL, 0, &ZERO, wd,
+                                        pdw));
+      const double ey =
+          rel_err(unpack(py, g.n, g.k, P, Q, fmt, CUDNN_DATA_FLOAT).data(), ry.data(), ny);
+      const double edx =
+          rel_err(unpack(pdx, g.n, g.c, g.h, g.w, fmt, CUDNN_DATA_FLOAT).data(), rdx.data(), nx);
+      const double edw =
+          rel_err(unpack(pdw, g.k, cg, g.r, g.r, fmt, CUDNN_DATA_FLOAT).data(), rdw.data(), nw);
+      EXPECT(ey < 1e-5 && edx < 1e-5 && edw < 1e-5,
+             "%d groups %s: forward %g, backward data %g, filter %g", g.groups,
+             layout ? "NHWC" : "NCHW", ey, edx, edw);
+      cudaFree(px), cudaFree(pw), cudaFree(pg), cudaFree(py), cudaFree(pdx), cudaFree(pdw);
+      cudnnDestroyTensorDescriptor(xd), cudnnDestroyTensorDescriptor(yd);
+      cudnnDestroyFilterDescriptor(wd), cudnnDestroyConvolutionDescriptor(cd);
+    }
+  }
+}
+
 /* fp32 NCHW vs fp16 / bf16 NHWC on the same (representable) inputs: the
  * 16-bit results are the fp32 ones rounded once. */
 static void test_types(cudnnHandle_t h) {
@@ -838,6 +940,7 @@ int main(void) {
   OK(cudnnCreate(&h));
   test_forward(h);
   test_backward(h);
+  test_grouped(h);
   test_types(h);
   test_tf32(h);
   test_fused(h);
