@@ -1,12 +1,15 @@
 /* The CUDA inference engine (reid_engine_create on a CUDA backend).
  *
- * The training graph is rewritten into fused convolutions, as the CPU engine
- * does:
- *   conv + BN (+ ReLU)               -> one convolution, BN folded into w and b:
+ * The network description is rewritten into fused convolutions, as the CPU
+ * engine does (see rewrite()):
+ *   conv [+ BN] [+ act]              -> one convolution (grouped / depthwise through cuDNN's
+ *                                       group count), BN folded into w and b:
  *                                       w' = w g / sqrt(v + eps), b' = beta - m g / sqrt(v + eps)
- *   conv + BN, add(shortcut), ReLU   -> one convolution with the residual z and ReLU:
- *                                       y = relu(conv(x, w') + b' + z)
- *   max pool, global average pool    -> engine kernels (the BNNeck affine map fused into the GAP)
+ *   conv + BN, add(shortcut) [+ act] -> one convolution with the residual z:
+ *                                       y = act(conv(x, w') + b' + z)
+ *   pools, other adds, channel gates -> engine kernels (the BNNeck affine map fused into the
+ *                                       pooling that gives the embedding)
+ * act: ReLU (fused by cuDNN), ReLU6 or sigmoid (engine epilogue).
  * Weights and activations are NHWC in the selected storage type (fp32, tf32 =
  * fp32 storage with TF32 math, fp16, bf16), the image's 3 channels padded to
  * 8. Activation buffers are reused as soon as a tensor is dead; one cuDNN
@@ -36,24 +39,32 @@ static const float *tensor_host(const reid_net *net, int index, const float *par
   return (t->trainable ? params : buffers) + t->offset;
 }
 
-/* Folds BN into the convolution, reorders OIHW -> KRSC (input channels padded
- * to c_pad) and uploads weights and bias in the storage type. */
+/* Folds BN (when given) into the convolution, reorders OIHW -> KRSC (input
+ * channels padded to c_pad; a group's c_in / groups otherwise) and uploads
+ * weights and bias in the storage type:
+ *   w' = w g / sqrt(v + eps),  b' = (b - m) g / sqrt(v + eps) + beta  (b: the conv's bias or 0) */
 static reid_status upload_folded(cuda_engine *g, eop *op, const reid_net *net, const net_node *conv,
                                  const net_node *bn, int c_pad, const float *params,
                                  const float *buffers) {
-  const int co = conv->conv.c_out, ci = conv->conv.c_in, k = conv->conv.k;
+  const int groups = conv->conv.groups > 1 ? conv->conv.groups : 1;
+  const int co = conv->conv.c_out, ci = conv->conv.c_in / groups, k = conv->conv.k;
   const float *w = tensor_host(net, conv->weight, params, buffers);
-  const float *gamma = tensor_host(net, bn->weight, params, buffers);
-  const float *beta = tensor_host(net, bn->bias, params, buffers);
-  const float *mean = tensor_host(net, bn->mean, params, buffers);
-  const float *var = tensor_host(net, bn->var, params, buffers);
+  const float *cb = conv->bias >= 0 ? tensor_host(net, conv->bias, params, buffers) : NULL;
   const size_t wn = (size_t)co * k * k * c_pad;
   float *hw = calloc(wn, sizeof(float)), *hb = malloc(sizeof(float) * (size_t)co);
   void *tmp = NULL;
   reid_status st = hw && hb ? REID_OK : reid_fail(REID_ENOMEM, "engine: out of memory");
   for (int o = 0; st == REID_OK && o < co; o++) {
-    const double scale = gamma[o] / sqrt((double)var[o] + BN_EPS);
-    hb[o] = (float)(beta[o] - mean[o] * scale);
+    double scale = 1.0, shift = cb ? cb[o] : 0.0;
+    if (bn) {
+      const float *gamma = tensor_host(net, bn->weight, params, buffers);
+      const float *beta = tensor_host(net, bn->bias, params, buffers);
+      const float *mean = tensor_host(net, bn->mean, params, buffers);
+      const float *var = tensor_host(net, bn->var, params, buffers);
+      scale = gamma[o] / sqrt((double)var[o] + BN_EPS);
+      shift = (shift - mean[o]) * scale + beta[o];
+    }
+    hb[o] = (float)shift;
     for (int c = 0; c < ci; c++)
       for (int r = 0; r < k; r++)
         for (int q = 0; q < k; q++)
@@ -83,7 +94,8 @@ static reid_status upload_folded(cuda_engine *g, eop *op, const reid_net *net, c
 
   op->kind = EOP_CONV;
   op->conv = conv->conv;
-  op->conv.c_in = c_pad;
+  op->conv.groups = groups;
+  if (groups == 1) op->conv.c_in = c_pad;
   op->src = conv->in;
   op->res = -1;
   CUDNN_CHECK(cudnnCreateFilterDescriptor(&op->w_desc));
@@ -96,62 +108,106 @@ static reid_status upload_folded(cuda_engine *g, eop *op, const reid_net *net, c
   return REID_OK;
 }
 
-static int find_add(const reid_net *net, int from, int act) {
+/* readers of activation `act` among the nodes */
+static int count_readers(const reid_net *net, int act) {
+  int n = 0;
+  for (int j = 0; j < net->n_nodes; j++)
+    n += (net->nodes[j].in == act) + (net->nodes[j].in2 == act);
+  return n;
+}
+
+static int engine_act_of(net_node_kind kind) {
+  switch (kind) {
+  case NODE_RELU: return ENGINE_ACT_RELU;
+  case NODE_RELU6: return ENGINE_ACT_RELU6;
+  case NODE_SIGMOID: return ENGINE_ACT_SIGMOID;
+  default: return -1;
+  }
+}
+
+/* the activation node right after node i, when it is the only reader of `act` (else -1) */
+static int act_after(const reid_net *net, int i, int act) {
+  if (i + 1 >= net->n_nodes || net->nodes[i + 1].in != act || count_readers(net, act) != 1)
+    return -1;
+  return engine_act_of(net->nodes[i + 1].kind);
+}
+
+/* the ADD after node `from` that is the only reader of `act` (-1: none) */
+static int sole_add(const reid_net *net, int from, int act) {
+  if (count_readers(net, act) != 1) return -1;
   for (int j = from; j < net->n_nodes; j++)
-    if (net->nodes[j].kind == NODE_ADD && net->nodes[j].in == act) return j;
+    if (net->nodes[j].kind == NODE_ADD && (net->nodes[j].in == act || net->nodes[j].in2 == act))
+      return j;
   return -1;
 }
 
-static int relu_after(const reid_net *net, int i, int act) {
-  return i + 1 < net->n_nodes && net->nodes[i + 1].kind == NODE_RELU && net->nodes[i + 1].in == act;
-}
-
-/* Deferred main branches: the conv + BN feeding an ADD runs when the ADD is reached. */
+/* Deferred branches: the conv [+ BN] feeding an ADD runs when the ADD is reached. */
 typedef struct deferred {
   eop op;
-  int add_node;
+  int add_node, branch; /* the ADD, and which of its inputs the branch is */
 } deferred;
 
+/* whether a deferred branch already goes into ADD node `add` (a second one, e.g. a downsample
+ * shortcut, runs as its own op and becomes the residual) */
+static int add_has_branch(const deferred *pend, int n_pend, int add) {
+  for (int k = 0; k < n_pend; k++)
+    if (pend[k].add_node == add) return 1;
+  return 0;
+}
+
+/* The node list -> fused ops:
+ *   conv [+ BN] [+ ReLU / ReLU6 / sigmoid]         one convolution with its epilogue
+ *   conv [+ BN] whose only reader is add(., z) [+ activation]
+ *                                                  one convolution with residual z
+ *   other adds, channel gates, activations         elementwise ops
+ *   max / average pooling, global average pooling  pooling ops; the GAP that gives the
+ *                                                  feature writes the embedding (OUTPUT) */
 static reid_status rewrite(cuda_engine *g, const reid_net *net, const float *params,
                            const float *buffers) {
-  g->ops = calloc((size_t)net->n_nodes, sizeof *g->ops);
+  g->ops = calloc((size_t)net->n_nodes + 1, sizeof *g->ops);
   deferred *pend = calloc((size_t)net->n_nodes, sizeof *pend);
   if (!g->ops || !pend) {
     free(pend);
     return reid_fail(REID_ENOMEM, "engine: out of memory");
   }
-  int n_pend = 0;
+  int n_pend = 0, have_output = 0;
   reid_status st = REID_OK;
-  g->feature_act = -1;
+  g->feature_act = net->feature_act;
   for (int i = 0; i < net->n_nodes && st == REID_OK; i++) {
     const net_node *node = &net->nodes[i];
     eop *op = &g->ops[g->n_ops];
+    int act;
     switch (node->kind) {
     case NODE_CONV: {
-      const net_node *bn = i + 1 < net->n_nodes ? &net->nodes[i + 1] : NULL;
-      if (!bn || bn->kind != NODE_BN || bn->in != node->out) {
-        st = reid_fail(REID_EUNSUPPORTED, "engine: convolution without batch norm");
-        break;
-      }
-      const int c_pad = node->in == g->input_act ? ENGINE_INPUT_CHANNELS : node->conv.c_in;
+      const net_node *bn = i + 1 < net->n_nodes && net->nodes[i + 1].kind == NODE_BN &&
+                                   net->nodes[i + 1].in == node->out &&
+                                   count_readers(net, node->out) == 1
+                               ? &net->nodes[i + 1]
+                               : NULL;
+      const int c_pad = node->in == g->input_act
+                            ? ENGINE_INPUT_CHANNELS
+                            : node->conv.c_in / (node->conv.groups > 1 ? node->conv.groups : 1);
       eop folded = {0};
       st = upload_folded(g, &folded, net, node, bn, c_pad, params, buffers);
-      i++; /* the BN */
+      const int y = bn ? bn->out : node->out;
+      i += bn != NULL;
       if (st != REID_OK) {
         *op = folded; /* its buffers are freed with the ops */
         g->n_ops++;
         break;
       }
-      if (relu_after(net, i, bn->out)) {
-        folded.relu = 1;
+      const int add = sole_add(net, i + 1, y);
+      if ((act = act_after(net, i, y)) >= 0) {
+        folded.act = act;
         folded.dst = net->nodes[++i].out;
         *op = folded;
         g->n_ops++;
-      } else if (find_add(net, i + 1, bn->out) >= 0) {
+      } else if (add >= 0 && !add_has_branch(pend, n_pend, add)) {
         pend[n_pend].op = folded;
-        pend[n_pend++].add_node = find_add(net, i + 1, bn->out);
-      } else { /* a downsample shortcut or a plain conv + BN */
-        folded.dst = bn->out;
+        pend[n_pend].branch = y;
+        pend[n_pend++].add_node = add;
+      } else { /* a downsample shortcut or a plain conv [+ BN] */
+        folded.dst = y;
         *op = folded;
         g->n_ops++;
       }
@@ -160,15 +216,15 @@ static reid_status rewrite(cuda_engine *g, const reid_net *net, const float *par
     case NODE_ADD: {
       int k = 0;
       while (k < n_pend && pend[k].add_node != i) k++;
-      if (k == n_pend) {
-        st = reid_fail(REID_EUNSUPPORTED, "engine: residual add without a fusable branch");
-        break;
+      if (k < n_pend) { /* the deferred branch with the other input as its residual */
+        *op = pend[k].op;
+        pend[k].add_node = -1;
+        op->res = pend[k].branch == node->in ? node->in2 : node->in;
+      } else { /* e.g. OSNet's sum of gated streams */
+        *op = (eop){.kind = EOP_ADD, .src = node->in, .res = node->in2};
       }
-      *op = pend[k].op;
-      pend[k].add_node = -1;
-      op->res = node->in2;
-      if (relu_after(net, i, node->out)) {
-        op->relu = 1;
+      if ((act = act_after(net, i, node->out)) >= 0) {
+        op->act = act;
         op->dst = net->nodes[++i].out;
       } else {
         op->dst = node->out;
@@ -176,25 +232,38 @@ static reid_status rewrite(cuda_engine *g, const reid_net *net, const float *par
       g->n_ops++;
       break;
     }
+    case NODE_MUL:
+    case NODE_RELU:
+    case NODE_RELU6:
+    case NODE_SIGMOID:
+      *op = (eop){.kind = node->kind == NODE_MUL ? EOP_MUL : EOP_ACT,
+                  .src = node->in,
+                  .res = node->kind == NODE_MUL ? node->in2 : -1,
+                  .dst = node->out,
+                  .act = node->kind == NODE_MUL ? ENGINE_ACT_NONE : engine_act_of(node->kind)};
+      g->n_ops++;
+      break;
     case NODE_MAXPOOL:
-      op->kind = EOP_MAXPOOL;
-      op->pool = node->pool;
-      op->src = node->in;
-      op->dst = node->out;
-      op->res = -1;
+    case NODE_AVGPOOL:
+      *op = (eop){.kind = node->kind == NODE_MAXPOOL ? EOP_MAXPOOL : EOP_AVGPOOL,
+                  .src = node->in,
+                  .dst = node->out,
+                  .res = -1,
+                  .pool = node->pool};
       g->n_ops++;
       break;
     case NODE_GAP:
-      op->kind = EOP_GAP;
-      op->src = node->in;
-      op->dst = node->out;
-      op->res = -1;
-      g->feature_act = node->out;
+      *op = (eop){.kind = EOP_GAP, .src = node->in, .dst = node->out, .res = -1};
+      if (node->out == net->feature_act) { /* pooled straight into the embedding */
+        op->kind = EOP_OUTPUT;
+        have_output = 1;
+      }
       g->n_ops++;
       break;
     default:
-      st = reid_fail(REID_EUNSUPPORTED, "CUDA engine: %s has a node kind (%d) it does not run yet",
-                     reid_arch_name(net->cfg.arch), node->kind);
+      st = reid_fail(REID_EUNSUPPORTED,
+                     "CUDA engine: %s has a node kind (%d, node %d) it does not run yet",
+                     reid_arch_name(net->cfg.arch), node->kind, i);
       break;
     }
   }
@@ -207,7 +276,9 @@ static reid_status rewrite(cuda_engine *g, const reid_net *net, const float *par
     if (pend[k].add_node >= 0) g->ops[g->n_ops++] = pend[k].op;
   free(pend);
   if (st == REID_OK && g->feature_act < 0)
-    st = reid_fail(REID_EUNSUPPORTED, "engine: network has no global pooling");
+    st = reid_fail(REID_EUNSUPPORTED, "engine: network has no feature");
+  if (st == REID_OK && !have_output) /* e.g. OSNet's fc: the feature is [n, 512, 1, 1] */
+    g->ops[g->n_ops++] = (eop){.kind = EOP_OUTPUT, .src = g->feature_act, .dst = -1, .res = -1};
   return st;
 }
 
@@ -232,7 +303,7 @@ static reid_status assign_slots(cuda_engine *g) {
   size_t largest = 0;
   for (int i = 0; i < g->n_ops; i++) {
     const eop *op = &g->ops[i];
-    if (op->kind != EOP_GAP) {
+    if (op->kind != EOP_OUTPUT) {
       int slot = 0;
       while (slot < g->n_slots && owner[slot] >= 0) slot++;
       if (slot == g->n_slots) g->n_slots++;

@@ -1,5 +1,5 @@
 /* Internal to the CUDA inference engine: the rewritten network (BN folded
- * into the convolutions, ReLU and the residual add fused into them), its
+ * into the convolutions, activations and the residual add fused into them), its
  * buffers, and the per-batch-size plans (cuDNN descriptors, algorithms, a
  * captured CUDA graph). cuda_engine.c builds the engine, cuda_engine_plan.c
  * the plans, engine_kernels.cu holds the kernels. */
@@ -17,7 +17,21 @@ enum { ENGINE_FP32 = 0, ENGINE_FP16 = 1, ENGINE_BF16 = 2 };
 #define ENGINE_INPUT_CHANNELS 8 /* the 3 image channels padded for tensor cores */
 #define ENGINE_MAX_BUCKETS    20
 
-typedef enum eop_kind { EOP_CONV, EOP_MAXPOOL, EOP_GAP } eop_kind;
+/* activations of the epilogues and elementwise kernels */
+enum { ENGINE_ACT_NONE = 0, ENGINE_ACT_RELU, ENGINE_ACT_RELU6, ENGINE_ACT_SIGMOID };
+/* elementwise ops (engine_eltwise) */
+enum { ENGINE_ELT_NONE = 0, ENGINE_ELT_ADD, ENGINE_ELT_MUL };
+
+typedef enum eop_kind {
+  EOP_CONV,    /* dst = act(conv(src) + bias [+ res]) */
+  EOP_MAXPOOL, /* dst = maxpool(src) */
+  EOP_AVGPOOL, /* dst = avgpool(src), padding counted */
+  EOP_GAP,     /* dst [n, 1, 1, c] = mean over h, w of src, in the storage type */
+  EOP_ADD,     /* dst = act(src + res) */
+  EOP_MUL,     /* dst = act(src * res[n, c]): a channel gate */
+  EOP_ACT,     /* dst = act(src) */
+  EOP_OUTPUT,  /* the embedding: mean over h, w of src (the feature), BNNeck map, float */
+} eop_kind;
 
 /* How a convolution's epilogue runs, decided by a trial run at plan creation:
  * fused by cuDNN with the bias in the storage type, fused with a float bias,
@@ -26,13 +40,14 @@ typedef enum conv_mode { MODE_FUSED, MODE_FUSED_F32_BIAS, MODE_UNFUSED } conv_mo
 
 typedef struct eop {
   eop_kind kind;
-  int src, dst, res; /* activation ids; res: the residual added before ReLU (-1: none) */
-  int relu;
+  int src, dst, res;     /* activation ids; res: the residual added before the activation (conv),
+                            the second operand (ADD, MUL), -1: none */
+  int act;               /* ENGINE_ACT_* */
   reid_conv2d_desc conv; /* per sample; c_in padded for the stem */
   reid_pool2d_desc pool; /* per sample */
-  void *w;               /* device: folded weights [c_out, k, k, c_in] (KRSC), storage type */
-  void *bias;            /* device: folded bias [c_out], storage type */
-  float *bias_f32;       /* device: the same in float */
+  void *w;         /* device: folded weights [c_out, k, k, c_in / groups] (KRSC), storage type */
+  void *bias;      /* device: folded bias [c_out], storage type */
+  float *bias_f32; /* device: the same in float */
   cudnnFilterDescriptor_t w_desc;
   cudnnTensorDescriptor_t bias_desc, bias_desc_f32;
 } eop;
@@ -105,7 +120,15 @@ reid_status engine_maxpool(cuda_state *s, const void *x, void *y, int n, int c,
 reid_status engine_gap(cuda_state *s, const void *x, int n, int hw, int c, const float *scale,
                        const float *shift, float *out, int dtype);
 reid_status engine_epilogue(cuda_state *s, void *y, const float *bias, const void *res,
-                            size_t pixels, int c, int relu, int dtype);
+                            size_t pixels, int c, int act, int dtype);
+/* y = act(a op b) over [n, hw, c] (b: [n, hw, c] for ADD, [n, c] for MUL, unused for NONE) */
+reid_status engine_eltwise(cuda_state *s, int op, const void *a, const void *b, void *y, int n,
+                           int hw, int c, int act, int dtype);
+reid_status engine_avgpool(cuda_state *s, const void *x, void *y, int n, int c,
+                           const reid_pool2d_desc *d, int dtype);
+/* y [n, c] = mean over hw of x [n, hw, c], storage type */
+reid_status engine_gap_store(cuda_state *s, const void *x, void *y, int n, int hw, int c,
+                             int dtype);
 
 #ifdef __cplusplus
 }

@@ -42,6 +42,7 @@ static reid_status conv_descriptors(cuda_engine *g, eplan *p, int i) {
                                          d->h_out, d->w_out));
   CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv[i], d->pad, d->pad, d->stride, d->stride, 1,
                                               1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  CUDNN_CHECK(cudnnSetConvolutionGroupCount(p->conv[i], d->groups > 1 ? d->groups : 1));
   CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv[i], g->math));
   int n, c, h, w;
   CUDNN_CHECK(
@@ -52,9 +53,10 @@ static reid_status conv_descriptors(cuda_engine *g, eplan *p, int i) {
   return REID_OK;
 }
 
-/* The fastest algorithm that fits the workspace. An identity epilogue (no
- * ReLU) can only be fused with IMPLICIT_PRECOMP_GEMM; without it the op runs
- * unfused. */
+/* The fastest algorithm that fits the workspace. cuDNN fuses ReLU and
+ * identity epilogues; an identity one only with IMPLICIT_PRECOMP_GEMM. Other
+ * activations (ReLU6, sigmoid), and identity without that algorithm, run
+ * unfused (engine_epilogue after the convolution). */
 static reid_status conv_algorithm(cuda_engine *g, eplan *p, int i) {
   const eop *op = &g->ops[i];
   cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
@@ -63,7 +65,8 @@ static reid_status conv_algorithm(cuda_engine *g, eplan *p, int i) {
       g->s->cudnn, p->x[i], engine_act_ptr(g, op->src), op->w_desc, op->w, p->conv[i], p->y[i],
       engine_act_ptr(g, op->dst), CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf, g->workspace,
       g->workspace_bytes));
-  const int need_precomp = !op->relu;
+  const int fusable = op->act == ENGINE_ACT_NONE || op->act == ENGINE_ACT_RELU;
+  const int need_precomp = op->act == ENGINE_ACT_NONE;
   int best = -1, any = -1;
   for (int k = 0; k < found; k++) {
     if (perf[k].status != CUDNN_STATUS_SUCCESS || perf[k].memory > g->workspace_bytes) continue;
@@ -71,14 +74,15 @@ static reid_status conv_algorithm(cuda_engine *g, eplan *p, int i) {
                                       perf[k].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
       continue; /* fp32: no tensor cores */
     if (any < 0) any = k;
-    if (!need_precomp || perf[k].algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) {
+    if (fusable &&
+        (!need_precomp || perf[k].algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)) {
       best = k;
       break;
     }
   }
   if (any < 0 && g->math == CUDNN_FMA_MATH) { /* nothing timed as FMA-only: the plain GEMM */
     p->algo[i] = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
-    p->mode[i] = MODE_FUSED;
+    p->mode[i] = fusable ? MODE_FUSED : MODE_UNFUSED;
     CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv[i], CUDNN_FMA_MATH));
     CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(
         g->s->cudnn, p->x[i], op->w_desc, p->conv[i], p->y[i],
@@ -121,7 +125,7 @@ static reid_status run_conv(cuda_engine *g, eplan *p, int i, int probe) {
         s->cudnn, &ONE, p->x[i], x, op->w_desc, op->w, p->conv[i], algo, g->workspace,
         g->workspace_bytes, &alpha2, p->y[i], res ? res : y,
         f32 ? op->bias_desc_f32 : op->bias_desc, f32 ? (const void *)op->bias_f32 : op->bias,
-        op->relu ? g->relu : g->identity, p->y[i], y);
+        op->act == ENGINE_ACT_RELU ? g->relu : g->identity, p->y[i], y);
     if (cs == CUDNN_STATUS_SUCCESS) return REID_OK;
     if (!probe) return cudnn_error(cs, "cudnnConvolutionBiasActivationForward", __FILE__, __LINE__);
     p->mode[i] = (conv_mode)(p->mode[i] + 1);
@@ -129,7 +133,7 @@ static reid_status run_conv(cuda_engine *g, eplan *p, int i, int probe) {
   CUDNN_CHECK(cudnnConvolutionForward(s->cudnn, &ONE, p->x[i], x, op->w_desc, op->w, p->conv[i],
                                       algo, g->workspace, g->workspace_bytes, &ZERO, p->y[i], y));
   const size_t pixels = (size_t)p->n * op->conv.h_out * op->conv.w_out;
-  return engine_epilogue(s, y, op->bias_f32, res, pixels, op->conv.c_out, op->relu, g->dtype);
+  return engine_epilogue(s, y, op->bias_f32, res, pixels, op->conv.c_out, op->act, g->dtype);
 }
 
 /* The whole network on p->n images, then the embeddings to host_out. */
@@ -138,15 +142,27 @@ static reid_status enqueue(cuda_engine *g, eplan *p, int probe) {
   for (int i = 0; i < g->n_ops; i++) {
     const eop *op = &g->ops[i];
     const eact *in = &g->acts[op->src];
+    const void *x = engine_act_ptr(g, op->src);
+    void *y = op->kind == EOP_OUTPUT ? NULL : engine_act_ptr(g, op->dst);
+    const void *b = op->res >= 0 ? engine_act_ptr(g, op->res) : NULL;
+    const int hw = in->h * in->w;
     switch (op->kind) {
     case EOP_CONV: REID_TRY(run_conv(g, p, i, probe)); break;
-    case EOP_MAXPOOL:
-      REID_TRY(engine_maxpool(s, engine_act_ptr(g, op->src), engine_act_ptr(g, op->dst), p->n,
-                              in->c, &op->pool, g->dtype));
+    case EOP_MAXPOOL: REID_TRY(engine_maxpool(s, x, y, p->n, in->c, &op->pool, g->dtype)); break;
+    case EOP_AVGPOOL: REID_TRY(engine_avgpool(s, x, y, p->n, in->c, &op->pool, g->dtype)); break;
+    case EOP_GAP: REID_TRY(engine_gap_store(s, x, y, p->n, hw, in->c, g->dtype)); break;
+    case EOP_ADD:
+      REID_TRY(engine_eltwise(s, ENGINE_ELT_ADD, x, b, y, p->n, hw, in->c, op->act, g->dtype));
       break;
-    case EOP_GAP:
-      REID_TRY(engine_gap(s, engine_act_ptr(g, op->src), p->n, in->h * in->w, in->c, g->neck_scale,
-                          g->neck_shift, g->out_dev, g->dtype));
+    case EOP_MUL:
+      REID_TRY(engine_eltwise(s, ENGINE_ELT_MUL, x, b, y, p->n, hw, in->c, op->act, g->dtype));
+      break;
+    case EOP_ACT:
+      REID_TRY(engine_eltwise(s, ENGINE_ELT_NONE, x, NULL, y, p->n, hw, in->c, op->act, g->dtype));
+      break;
+    case EOP_OUTPUT:
+      REID_TRY(
+          engine_gap(s, x, p->n, hw, in->c, g->neck_scale, g->neck_shift, g->out_dev, g->dtype));
       break;
     }
   }

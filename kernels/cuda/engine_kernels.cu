@@ -1,9 +1,10 @@
 /* Kernels of the CUDA inference engine, on NHWC tensors in the engine's
  * storage type T (float, __half or __nv_bfloat16; arithmetic in float):
  * weight conversion, NCHW float input -> NHWC T (channels padded with 0),
- * 3 x 3 max pooling, global average pooling (+ the BNNeck affine map) into
- * float embeddings, and the bias + residual + ReLU epilogue used when cuDNN
- * cannot fuse it into the convolution. */
+ * max and average pooling, global average pooling (+ the BNNeck affine map)
+ * into float embeddings or into T, the bias + residual + activation epilogue
+ * used when cuDNN cannot fuse it into the convolution, and the elementwise
+ * ops (add, channel gate, activation) of the graphs that are not ResNets. */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -86,14 +87,72 @@ __global__ void k_gap_nhwc(size_t total, int hw, int c, const T *x, const float 
   }
 }
 
-/* y = relu?(y + bias[ch] + res) */
+/* the activations of the engine (ENGINE_ACT_*), as the CPU ops compute them */
+__device__ __forceinline__ float activate(float v, int act) {
+  switch (act) {
+  case ENGINE_ACT_RELU: return v < 0.0f ? 0.0f : v;
+  case ENGINE_ACT_RELU6: return v < 0.0f ? 0.0f : v > 6.0f ? 6.0f : v;
+  case ENGINE_ACT_SIGMOID: return 1.0f / (1.0f + expf(-v));
+  default: return v;
+  }
+}
+
+/* y = act(y + bias[ch] + res) */
 template <typename T>
-__global__ void k_epilogue(size_t total, int c, const float *bias, const T *res, int relu, T *y) {
+__global__ void k_epilogue(size_t total, int c, const float *bias, const T *res, int act, T *y) {
   GRID_STRIDE(o, total) {
     float v = to_f(y[o]) + bias[o % c];
     if (res) v += to_f(res[o]);
-    if (relu) v = v < 0.0f ? 0.0f : v;
-    y[o] = from_f<T>(v);
+    y[o] = from_f<T>(activate(v, act));
+  }
+}
+
+/* y = act(a + b) (op ADD), act(a * b[i, ch]) (op MUL: b is [n, c], a gate per
+ * image and channel) or act(a) (op NONE); a is [n, hw, c] */
+template <typename T>
+__global__ void k_eltwise(size_t total, int hw, int c, int op, const T *a, const T *b, int act,
+                          T *y) {
+  GRID_STRIDE(o, total) {
+    float v = to_f(a[o]);
+    if (op == ENGINE_ELT_ADD)
+      v += to_f(b[o]);
+    else if (op == ENGINE_ELT_MUL)
+      v *= to_f(b[o / ((size_t)hw * c) * c + o % c]);
+    y[o] = from_f<T>(activate(v, act));
+  }
+}
+
+/* PyTorch's average pooling with padded positions counted (count_include_pad) on NHWC */
+template <typename T>
+__global__ void k_avgpool_nhwc(size_t total, int c, int h, int w, int k, int stride, int pad,
+                               int ho, int wo, const T *x, T *y) {
+  GRID_STRIDE(o, total) {
+    const int ch = (int)(o % c);
+    const size_t pix = o / c;
+    const int ow = (int)(pix % wo), oh = (int)((pix / wo) % ho);
+    const size_t i = pix / ((size_t)wo * ho);
+    const int ih0 = oh * stride - pad, iw0 = ow * stride - pad;
+    float sum = 0.0f;
+    for (int a = 0; a < k; a++) {
+      const int ih = ih0 + a;
+      if (ih < 0 || ih >= h) continue;
+      for (int b = 0; b < k; b++) {
+        const int iw = iw0 + b;
+        if (iw >= 0 && iw < w) sum += to_f(x[((i * h + ih) * w + iw) * c + ch]);
+      }
+    }
+    y[o] = from_f<T>(sum * (1.0f / (float)(k * k)));
+  }
+}
+
+/* y[i, ch] = mean over hw of x[i, :, ch], in the storage type */
+template <typename T> __global__ void k_gap_store(size_t total, int hw, int c, const T *x, T *y) {
+  GRID_STRIDE(o, total) {
+    const int ch = (int)(o % c);
+    const T *xp = x + o / c * hw * c + ch;
+    float acc = 0.0f;
+    for (int j = 0; j < hw; j++) acc += to_f(xp[(size_t)j * c]);
+    y[o] = from_f<T>(acc / (float)hw);
   }
 }
 
@@ -163,18 +222,69 @@ extern "C" reid_status engine_gap(cuda_state *s, const void *x, int n, int hw, i
 }
 
 extern "C" reid_status engine_epilogue(cuda_state *s, void *y, const float *bias, const void *res,
-                                       size_t pixels, int c, int relu, int dtype) {
+                                       size_t pixels, int c, int act, int dtype) {
   const size_t total = pixels * c;
   const int grid = cuda_grid_for(s, total, THREADS);
   if (dtype == ENGINE_FP16)
     k_epilogue<__half>
-        <<<grid, THREADS, 0, s->stream>>>(total, c, bias, (const __half *)res, relu, (__half *)y);
+        <<<grid, THREADS, 0, s->stream>>>(total, c, bias, (const __half *)res, act, (__half *)y);
   else if (dtype == ENGINE_BF16)
     k_epilogue<__nv_bfloat16><<<grid, THREADS, 0, s->stream>>>(
-        total, c, bias, (const __nv_bfloat16 *)res, relu, (__nv_bfloat16 *)y);
+        total, c, bias, (const __nv_bfloat16 *)res, act, (__nv_bfloat16 *)y);
   else
     k_epilogue<float>
-        <<<grid, THREADS, 0, s->stream>>>(total, c, bias, (const float *)res, relu, (float *)y);
+        <<<grid, THREADS, 0, s->stream>>>(total, c, bias, (const float *)res, act, (float *)y);
   CUDA_LAUNCH_CHECK("k_epilogue");
   return REID_OK;
+}
+
+/* The launches below, once per storage type */
+template <typename T>
+static reid_status eltwise_t(cuda_state *s, size_t total, int hw, int c, int op, const void *a,
+                             const void *b, int act, void *y) {
+  k_eltwise<T><<<cuda_grid_for(s, total, THREADS), THREADS, 0, s->stream>>>(
+      total, hw, c, op, (const T *)a, (const T *)b, act, (T *)y);
+  CUDA_LAUNCH_CHECK("k_eltwise");
+  return REID_OK;
+}
+
+template <typename T>
+static reid_status avgpool_t(cuda_state *s, size_t total, int c, const reid_pool2d_desc *d,
+                             const void *x, void *y) {
+  k_avgpool_nhwc<T><<<cuda_grid_for(s, total, THREADS), THREADS, 0, s->stream>>>(
+      total, c, d->h, d->w, d->k, d->stride, d->pad, d->h_out, d->w_out, (const T *)x, (T *)y);
+  CUDA_LAUNCH_CHECK("k_avgpool_nhwc");
+  return REID_OK;
+}
+
+template <typename T>
+static reid_status gap_store_t(cuda_state *s, size_t total, int hw, int c, const void *x, void *y) {
+  k_gap_store<T><<<cuda_grid_for(s, total, THREADS), THREADS, 0, s->stream>>>(
+      total, hw, c, (const T *)x, (T *)y);
+  CUDA_LAUNCH_CHECK("k_gap_store");
+  return REID_OK;
+}
+
+extern "C" reid_status engine_eltwise(cuda_state *s, int op, const void *a, const void *b, void *y,
+                                      int n, int hw, int c, int act, int dtype) {
+  const size_t total = (size_t)n * hw * c;
+  if (dtype == ENGINE_FP16) return eltwise_t<__half>(s, total, hw, c, op, a, b, act, y);
+  if (dtype == ENGINE_BF16) return eltwise_t<__nv_bfloat16>(s, total, hw, c, op, a, b, act, y);
+  return eltwise_t<float>(s, total, hw, c, op, a, b, act, y);
+}
+
+extern "C" reid_status engine_avgpool(cuda_state *s, const void *x, void *y, int n, int c,
+                                      const reid_pool2d_desc *d, int dtype) {
+  const size_t total = (size_t)n * d->h_out * d->w_out * c;
+  if (dtype == ENGINE_FP16) return avgpool_t<__half>(s, total, c, d, x, y);
+  if (dtype == ENGINE_BF16) return avgpool_t<__nv_bfloat16>(s, total, c, d, x, y);
+  return avgpool_t<float>(s, total, c, d, x, y);
+}
+
+extern "C" reid_status engine_gap_store(cuda_state *s, const void *x, void *y, int n, int hw, int c,
+                                        int dtype) {
+  const size_t total = (size_t)n * c;
+  if (dtype == ENGINE_FP16) return gap_store_t<__half>(s, total, hw, c, x, y);
+  if (dtype == ENGINE_BF16) return gap_store_t<__nv_bfloat16>(s, total, hw, c, x, y);
+  return gap_store_t<float>(s, total, hw, c, x, y);
 }
