@@ -115,8 +115,9 @@ reid_status engine_plan_run(cuda_engine *g, eplan *p);
 reid_status engine_convert_weights(cuda_state *s, const float *src, void *dst, size_t n, int dtype);
 reid_status engine_input_from_nchw(cuda_state *s, const float *x, int n, int c, int h, int w,
                                    int cpad, void *dst, int dtype);
-reid_status engine_maxpool(cuda_state *s, const void *x, void *y, int n, int c,
-                           const reid_pool2d_desc *d, int dtype);
+/* max (avg = 0) or average pooling (avg = 1, padding counted) on NHWC */
+reid_status engine_pool(cuda_state *s, const void *x, void *y, int n, int c,
+                        const reid_pool2d_desc *d, int avg, int dtype);
 reid_status engine_gap(cuda_state *s, const void *x, int n, int hw, int c, const float *scale,
                        const float *shift, float *out, int dtype);
 reid_status engine_epilogue(cuda_state *s, void *y, const float *bias, const void *res,
@@ -124,8 +125,6 @@ reid_status engine_epilogue(cuda_state *s, void *y, const float *bias, const voi
 /* y = act(a op b) over [n, hw, c] (b: [n, hw, c] for ADD, [n, c] for MUL, unused for NONE) */
 reid_status engine_eltwise(cuda_state *s, int op, const void *a, const void *b, void *y, int n,
                            int hw, int c, int act, int dtype);
-reid_status engine_avgpool(cuda_state *s, const void *x, void *y, int n, int c,
-                           const reid_pool2d_desc *d, int dtype);
 /* y [n, c] = mean over hw of x [n, hw, c], storage type */
 reid_status engine_gap_store(cuda_state *s, const void *x, void *y, int n, int hw, int c,
                              int dtype);

@@ -148,8 +148,10 @@ static reid_status enqueue(cuda_engine *g, eplan *p, int probe) {
     const int hw = in->h * in->w;
     switch (op->kind) {
     case EOP_CONV: REID_TRY(run_conv(g, p, i, probe)); break;
-    case EOP_MAXPOOL: REID_TRY(engine_maxpool(s, x, y, p->n, in->c, &op->pool, g->dtype)); break;
-    case EOP_AVGPOOL: REID_TRY(engine_avgpool(s, x, y, p->n, in->c, &op->pool, g->dtype)); break;
+    case EOP_MAXPOOL:
+    case EOP_AVGPOOL:
+      REID_TRY(engine_pool(s, x, y, p->n, in->c, &op->pool, op->kind == EOP_AVGPOOL, g->dtype));
+      break;
     case EOP_GAP: REID_TRY(engine_gap_store(s, x, y, p->n, hw, in->c, g->dtype)); break;
     case EOP_ADD:
       REID_TRY(engine_eltwise(s, ENGINE_ELT_ADD, x, b, y, p->n, hw, in->c, op->act, g->dtype));

@@ -49,10 +49,11 @@ __global__ void k_nchw_to_nhwc(size_t total, int c, int h, int w, int cpad, cons
   }
 }
 
-/* PyTorch's max pooling (padding never wins, first max, NaN propagates) on NHWC */
+/* PyTorch's pooling on NHWC: max (padding never wins, first max, NaN propagates) or average
+ * (padded positions counted: the sum over the window / k^2) */
 template <typename T>
-__global__ void k_maxpool_nhwc(size_t total, int c, int h, int w, int k, int stride, int pad,
-                               int ho, int wo, const T *x, T *y) {
+__global__ void k_pool_nhwc(size_t total, int c, int h, int w, int k, int stride, int pad, int ho,
+                            int wo, int avg, const T *x, T *y) {
   GRID_STRIDE(o, total) {
     const int ch = (int)(o % c);
     const size_t pix = o / c;
@@ -61,13 +62,14 @@ __global__ void k_maxpool_nhwc(size_t total, int c, int h, int w, int k, int str
     const int ih0 = oh * stride - pad, iw0 = ow * stride - pad;
     const int ih_lo = ih0 < 0 ? 0 : ih0, ih_hi = ih0 + k < h ? ih0 + k : h;
     const int iw_lo = iw0 < 0 ? 0 : iw0, iw_hi = iw0 + k < w ? iw0 + k : w;
-    float m = -INFINITY;
+    float m = -INFINITY, sum = 0.0f;
     for (int ih = ih_lo; ih < ih_hi; ih++)
       for (int iw = iw_lo; iw < iw_hi; iw++) {
         const float v = to_f(x[((i * h + ih) * w + iw) * c + ch]);
+        sum += v;
         if (v > m || isnan(v)) m = v;
       }
-    y[o] = from_f<T>(m);
+    y[o] = from_f<T>(avg ? sum * (1.0f / (float)(k * k)) : m);
   }
 }
 
@@ -122,29 +124,6 @@ __global__ void k_eltwise(size_t total, int hw, int c, int op, const T *a, const
   }
 }
 
-/* PyTorch's average pooling with padded positions counted (count_include_pad) on NHWC */
-template <typename T>
-__global__ void k_avgpool_nhwc(size_t total, int c, int h, int w, int k, int stride, int pad,
-                               int ho, int wo, const T *x, T *y) {
-  GRID_STRIDE(o, total) {
-    const int ch = (int)(o % c);
-    const size_t pix = o / c;
-    const int ow = (int)(pix % wo), oh = (int)((pix / wo) % ho);
-    const size_t i = pix / ((size_t)wo * ho);
-    const int ih0 = oh * stride - pad, iw0 = ow * stride - pad;
-    float sum = 0.0f;
-    for (int a = 0; a < k; a++) {
-      const int ih = ih0 + a;
-      if (ih < 0 || ih >= h) continue;
-      for (int b = 0; b < k; b++) {
-        const int iw = iw0 + b;
-        if (iw >= 0 && iw < w) sum += to_f(x[((i * h + ih) * w + iw) * c + ch]);
-      }
-    }
-    y[o] = from_f<T>(sum * (1.0f / (float)(k * k)));
-  }
-}
-
 /* y[i, ch] = mean over hw of x[i, :, ch], in the storage type */
 template <typename T> __global__ void k_gap_store(size_t total, int hw, int c, const T *x, T *y) {
   GRID_STRIDE(o, total) {
@@ -181,26 +160,6 @@ extern "C" reid_status engine_input_from_nchw(cuda_state *s, const float *x, int
   else
     k_nchw_to_nhwc<float><<<grid, THREADS, 0, s->stream>>>(total, c, h, w, cpad, x, (float *)dst);
   CUDA_LAUNCH_CHECK("k_nchw_to_nhwc");
-  return REID_OK;
-}
-
-extern "C" reid_status engine_maxpool(cuda_state *s, const void *x, void *y, int n, int c,
-                                      const reid_pool2d_desc *d, int dtype) {
-  const size_t total = (size_t)n * d->h_out * d->w_out * c;
-  const int grid = cuda_grid_for(s, total, THREADS);
-  if (dtype == ENGINE_FP16)
-    k_maxpool_nhwc<__half><<<grid, THREADS, 0, s->stream>>>(total, c, d->h, d->w, d->k, d->stride,
-                                                            d->pad, d->h_out, d->w_out,
-                                                            (const __half *)x, (__half *)y);
-  else if (dtype == ENGINE_BF16)
-    k_maxpool_nhwc<__nv_bfloat16>
-        <<<grid, THREADS, 0, s->stream>>>(total, c, d->h, d->w, d->k, d->stride, d->pad, d->h_out,
-                                          d->w_out, (const __nv_bfloat16 *)x, (__nv_bfloat16 *)y);
-  else
-    k_maxpool_nhwc<float><<<grid, THREADS, 0, s->stream>>>(total, c, d->h, d->w, d->k, d->stride,
-                                                           d->pad, d->h_out, d->w_out,
-                                                           (const float *)x, (float *)y);
-  CUDA_LAUNCH_CHECK("k_maxpool_nhwc");
   return REID_OK;
 }
 
@@ -249,18 +208,18 @@ static reid_status eltwise_t(cuda_state *s, size_t total, int hw, int c, int op,
 }
 
 template <typename T>
-static reid_status avgpool_t(cuda_state *s, size_t total, int c, const reid_pool2d_desc *d,
-                             const void *x, void *y) {
-  k_avgpool_nhwc<T><<<cuda_grid_for(s, total, THREADS), THREADS, 0, s->stream>>>(
-      total, c, d->h, d->w, d->k, d->stride, d->pad, d->h_out, d->w_out, (const T *)x, (T *)y);
-  CUDA_LAUNCH_CHECK("k_avgpool_nhwc");
+static reid_status pool_t(cuda_state *s, size_t total, int c, const reid_pool2d_desc *d, int avg,
+                          const void *x, void *y) {
+  k_pool_nhwc<T><<<cuda_grid_for(s, total, THREADS), THREADS, 0, s->stream>>>(
+      total, c, d->h, d->w, d->k, d->stride, d->pad, d->h_out, d->w_out, avg, (const T *)x, (T *)y);
+  CUDA_LAUNCH_CHECK("k_pool_nhwc");
   return REID_OK;
 }
 
 template <typename T>
 static reid_status gap_store_t(cuda_state *s, size_t total, int hw, int c, const void *x, void *y) {
-  k_gap_store<T><<<cuda_grid_for(s, total, THREADS), THREADS, 0, s->stream>>>(
-      total, hw, c, (const T *)x, (T *)y);
+  k_gap_store<T><<<cuda_grid_for(s, total, THREADS), THREADS, 0, s->stream>>>(total, hw, c,
+                                                                              (const T *)x, (T *)y);
   CUDA_LAUNCH_CHECK("k_gap_store");
   return REID_OK;
 }
@@ -273,12 +232,12 @@ extern "C" reid_status engine_eltwise(cuda_state *s, int op, const void *a, cons
   return eltwise_t<float>(s, total, hw, c, op, a, b, act, y);
 }
 
-extern "C" reid_status engine_avgpool(cuda_state *s, const void *x, void *y, int n, int c,
-                                      const reid_pool2d_desc *d, int dtype) {
+extern "C" reid_status engine_pool(cuda_state *s, const void *x, void *y, int n, int c,
+                                   const reid_pool2d_desc *d, int avg, int dtype) {
   const size_t total = (size_t)n * d->h_out * d->w_out * c;
-  if (dtype == ENGINE_FP16) return avgpool_t<__half>(s, total, c, d, x, y);
-  if (dtype == ENGINE_BF16) return avgpool_t<__nv_bfloat16>(s, total, c, d, x, y);
-  return avgpool_t<float>(s, total, c, d, x, y);
+  if (dtype == ENGINE_FP16) return pool_t<__half>(s, total, c, d, avg, x, y);
+  if (dtype == ENGINE_BF16) return pool_t<__nv_bfloat16>(s, total, c, d, avg, x, y);
+  return pool_t<float>(s, total, c, d, avg, x, y);
 }
 
 extern "C" reid_status engine_gap_store(cuda_state *s, const void *x, void *y, int n, int hw, int c,

@@ -119,10 +119,10 @@ static void test_arch(reid_arch arch, uint64_t seed) {
   cfg.input_height = 64, cfg.input_width = 32;
   if (fixture_make(&f, cfg, 3, seed)) {
     /* random networks give nearly parallel rows: also compare what differs between images.
-     * MobileNetV2's rows stay parallel to 1e-6 even with measured statistics, below what fp16
-     * storage resolves, so its fp16 run has the plain cosine only. */
-    f.min_centered = 0.9999;
-    f.min_centered_16 = arch == REID_ARCH_MOBILENET_V2 ? 0 : 0.999;
+     * MobileNetV2's rows stay parallel to ~1e-7 even with measured statistics (its random
+     * network hardly depends on the image), below what fp32 resolves, so it has the plain
+     * cosine only. */
+    if (arch != REID_ARCH_MOBILENET_V2) f.min_centered = 0.9999, f.min_centered_16 = 0.999;
     test_graph(&f);
     test_engine(&f, REID_PRECISION_FP32, 0.9999);
     test_engine(&f, REID_PRECISION_FP16, 0.999);
