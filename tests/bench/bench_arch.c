@@ -13,37 +13,6 @@
 #include "engine.h"
 #include "resnet.h"
 
-typedef struct infer_ctx {
-  reid_engine *engine;
-  const float *x;
-  float *out;
-  int n;
-} infer_ctx;
-
-static reid_status infer_once(void *p) {
-  infer_ctx *c = p;
-  return reid_engine_embed(c->engine, c->x, c->n, c->out);
-}
-
-/* items per second: median over reps, each rep at least min_time / reps seconds */
-static double measure(infer_ctx *ctx, double min_time, int reps) {
-  for (int i = 0; i < 2; i++)
-    if (infer_once(ctx) != REID_OK) return -1;
-  double rates[64];
-  for (int r = 0; r < reps; r++) {
-    int iters = 0;
-    double t0 = bench_now(), t;
-    do {
-      if (infer_once(ctx) != REID_OK) return -1;
-      iters++;
-      t = bench_now();
-    } while (t - t0 < min_time / reps);
-    rates[r] = ctx->n * iters / (t - t0);
-  }
-  qsort(rates, reps, sizeof *rates, bench_cmp_double);
-  return rates[reps / 2];
-}
-
 int main(int argc, char **argv) {
   int threads = 2, reps = 5, h = 256, w = 128;
   double min_time = 3.0;
@@ -103,8 +72,8 @@ int main(int argc, char **argv) {
         reid_engine *engine;
         double rate = -1;
         if (reid_engine_create(net, precisions[p], b ? 16 : 1, &engine) == REID_OK) {
-          infer_ctx ctx = {engine, x, out, b ? 16 : 1};
-          rate = measure(&ctx, min_time, reps);
+          bench_infer ctx = {engine, x, out, b ? 16 : 1};
+          rate = bench_measure(bench_infer_once, &ctx, ctx.n, min_time, reps);
           reid_engine_destroy(engine);
         }
         if (rate < 0)

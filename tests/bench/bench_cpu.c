@@ -21,41 +21,6 @@
 #include "bench_util.h"
 #include "resnet.h"
 
-typedef reid_status (*bench_fn)(void *ctx);
-
-/* items per second: median over reps, each rep at least min_time / reps seconds */
-static double measure(bench_fn fn, void *ctx, int items, double min_time, int reps) {
-  for (int i = 0; i < 2; i++)
-    if (fn(ctx) != REID_OK) return -1;
-  double *rates = calloc(reps, sizeof *rates);
-  for (int r = 0; r < reps; r++) {
-    int iters = 0;
-    double t0 = bench_now(), t;
-    do {
-      if (fn(ctx) != REID_OK) return -1;
-      iters++;
-      t = bench_now();
-    } while (t - t0 < min_time / reps);
-    rates[r] = items * iters / (t - t0);
-  }
-  qsort(rates, reps, sizeof *rates, bench_cmp_double);
-  double median = rates[reps / 2];
-  free(rates);
-  return median;
-}
-
-typedef struct infer_ctx {
-  reid_engine *engine;
-  const float *x;
-  float *out;
-  int n;
-} infer_ctx;
-
-static reid_status infer_once(void *p) {
-  infer_ctx *c = p;
-  return reid_engine_embed(c->engine, c->x, c->n, c->out);
-}
-
 /* Crops of a 1280x720 NV12 frame to embeddings: preprocessing to NCHW then
  * the engine (with its input reorder), or straight into the engine's input. */
 typedef struct frame_ctx {
@@ -156,8 +121,8 @@ int main(int argc, char **argv) {
         printf("%-44s %12s  (%s)\n", "resnet50 ls1 256x128", "n/a", reid_last_error());
         continue;
       }
-      infer_ctx ctx = {engine, x, out, batch};
-      r50[p][b] = measure(infer_once, &ctx, batch, min_time, reps);
+      bench_infer ctx = {engine, x, out, batch};
+      r50[p][b] = bench_measure(bench_infer_once, &ctx, batch, min_time, reps);
       char name[96];
       snprintf(name, sizeof name, "resnet50 ls1 256x128 %s batch %d",
                reid_precision_name(precisions[p]), batch);
@@ -166,7 +131,7 @@ int main(int argc, char **argv) {
       fc.n = batch;
       for (int direct = 0; direct < 2; direct++) {
         fc.direct = direct;
-        from_frame[p][b][direct] = measure(frame_once, &fc, batch, min_time, reps);
+        from_frame[p][b][direct] = bench_measure(frame_once, &fc, batch, min_time, reps);
         snprintf(name, sizeof name, "  from NV12 frame, %s",
                  direct ? "straight into input" : "NCHW + reorder");
         printf("%-44s %12.1f\n", name, from_frame[p][b][direct]);
@@ -200,7 +165,7 @@ int main(int argc, char **argv) {
     t.v = calloc(n, sizeof(float));
     t.labels = malloc(32 * sizeof(int32_t));
     for (int i = 0; i < 32; i++) t.labels[i] = (i * 37) % 100;
-    train_rate = measure(bench_train_once, &t, 32, min_time, reps);
+    train_rate = bench_measure(bench_train_once, &t, 32, min_time, reps);
     if (train_rate < 0) fprintf(stderr, "bench: training step failed: %s\n", reid_last_error());
     printf("%-44s %12.1f\n", "resnet18 128x64 train step batch 32 (img/s)", train_rate);
     reid_net_destroy(t.net);

@@ -1,4 +1,5 @@
-/* Shared by the benchmark programs: a monotonic clock, medians, and one
+/* Shared by the benchmark programs: a monotonic clock, medians, the timing
+ * loop (bench_measure) with its engine inference step, and one
  * classification training step (forward, cross-entropy, backward, Adam). */
 #pragma once
 
@@ -10,6 +11,7 @@
 
 #include "backend.h"
 #include "checkpoint.h"
+#include "engine.h"
 #include "resnet.h"
 
 static inline double bench_now(void) {
@@ -21,6 +23,47 @@ static inline double bench_now(void) {
 static inline int bench_cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
+}
+
+typedef reid_status (*bench_fn)(void *ctx);
+
+/* items per second: median over reps, each rep at least min_time / reps
+ * seconds, after two warm-up calls; -1 when fn fails */
+static inline double bench_measure(bench_fn fn, void *ctx, int items, double min_time, int reps) {
+  for (int i = 0; i < 2; i++)
+    if (fn(ctx) != REID_OK) return -1;
+  double *rates = calloc(reps, sizeof *rates);
+  if (!rates) return -1;
+  for (int r = 0; r < reps; r++) {
+    int iters = 0;
+    double t0 = bench_now(), t;
+    do {
+      if (fn(ctx) != REID_OK) {
+        free(rates);
+        return -1;
+      }
+      iters++;
+      t = bench_now();
+    } while (t - t0 < min_time / reps);
+    rates[r] = items * iters / (t - t0);
+  }
+  qsort(rates, reps, sizeof *rates, bench_cmp_double);
+  double median = rates[reps / 2];
+  free(rates);
+  return median;
+}
+
+/* One engine call on n crops (for bench_measure) */
+typedef struct bench_infer {
+  reid_engine *engine;
+  const float *x;
+  float *out;
+  int n;
+} bench_infer;
+
+static inline reid_status bench_infer_once(void *p) {
+  bench_infer *c = p;
+  return reid_engine_embed(c->engine, c->x, c->n, c->out);
 }
 
 /* Backend memory for one step: x [batch, 3, H, W], labels [batch], the
