@@ -1,12 +1,13 @@
 /* CPU benchmark: ResNet-50 (last stride 1) inference at 256x128, batch 1 and
- * 16, with the fused oneDNN engine (fp32 and bf16), and one ResNet-18 training
+ * 16, with the fused oneDNN engine (fp32, bf16, and int8 with --calibration:
+ * the network quantized as reid-train quantize does, on those crops), and one ResNet-18 training
  * step (forward, cross-entropy on a 100-class fc, backward, Adam) at 128x64,
  * batch 32. Prints crops/s (median of repetitions after warm-up). With
  * --peer, runs tests/bench/torch_peer.py on the same machine and prints the
  * ratios.
  *
  *   bench_cpu [--threads 2] [--min-time 3] [--reps 5] [--peer PATH/torch_peer.py]
- *             [--json OUT] [--no-train]
+ *             [--json OUT] [--no-train] [--calibration CROPS.npy]
  *
  * tests/bench/peers.sh runs it next to PyTorch, ONNX Runtime and OpenVINO. */
 #include <getopt.h>
@@ -17,9 +18,37 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "npy.h"
+#include "quantize.h"
 #include "preprocess.h"
 #include "bench_util.h"
 #include "resnet.h"
+
+/* quantizes net in place on crops [n, 3, 256, 128] (a .npy), as reid-train quantize does */
+static reid_status quantize_on(reid_net *net, const char *path) {
+  int ndim;
+  int64_t shape[8];
+  float *x, *range = malloc(sizeof(float) * reid_net_activation_count(net));
+  if (!range) return REID_ENOMEM;
+  reid_status st = npy_read_f32(path, &ndim, shape, &x);
+  if (st != REID_OK) {
+    free(range);
+    return st;
+  }
+  if (ndim != 4 || shape[1] != 3 || shape[2] != 256 || shape[3] != 128)
+    st = reid_fail(REID_EINVAL, "%s: expected N x 3 x 256 x 128 crops", path);
+  reid_calibrator *c = NULL;
+  if (st == REID_OK) st = reid_calibrator_create(net, &c);
+  for (int64_t i = 0; st == REID_OK && i < shape[0]; i += 8)
+    st = reid_calibrator_add(c, x + (size_t)i * 3 * 256 * 128,
+                             (int)(shape[0] - i < 8 ? shape[0] - i : 8));
+  if (st == REID_OK) st = reid_calibrator_ranges(c, 99.99, range);
+  if (st == REID_OK) st = reid_net_quantize(net, range);
+  reid_calibrator_destroy(c);
+  free(x);
+  free(range);
+  return st;
+}
 
 /* Crops of a 1280x720 NV12 frame to embeddings: preprocessing to NCHW then
  * the engine (with its input reorder), or straight into the engine's input. */
@@ -57,14 +86,12 @@ static float *random_input(size_t n, unsigned seed) {
 int main(int argc, char **argv) {
   int threads = 2, reps = 5, train = 1;
   double min_time = 3.0;
-  const char *peer = NULL, *json = NULL;
-  static const struct option options[] = {{"threads", required_argument, 0, 't'},
-                                          {"min-time", required_argument, 0, 'm'},
-                                          {"reps", required_argument, 0, 'r'},
-                                          {"peer", required_argument, 0, 'p'},
-                                          {"json", required_argument, 0, 'j'},
-                                          {"no-train", no_argument, 0, 'n'},
-                                          {0, 0, 0, 0}};
+  const char *peer = NULL, *json = NULL, *calibration = NULL;
+  static const struct option options[] = {
+      {"threads", required_argument, 0, 't'},     {"min-time", required_argument, 0, 'm'},
+      {"reps", required_argument, 0, 'r'},        {"peer", required_argument, 0, 'p'},
+      {"json", required_argument, 0, 'j'},        {"no-train", no_argument, 0, 'n'},
+      {"calibration", required_argument, 0, 'c'}, {0, 0, 0, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
     switch (opt) {
@@ -74,9 +101,10 @@ int main(int argc, char **argv) {
     case 'p': peer = optarg; break;
     case 'j': json = optarg; break;
     case 'n': train = 0; break;
+    case 'c': calibration = optarg; break;
     default:
       fprintf(stderr, "usage: bench_cpu [--threads N] [--min-time S] [--reps N] [--peer "
-                      "torch_peer.py] [--json OUT] [--no-train]\n");
+                      "torch_peer.py] [--json OUT] [--no-train] [--calibration CROPS.npy]\n");
       return 2;
     }
   }
@@ -98,8 +126,8 @@ int main(int argc, char **argv) {
   }
   float *x = random_input((size_t)16 * 3 * 256 * 128, 1);
   float *out = malloc(sizeof(float) * 16 * 2048);
-  double r50[2][2] = {{0}};             /* [precision fp32/bf16][batch 1/16] */
-  double from_frame[2][2][2] = {{{0}}}; /* [precision][batch][reorder / direct] */
+  double r50[3][2] = {{0}};             /* [precision fp32/bf16/int8][batch 1/16] */
+  double from_frame[3][2][2] = {{{0}}}; /* [precision][batch][reorder / direct] */
   uint8_t *nv12 = malloc((size_t)1280 * 720 * 3 / 2);
   for (size_t i = 0; i < (size_t)1280 * 720 * 3 / 2; i++) nv12[i] = (uint8_t)(16 + i * 7 % 220);
   frame_ctx fc = {.frame = {.format = REID_PIX_NV12,
@@ -112,9 +140,20 @@ int main(int argc, char **argv) {
                   .out = out};
   for (int b = 0; b < 16; b++)
     fc.boxes[b] = (reid_box){(float)(10 + 155 * (b % 8)), (float)(40 + 340 * (b / 8)), 120, 300};
-  const reid_precision precisions[2] = {REID_PRECISION_FP32, REID_PRECISION_BF16};
-  for (int p = 0; p < 2; p++)
+  const reid_precision precisions[3] = {REID_PRECISION_FP32, REID_PRECISION_BF16,
+                                        REID_PRECISION_INT8};
+  for (int p = 0; p < 3; p++)
     for (int b = 0; b < 2; b++) {
+      if (p == 2 && b == 0) { /* int8 last: quantizing rounds the weights in place */
+        double t0 = bench_now();
+        reid_status qs = calibration ? quantize_on(net, calibration)
+                                     : reid_fail(REID_EINVAL, "int8 needs --calibration CROPS.npy");
+        if (qs != REID_OK) {
+          printf("%-44s %12s  (%s)\n", "resnet50 ls1 256x128 int8", "n/a", reid_last_error());
+          break;
+        }
+        printf("(quantized on %s in %.1f s)\n", calibration, bench_now() - t0);
+      }
       int batch = b ? 16 : 1;
       reid_engine *engine;
       if (reid_engine_create(net, precisions[p], batch, &engine) != REID_OK) {
@@ -131,6 +170,8 @@ int main(int argc, char **argv) {
       fc.n = batch;
       for (int direct = 0; direct < 2; direct++) {
         fc.direct = direct;
+        if (direct && reid_engine_input(engine, batch, &(void *){0}, &(reid_tensor_format){0}))
+          continue; /* int8 quantizes its input itself */
         from_frame[p][b][direct] = bench_measure(frame_once, &fc, batch, min_time, reps);
         snprintf(name, sizeof name, "  from NV12 frame, %s",
                  direct ? "straight into input" : "NCHW + reorder");
@@ -216,14 +257,15 @@ int main(int argc, char **argv) {
               "{\"threads\": %d, \"resnet50_ls1_256x128\": {\"fp32_batch1\": %.2f, "
               "\"fp32_batch16\": %.2f, "
               "\"bf16_batch1\": %.2f, \"bf16_batch16\": %.2f, "
+              "\"int8_batch1\": %.2f, \"int8_batch16\": %.2f, "
               "\"frame_reorder\": [%.2f, %.2f, %.2f, %.2f], "
               "\"frame_direct\": [%.2f, %.2f, %.2f, %.2f]}, "
               "\"resnet18_train_128x64_b32_img_per_s\": %.2f, "
               "\"torch\": {\"batch1\": %.2f, \"batch16\": %.2f, \"train\": %.2f}}\n",
-              threads, r50[0][0], r50[0][1], r50[1][0], r50[1][1], from_frame[0][0][0],
-              from_frame[0][1][0], from_frame[1][0][0], from_frame[1][1][0], from_frame[0][0][1],
-              from_frame[0][1][1], from_frame[1][0][1], from_frame[1][1][1], train_rate, peer_b1,
-              peer_b16, peer_train);
+              threads, r50[0][0], r50[0][1], r50[1][0], r50[1][1], r50[2][0], r50[2][1],
+              from_frame[0][0][0], from_frame[0][1][0], from_frame[1][0][0], from_frame[1][1][0],
+              from_frame[0][0][1], from_frame[0][1][1], from_frame[1][0][1], from_frame[1][1][1],
+              train_rate, peer_b1, peer_b16, peer_train);
       fclose(f);
     }
   }

@@ -58,7 +58,10 @@ fi
 
 for r in $(seq 1 "$rounds"); do
   echo "== round $r of $rounds (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-  "$build/tests/bench/bench_cpu" --threads "$threads" --min-time "$min_time" --no-train \
+  # reid int8: quantized in-process on the int8 peers' calibration crops
+  set -- --no-train
+  [ -f "$work/calibration.npy" ] && set -- --no-train --calibration "$work/calibration.npy"
+  "$build/tests/bench/bench_cpu" --threads "$threads" --min-time "$min_time" "$@" \
     --json "$work/reid-$r.json" >&2
   /usr/bin/python3 "$here/torch_peer.py" --threads "$threads" --min-time "$min_time" \
     --variants jit_freeze --skip-train --json "$work/torch-$r.json" >&2 || true

@@ -55,6 +55,10 @@ def main():
             if (e, p, 1) in med or (e, p, 16) in med:
                 print('%-22s %-6s %12s %12s' % (e, p, *('%.1f' % med[(e, p, b)] if (e, p, b) in med
                                                          else '-' for b in (1, 16))))
+    for b in (1, 16):
+        if ('reid', 'int8', b) in med and ('reid', 'bf16', b) in med:
+            print('reid int8 / reid bf16, batch %d: %.2fx (target >= 1.8x)'
+                  % (b, med[('reid', 'int8', b)] / med[('reid', 'bf16', b)]))
     print('\nreid / peer (same run)')
     for e in engines[1:]:
         for p in ('fp32', 'bf16', 'int8'):
