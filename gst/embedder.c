@@ -8,6 +8,7 @@
 
 #include "checkpoint.h"
 #include "image.h"
+#include "onnx_import.h"
 #include "safetensors.h"
 #if HAVE_CUDA
 #include "reid_cuda.h"
@@ -77,16 +78,13 @@ int reid_embedder_next_chunk(int left, int batch) {
   return p;
 }
 
-/* Reads one network (prefix "" for a single model) and makes its engine. */
-static reid_status load_role(reid_embedder *e, const st_file *f, const char *prefix,
-                             reid_precision precision, role_model *m) {
-  reid_model_config cfg;
-  REID_TRY(reid_checkpoint_read_config(f, prefix, &cfg));
-  REID_TRY(reid_net_create_empty(&cfg, e->be, &m->net));
-  REID_TRY(reid_checkpoint_load_weights(m->net, f, prefix));
+/* The engine of a loaded network and its preprocessing. */
+static reid_status make_engine(reid_embedder *e, const char *path, const char *prefix,
+                               reid_precision precision, role_model *m) {
+  const reid_model_config cfg = *reid_net_config(m->net);
   reid_status st = reid_engine_create(m->net, precision, e->batch, &m->engine);
   if (st != REID_OK)
-    return reid_fail_context(st, "%s: %s network on %s", st_path(f), *prefix ? prefix : "the",
+    return reid_fail_context(st, "%s: %s network on %s", path, *prefix ? prefix : "the",
                              e->be->name);
   m->dim = reid_engine_dim(m->engine);
   m->pp.height = cfg.input_height;
@@ -94,6 +92,26 @@ static reid_status load_role(reid_embedder *e, const st_file *f, const char *pre
   memcpy(m->pp.mean, cfg.mean, sizeof m->pp.mean);
   memcpy(m->pp.std, cfg.std, sizeof m->pp.std);
   return REID_OK;
+}
+
+/* Reads one network of a checkpoint (prefix "" for a single model) and makes its engine. */
+static reid_status load_role(reid_embedder *e, const st_file *f, const char *prefix,
+                             const reid_onnx_options *o, reid_precision precision, role_model *m) {
+  reid_model_config cfg;
+  REID_TRY(reid_checkpoint_read_config(f, prefix, &cfg));
+  reid_onnx_options_apply(o, &cfg);
+  REID_TRY(reid_net_create_empty(&cfg, e->be, &m->net));
+  REID_TRY(reid_checkpoint_load_weights(m->net, f, prefix));
+  return make_engine(e, st_path(f), prefix, precision, m);
+}
+
+/* An ONNX file: one network for both roles; its metadata match_threshold. */
+static reid_status load_onnx(reid_embedder *e, const reid_embedder_options *opt,
+                             const reid_onnx_options *o) {
+  reid_onnx_info info;
+  REID_TRY(reid_onnx_load(opt->model_path, o, e->be, &e->video.net, &info));
+  e->match_threshold = info.match_threshold;
+  return make_engine(e, opt->model_path, "", opt->precision, &e->video);
 }
 
 static void describe(reid_embedder *e) {
@@ -120,15 +138,21 @@ reid_status reid_embedder_open(const reid_embedder_options *o, reid_embedder **o
 
   st_file *f = NULL;
   reid_model_roles roles;
-  reid_status st = st_open(o->model_path, &f);
-  if (st == REID_OK) st = reid_checkpoint_roles(f, &roles);
-  if (st == REID_OK) st = read_threshold(f, &e->match_threshold);
+  reid_onnx_options over;
+  int onnx = reid_onnx_is_path(o->model_path);
+  e->match_threshold = NAN;
+  reid_status st = reid_onnx_options_parse(&over, o->input_size, o->mean, o->std);
+  if (st == REID_OK && !onnx) st = st_open(o->model_path, &f);
+  if (st == REID_OK && !onnx) st = reid_checkpoint_roles(f, &roles);
+  if (st == REID_OK && !onnx) st = read_threshold(f, &e->match_threshold);
   /* the device is checked after the file so that a bad file is named first */
   if (st == REID_OK) st = reid_backend_create(o->device ? o->device : "auto", o->gpu_id, &e->be);
-  if (st == REID_OK) st = load_role(e, f, roles.video_prefix, o->precision, &e->video);
-  if (st == REID_OK && strcmp(roles.image_prefix, roles.video_prefix) != 0)
-    st = load_role(e, f, roles.image_prefix, o->precision, &e->image);
-  st_close(f);
+  if (st == REID_OK && onnx) st = load_onnx(e, o, &over);
+  if (st == REID_OK && !onnx)
+    st = load_role(e, f, roles.video_prefix, &over, o->precision, &e->video);
+  if (st == REID_OK && !onnx && strcmp(roles.image_prefix, roles.video_prefix) != 0)
+    st = load_role(e, f, roles.image_prefix, &over, o->precision, &e->image);
+  if (f) st_close(f);
   if (st == REID_OK) {
     const role_model *big = &e->video;
     if (e->image.net && e->image.pp.height * e->image.pp.width > big->pp.height * big->pp.width)

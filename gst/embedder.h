@@ -1,7 +1,8 @@
 /* The element's model: a checkpoint turned into inference engines, and the
  * two ways it is used.
  *
- * A checkpoint holds one network or an MDKT pair (kernels/nn/checkpoint.h),
+ * A checkpoint holds one network or an MDKT pair (kernels/nn/checkpoint.h);
+ * an ONNX file (kernels/nn/onnx/onnx_import.h) holds one network,
  * whose metadata names the network of each role:
  *   video role  embeds the objects of video frames (pooled into tracklets):
  *               the pair's video_model, or the single network;
@@ -26,6 +27,9 @@ typedef struct reid_embedder_options {
   int gpu_id;
   int batch_size; /* >= 1: crops per network call */
   reid_precision precision;
+  /* overrides of the model's input size ("HxW"), mean and std ("r,g,b"); NULL or "": the
+   * model's (an ONNX file without them in metadata_props: 256x128, ImageNet's) */
+  const char *input_size, *mean, *std;
 } reid_embedder_options;
 
 typedef struct reid_embedder reid_embedder;

@@ -59,6 +59,7 @@ GST_DEBUG_CATEGORY(gst_reid_embed_debug);
 #define DEFAULT_PROP_GALLERY_FP16       FALSE
 #define DEFAULT_PROP_MODEL_INSTANCE_ID  NULL
 #define DEFAULT_PROP_MAX_BATCH_LATENCY  10
+#define DEFAULT_PROP_INPUT_SIZE         NULL
 
 enum {
   PROP_0,
@@ -82,6 +83,9 @@ enum {
   PROP_GALLERY_FP16,
   PROP_MODEL_INSTANCE_ID,
   PROP_MAX_BATCH_LATENCY,
+  PROP_INPUT_SIZE,
+  PROP_MEAN,
+  PROP_STD,
 };
 
 #define REID_CAPS GST_VIDEO_CAPS_MAKE("{ NV12, I420, RGB, BGR, RGBA, BGRA, BGRx, RGBx }")
@@ -192,6 +196,11 @@ static void gst_reid_embed_set_property(GObject *object, guint prop_id, const GV
     g_free(self->model_instance_id), self->model_instance_id = g_value_dup_string(value);
     break;
   case PROP_MAX_BATCH_LATENCY: self->max_batch_latency = g_value_get_int(value); break;
+  case PROP_INPUT_SIZE:
+    g_free(self->input_size), self->input_size = g_value_dup_string(value);
+    break;
+  case PROP_MEAN: g_free(self->norm_mean), self->norm_mean = g_value_dup_string(value); break;
+  case PROP_STD: g_free(self->norm_std), self->norm_std = g_value_dup_string(value); break;
   default:
     if (!gst_reid_embed_collect_set_property(&self->collect_props, prop_id, value))
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -225,6 +234,9 @@ static void gst_reid_embed_get_property(GObject *object, guint prop_id, GValue *
   case PROP_GALLERY_FP16: g_value_set_boolean(value, self->gallery_fp16); break;
   case PROP_MODEL_INSTANCE_ID: g_value_set_string(value, self->model_instance_id); break;
   case PROP_MAX_BATCH_LATENCY: g_value_set_int(value, self->max_batch_latency); break;
+  case PROP_INPUT_SIZE: g_value_set_string(value, self->input_size); break;
+  case PROP_MEAN: g_value_set_string(value, self->norm_mean); break;
+  case PROP_STD: g_value_set_string(value, self->norm_std); break;
   default:
     if (!gst_reid_embed_collect_get_property(&self->collect_props, prop_id, value))
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -286,11 +298,16 @@ static gboolean gst_reid_embed_start(GstBaseTransform *trans) {
   gint gallery_queue = self->gallery_queue, gallery_flush = self->gallery_flush_timeout;
   gchar *instance = g_strdup(self->model_instance_id);
   gint latency = self->max_batch_latency;
+  gchar *size = g_strdup(self->input_size), *mean = g_strdup(self->norm_mean),
+        *std = g_strdup(self->norm_std);
   reid_embedder_options opt = {.model_path = model,
                                .device = devices[self->device],
                                .gpu_id = self->gpu_id,
                                .batch_size = self->batch_size,
-                               .precision = (reid_precision)self->precision};
+                               .precision = (reid_precision)self->precision,
+                               .input_size = size,
+                               .mean = mean,
+                               .std = std};
   GST_OBJECT_UNLOCK(self);
 
   g_mutex_lock(&self->proc_lock);
@@ -360,6 +377,9 @@ done:
   g_free(queries);
   g_free(gallery);
   g_free(instance);
+  g_free(size);
+  g_free(mean);
+  g_free(std);
   return ok;
 }
 
@@ -453,6 +473,9 @@ static void gst_reid_embed_finalize(GObject *object) {
   g_free(self->stream_name);
   g_free(self->gallery_location);
   g_free(self->model_instance_id);
+  g_free(self->input_size);
+  g_free(self->norm_mean);
+  g_free(self->norm_std);
   gst_reid_embed_collect_props_clear(&self->collect_props);
   g_mutex_clear(&self->proc_lock);
   G_OBJECT_CLASS(gst_reid_embed_parent_class)->finalize(object);
@@ -501,14 +524,16 @@ static void gst_reid_embed_class_init(GstReidEmbedClass *klass) {
 
   /**
    * GstReidEmbed:model:
-   * The checkpoint (.safetensors) to load at start: one ResNet, or an MDKT
-   * pair whose video_model / image_model metadata name the networks that
-   * embed tracklets and query images (reid-train names the student for both).
+   * The model to load at start: a checkpoint (.safetensors) of one network,
+   * or an MDKT pair whose video_model / image_model metadata name the networks
+   * that embed tracklets and query images (reid-train names the student for
+   * both); or an ONNX file (.onnx) whose operators the network graph supports
+   * (README: ONNX import).
    */
-  g_object_class_install_property(gobject_class, PROP_MODEL,
-                                  g_param_spec_string("model", "Model",
-                                                      "Checkpoint file (.safetensors); required",
-                                                      DEFAULT_PROP_MODEL, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_MODEL,
+      g_param_spec_string("model", "Model", "Model file (.safetensors or .onnx); required",
+                          DEFAULT_PROP_MODEL, rw_ready));
   g_object_class_install_property(
       gobject_class, PROP_DEVICE,
       g_param_spec_enum("device", "Device", "Where the network runs: auto, cpu or cuda",
@@ -602,6 +627,35 @@ static void gst_reid_embed_class_init(GstReidEmbedClass *klass) {
                        "With model-instance-id: how many ms a frame may wait for other "
                        "streams' crops to fill a batch",
                        0, 10000, DEFAULT_PROP_MAX_BATCH_LATENCY, rw_ready));
+  /**
+   * GstReidEmbed:input-size:
+   * "HxW": the size crops are resized to, instead of the model's (an ONNX
+   * graph with a dynamic input and no input_height/input_width metadata runs
+   * 256x128; a graph with a fixed input size refuses another).
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_INPUT_SIZE,
+      g_param_spec_string("input-size", "Input size",
+                          "Network input HxW, e.g. 256x128 (empty: the model's)",
+                          DEFAULT_PROP_INPUT_SIZE, rw_ready));
+  /**
+   * GstReidEmbed:mean:
+   * "r,g,b" on the 0..1 scale: normalisation mean, instead of the model's
+   * (a model that names none: ImageNet's 0.485,0.456,0.406).
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_MEAN,
+      g_param_spec_string("mean", "Mean", "Normalisation mean r,g,b (empty: the model's)", NULL,
+                          rw_ready));
+  /**
+   * GstReidEmbed:std:
+   * "r,g,b": normalisation std, instead of the model's (default ImageNet's
+   * 0.229,0.224,0.225).
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_STD,
+      g_param_spec_string("std", "Std", "Normalisation std r,g,b (empty: the model's)", NULL,
+                          rw_ready));
   gst_reid_embed_collect_install_properties(gobject_class);
 
   /**

@@ -74,9 +74,10 @@ struct _GstReidEmbed {
   gint gallery_queue;
   gint gallery_flush_timeout;
   gboolean gallery_fp16;
-  gchar *model_instance_id;       /* NULL: an engine of its own */
-  gint max_batch_latency;         /* ms */
-  ReidCollectProps collect_props; /* collect-* (gstreidembed_collect.c) */
+  gchar *model_instance_id;                 /* NULL: an engine of its own */
+  gint max_batch_latency;                   /* ms */
+  gchar *input_size, *norm_mean, *norm_std; /* overrides of the model's ("HxW", "r,g,b") */
+  ReidCollectProps collect_props;           /* collect-* (gstreidembed_collect.c) */
 
   /* streaming state, from start() to stop(), under proc_lock */
   GMutex proc_lock;

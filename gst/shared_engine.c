@@ -27,6 +27,7 @@ typedef struct SharedSlice {
 
 typedef struct SharedInstance {
   gchar *name, *model, *device;
+  gchar *overrides; /* input-size, mean, std as given */
   int gpu_id, batch;
   reid_precision precision;
   int clients; /* under registry_lock */
@@ -151,7 +152,13 @@ static void instance_free(SharedInstance *s) {
   g_free(s->name);
   g_free(s->model);
   g_free(s->device);
+  g_free(s->overrides);
   g_free(s);
+}
+
+static gchar *overrides_text(const reid_embedder_options *o) {
+  return g_strdup_printf("input-size '%s', mean '%s', std '%s'", o->input_size ? o->input_size : "",
+                         o->mean ? o->mean : "", o->std ? o->std : "");
 }
 
 static reid_status instance_open(const char *name, const reid_embedder_options *o,
@@ -160,6 +167,7 @@ static reid_status instance_open(const char *name, const reid_embedder_options *
   s->name = g_strdup(name);
   s->model = g_canonicalize_filename(o->model_path ? o->model_path : "", NULL);
   s->device = g_strdup(o->device ? o->device : "auto");
+  s->overrides = overrides_text(o);
   s->gpu_id = o->gpu_id;
   s->batch = o->batch_size;
   s->precision = o->precision;
@@ -215,6 +223,11 @@ static reid_status check_same(const SharedInstance *s, const reid_embedder_optio
   else if (o->batch_size != s->batch)
     st = reid_fail(REID_EINVAL, "model-instance-id '%s' is open with batch-size %d, not %d",
                    s->name, s->batch, o->batch_size);
+  gchar *overrides = overrides_text(o);
+  if (st == REID_OK && strcmp(overrides, s->overrides) != 0)
+    st = reid_fail(REID_EINVAL, "model-instance-id '%s' is open with %s, not %s", s->name,
+                   s->overrides, overrides);
+  g_free(overrides);
   g_free(model);
   return st;
 }

@@ -23,7 +23,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-names=(checkpoint npy json motfile watchlist image mars collected gallery)
+names=(checkpoint onnx npy json motfile watchlist image mars collected gallery)
 fuzz_build=build-fuzz
 
 build() {

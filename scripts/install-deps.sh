@@ -12,6 +12,7 @@ packages=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav
   libsqlite3-dev libpq-dev postgresql libfaiss-dev   # the tracklet gallery: SQLite, PostgreSQL (client; server for the tests), FAISS
   libpango1.0-dev libcairo2-dev fonts-dejavu-core   # reidoverlay's labels
+  protobuf-c-compiler libprotobuf-c-dev         # ONNX import and export (protoc-c compiles onnx.proto at build time)
   zlib1g-dev                                    # .mat checks before libmatio (training/data/mat_check.c)
   clang libclang-rt-14-dev libomp-dev           # fuzzing: clang, libFuzzer + sanitizer runtimes, clang's OpenMP (scripts/fuzz.sh)
 )

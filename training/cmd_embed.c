@@ -8,9 +8,10 @@
 #include "engine.h"
 #include "image_list.h"
 #include "npy.h"
+#include "onnx_import.h"
 
 static const char *const help =
-    "usage: reid-train embed --model M.safetensors --input X --output F.npy [options]\n"
+    "usage: reid-train embed --model M.safetensors|M.onnx --input X --output F.npy [options]\n"
     "\n"
     "Writes float32 N x D embeddings, one row per input, L2-normalised.\n"
     "X is either a .npy file of float32 N x 3 x H x W images already normalised\n"
@@ -21,7 +22,7 @@ static const char *const help =
     "The embedding is the global-average-pooled last stage (what torchvision gives\n"
     "with fc = Identity), or the BNNeck output for models saved with embed_after_bn.\n"
     "\n"
-    "  --model FILE         checkpoint (required)\n"
+    "  --model FILE         checkpoint (.safetensors) or ONNX model (.onnx) (required)\n"
     "  --input FILE         .npy batch or image list (required)\n"
     "  --output FILE        .npy to write (required; written atomically)\n"
     "  --device D           cpu, cuda or auto (default auto)\n"
@@ -31,10 +32,14 @@ static const char *const help =
     "                       int8 (models written by reid-train quantize; CPU)\n"
     "  --threads N          CPU threads (default: all cores)\n"
     "  --raw                write the pooled feature without L2 normalisation\n"
+    "  --input-size HxW     run at this size (default: the model's; an ONNX graph with a\n"
+    "                       dynamic size: metadata_props input_height/width, else 256x128)\n"
+    "  --mean R,G,B         normalisation mean (default: the model's, else ImageNet's)\n"
+    "  --std R,G,B          normalisation std (default: the model's, else ImageNet's)\n"
     "  -h, --help           this text\n";
 
 typedef struct embed_args {
-  const char *model, *input, *output, *device;
+  const char *model, *input, *output, *device, *size, *mean, *std;
   int gpu_id, batch, threads, raw;
   reid_precision precision;
 } embed_args;
@@ -53,8 +58,12 @@ static int run_embed(const embed_args *a) {
   int ndim = 0;
   reid_model_config cfg;
 
-  reid_status st = st_open(a->model, &f);
-  if (st == REID_OK) st = reid_checkpoint_read_config(f, NULL, &cfg);
+  reid_onnx_options o;
+  int onnx = reid_onnx_is_path(a->model);
+  reid_status st = reid_onnx_options_parse(&o, a->size, a->mean, a->std);
+  if (st == REID_OK && !onnx) st = st_open(a->model, &f);
+  if (st == REID_OK && !onnx) st = reid_checkpoint_read_config(f, NULL, &cfg);
+  if (st == REID_OK && !onnx) reid_onnx_options_apply(&o, &cfg);
   int npy_input = image_list_is_npy(a->input);
   if (st == REID_OK && npy_input) {
     st = npy_read_f32(a->input, &ndim, shape, &x);
@@ -64,18 +73,20 @@ static int run_embed(const embed_args *a) {
                      a->input);
     if (st == REID_OK) {
       n = (int)shape[0];
-      cfg.input_height = (int)shape[2]; /* the network adapts to the batch's size */
-      cfg.input_width = (int)shape[3];
+      cfg.input_height = o.input_height = (int)shape[2]; /* the network adapts to the batch */
+      cfg.input_width = o.input_width = (int)shape[3];
     }
   } else if (st == REID_OK) {
     st = image_list_read(a->input, &paths, &n);
   }
   if (st == REID_OK) st = reid_backend_create(a->device, a->gpu_id, &be);
-  if (st == REID_OK) st = reid_net_create_empty(&cfg, be, &net);
-  if (st == REID_OK) st = reid_checkpoint_load_weights(net, f, NULL);
+  if (st == REID_OK && onnx) st = reid_onnx_load(a->model, &o, be, &net, NULL);
+  if (st == REID_OK && onnx) cfg = *reid_net_config(net);
+  if (st == REID_OK && !onnx) st = reid_net_create_empty(&cfg, be, &net);
+  if (st == REID_OK && !onnx) st = reid_checkpoint_load_weights(net, f, NULL);
   if (f) st_close(f);
   f = NULL;
-  int dim = reid_arch_feature_dim(cfg.arch);
+  int dim = net ? reid_net_feature_dim(net) : 0;
   if (st == REID_OK) st = reid_engine_create(net, a->precision, a->batch, &engine);
   if (st == REID_OK) {
     out = malloc(sizeof(float) * dim * (size_t)n);
@@ -121,6 +132,9 @@ int cmd_embed(int argc, char **argv) {
                                           {"precision", required_argument, 0, 'p'},
                                           {"threads", required_argument, 0, 't'},
                                           {"raw", no_argument, 0, 'r'},
+                                          {"input-size", required_argument, 0, 's'},
+                                          {"mean", required_argument, 0, 'M'},
+                                          {"std", required_argument, 0, 'S'},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
   const char *cmd = "embed";
@@ -153,6 +167,9 @@ int cmd_embed(int argc, char **argv) {
       if (cli_parse_int(cmd, "--threads", optarg, 1, 1024, &a.threads)) return CLI_USAGE;
       break;
     case 'r': a.raw = 1; break;
+    case 's': a.size = optarg; break;
+    case 'M': a.mean = optarg; break;
+    case 'S': a.std = optarg; break;
     case 'h': fputs(help, stdout); return CLI_OK;
     default: return cli_bad_option(cmd, argv);
     }

@@ -21,6 +21,7 @@ static const arch_info archs[REID_ARCH_COUNT] = {
     [REID_ARCH_OSNET_X0_5] = {"osnet_x0_5", 512, osnet_build},
     [REID_ARCH_OSNET_X0_75] = {"osnet_x0_75", 512, osnet_build},
     [REID_ARCH_OSNET_X1_0] = {"osnet_x1_0", 512, osnet_build},
+    [REID_ARCH_ONNX] = {"onnx", 0, NULL}, /* its feature size is the graph's */
 };
 
 void reid_model_config_default(reid_model_config *cfg) {
@@ -43,15 +44,16 @@ const char *reid_arch_list(void) {
   if (!list[0]) {
     size_t used = 0;
     for (int a = 0; a < REID_ARCH_COUNT && used < sizeof list; a++)
-      used +=
-          (size_t)snprintf(list + used, sizeof list - used, "%s%s", a ? ", " : "", archs[a].name);
+      if (archs[a].build)
+        used +=
+            (size_t)snprintf(list + used, sizeof list - used, "%s%s", a ? ", " : "", archs[a].name);
   }
   return list;
 }
 
 reid_status reid_arch_parse(const char *name, reid_arch *arch) {
   for (int a = 0; a < REID_ARCH_COUNT; a++)
-    if (name && !strcmp(name, archs[a].name)) {
+    if (name && archs[a].build && !strcmp(name, archs[a].name)) {
       *arch = (reid_arch)a;
       return REID_OK;
     }
@@ -83,5 +85,8 @@ reid_status reid_model_config_validate(const reid_model_config *c) {
 }
 
 reid_status reid_arch_build(reid_net *net) {
+  if (!archs[net->cfg.arch].build)
+    return reid_fail(REID_EINVAL, "architecture %s: its graph comes from a model file, not a name",
+                     archs[net->cfg.arch].name);
   return archs[net->cfg.arch].build(net);
 }

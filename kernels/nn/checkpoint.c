@@ -295,6 +295,11 @@ reid_status reid_checkpoint_add(st_writer *w, reid_net *net, const char *prefix,
   const reid_model_config *c = reid_net_config(net);
   const char *pre = prefix ? prefix : "";
   char key[128], value[256];
+  if (c->arch == REID_ARCH_ONNX)
+    return reid_fail(REID_EUNSUPPORTED,
+                     "a network imported from ONNX is not one of the "
+                     "architectures a checkpoint names (%s)",
+                     reid_arch_list());
 #define PUT(k, ...)                                                                                \
   do {                                                                                             \
     snprintf(key, sizeof key, "%s%s", pre, k);                                                     \

@@ -86,14 +86,14 @@ static reid_status alloc_params(reid_net *net) {
 }
 
 static reid_status net_create(const reid_model_config *cfg, reid_backend *be, int init,
-                              reid_net **out) {
+                              net_build_fn build, void *ctx, reid_net **out) {
   *out = NULL;
   REID_TRY(reid_model_config_validate(cfg));
   reid_net *net = calloc(1, sizeof *net);
   if (!net) return reid_fail(REID_ENOMEM, "network: out of memory");
   net->cfg = *cfg;
   net->be = be;
-  reid_status st = reid_arch_build(net);
+  reid_status st = build ? build(net, ctx) : reid_arch_build(net);
   if (st == REID_OK) st = alloc_params(net);
   if (st == REID_OK && init) st = reid_net_init_weights(net, 0);
   if (st == REID_OK && !init) st = be->ops->fill(be, net->params, net->n_params, 0.0f);
@@ -107,11 +107,16 @@ static reid_status net_create(const reid_model_config *cfg, reid_backend *be, in
 }
 
 reid_status reid_net_create(const reid_model_config *cfg, reid_backend *be, reid_net **out) {
-  return net_create(cfg, be, 1, out);
+  return net_create(cfg, be, 1, NULL, NULL, out);
 }
 
 reid_status reid_net_create_empty(const reid_model_config *cfg, reid_backend *be, reid_net **out) {
-  return net_create(cfg, be, 0, out);
+  return net_create(cfg, be, 0, NULL, NULL, out);
+}
+
+reid_status net_create_built(const reid_model_config *cfg, reid_backend *be, net_build_fn build,
+                             void *ctx, reid_net **out) {
+  return net_create(cfg, be, 0, build, ctx, out);
 }
 
 /* ---- accessors ---- */

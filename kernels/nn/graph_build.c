@@ -198,7 +198,7 @@ reid_status net_finish(reid_net *net, int feature) {
     return reid_fail(REID_EINVAL, "%s: cannot build for input %dx%d (too small, or out of memory)",
                      reid_arch_name(c->arch), c->input_height, c->input_width);
   if (net->acts[feature].h != 1 || net->acts[feature].w != 1 ||
-      net->acts[feature].c != reid_arch_feature_dim(c->arch))
+      (c->arch != REID_ARCH_ONNX && net->acts[feature].c != reid_arch_feature_dim(c->arch)))
     return reid_fail(REID_EINVAL, "%s: feature is %dx%dx%d, not %d", reid_arch_name(c->arch),
                      net->acts[feature].c, net->acts[feature].h, net->acts[feature].w,
                      reid_arch_feature_dim(c->arch));

@@ -116,6 +116,12 @@ int net_conv_bn(reid_net *net, const char *conv_name, const char *bn_name, int i
 /* the head (BNNeck / classifier) over the feature activation; sets feature_act */
 reid_status net_finish(reid_net *net, int feature);
 
+/* A network whose description `build` appends (an importer: onnx/), with every
+ * tensor zero; build may change net->cfg (the head) before it calls net_finish. */
+typedef reid_status (*net_build_fn)(reid_net *net, void *ctx);
+reid_status net_create_built(const reid_model_config *cfg, reid_backend *be, net_build_fn build,
+                             void *ctx, reid_net **out);
+
 /* Architectures: append the backbone and head for net->cfg (arch.c dispatches). */
 reid_status reid_arch_build(reid_net *net);
 reid_status resnet_build(reid_net *net);

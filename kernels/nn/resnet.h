@@ -30,6 +30,7 @@ typedef enum reid_arch {
   REID_ARCH_OSNET_X0_5,
   REID_ARCH_OSNET_X0_75,
   REID_ARCH_OSNET_X1_0,
+  REID_ARCH_ONNX, /* a graph read from an ONNX file (onnx_import.h): not buildable by name */
   REID_ARCH_COUNT
 } reid_arch;
 

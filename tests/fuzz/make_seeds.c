@@ -7,6 +7,8 @@
  *               metadata real; the 45 MB of weights would make a useless seed),
  *               the same as an MDKT pair, mobilenet_v2 and osnet_x0_25 (the graph
  *               architectures converted checkpoints use), and small F16/BF16/I64 containers
+ *   onnx        a small graph of every node kind as reid_onnx_save writes it (all ops the
+ *               exporter writes, a Linear gate, a BNNeck, metadata)
  *   npy         npy_write_f32: a scalar, a vector, a 2x3 matrix
  *   json        the header of each safetensors seed, a tracklet and a match line
  *               as reidembed writes them (gst/jsonl.c)
@@ -28,7 +30,9 @@
 #include "fuzz.h"
 #include "image.h"
 #include "jsonl.h"
+#include "net_graph.h"
 #include "npy.h"
+#include "onnx_import.h"
 #include "safetensors.h"
 #include "synth.h"
 
@@ -271,6 +275,46 @@ static void gallery_seeds(void) {
   put("gallery", "f16-dims8", f16, sizeof f16);
 }
 
+/* A small graph of every node kind the exporter writes: conv + BN + ReLU6, max pool,
+ * depthwise conv with bias + ReLU, a Linear channel gate (sigmoid), residual add, average
+ * pool, global pool, Linear + BN + ReLU, and a BNNeck. */
+static reid_status tiny_graph(reid_net *net, void *ctx) {
+  (void)ctx;
+  int x = net_input(net, 3, 32, 32);
+  x = net_conv_bn(net, "stem", "stem_bn", x, 4, 3, 2, 1, 1, NODE_RELU6);
+  int p = net_pool(net, NODE_MAXPOOL, x, 3, 2, 1);
+  int d = net_unary(net, NODE_RELU, net_conv(net, "dw", p, 4, 3, 1, 1, 4, 1));
+  int g = net_unary(net, NODE_SIGMOID,
+                    net_linear(net, "gate", net_unary(net, NODE_GAP, d), 4, 1, INIT_LINEAR));
+  x = net_binary(net, NODE_ADD, net_binary(net, NODE_MUL, d, g), p);
+  x = net_unary(net, NODE_GAP, net_pool(net, NODE_AVGPOOL, x, 2, 2, 0));
+  x = net_linear(net, "fc", x, 8, 1, INIT_LINEAR);
+  x = net_unary(net, NODE_RELU, net_bn(net, "fc_bn", x));
+  return net_finish(net, x);
+}
+
+static void onnx_seeds(const char *tmp) {
+  reid_backend *be;
+  OK(reid_backend_create("cpu", 0, &be));
+  reid_model_config cfg;
+  reid_model_config_default(&cfg);
+  cfg.arch = REID_ARCH_ONNX, cfg.input_height = cfg.input_width = 32;
+  cfg.bnneck = cfg.embed_after_bn = 1;
+  reid_net *net;
+  OK(net_create_built(&cfg, be, tiny_graph, NULL, &net));
+  OK(reid_net_init_weights(net, 1));
+  char path[512];
+  snprintf(path, sizeof path, "%s/tiny.onnx", tmp);
+  OK(reid_onnx_save(net, path, 0.5));
+  size_t n;
+  unsigned char *b = fuzz_slurp(path, &n);
+  put("onnx", "tiny-graph.onnx", b, n);
+  free(b);
+  remove(path);
+  reid_net_destroy(net);
+  reid_backend_destroy(be);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: make_seeds OUT_DIR\n");
@@ -280,6 +324,7 @@ int main(int argc, char **argv) {
   mkdir(out_root, 0755);
   const char *tmp = fuzz_dir();
   checkpoint_seeds(tmp);
+  onnx_seeds(tmp);
   npy_seeds();
   json_seeds();
   image_seeds();
