@@ -80,4 +80,15 @@ if [ -e "$work/e2.npy" ]; then echo "FAIL: a failed embed left an output"; fail=
 expect 1 "expected float32 N x 3 x H x W" -- "$rt" embed --model "$work/m.safetensors" --input "$work/e.npy" --output "$work/e3.npy"
 expect 0 "" -- "$rt" embed --model "$work/m.safetensors" --input "$work/imgs/list.txt" --output "$work/raw.npy" --raw --threads 1
 
+# ---- ONNX: export, then embed through the importer (the ONNX tests: tests/nn/test_onnx.c, parity)
+expect 2 "--format expects safetensors or onnx" -- "$rt" export --format tflite --model "$work/m.safetensors" --output "$work/m.onnx"
+expect 0 "" -- "$rt" export --format onnx --model "$work/m.safetensors" --output "$work/m.onnx"
+expect 0 "" -- "$rt" embed --model "$work/m.onnx" --input "$work/imgs/list.txt" --output "$work/o.npy" --device cpu
+expect_size "$work/o.npy" $((128 + 3 * 512 * 4))
+expect 1 "fixed at 64x32" -- "$rt" embed --model "$work/m.onnx" --input "$work/imgs/list.txt" --output "$work/o2.npy" --input-size 128x64
+LC_ALL=C sed 's/Relu/Selu/g' "$work/m.onnx" >"$work/selu.onnx"
+expect 1 "operator Selu is not supported" -- "$rt" embed --model "$work/selu.onnx" --input "$work/imgs/list.txt" --output "$work/o2.npy"
+printf 'not protobuf' >"$work/garbage.onnx"
+expect 1 "garbage.onnx: not an ONNX model" -- "$rt" embed --model "$work/garbage.onnx" --input "$work/imgs/list.txt" --output "$work/o2.npy"
+
 cli_test_end cli

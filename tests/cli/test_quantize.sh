@@ -50,6 +50,7 @@ fi
 expect 1 "needs a quantized model" -- "$rt" embed --model "$model" --input "$work/check.txt" --output "$work/e.npy" --precision int8
 expect 1 "quantized to int8" -- "$rt" embed --model "$work/q.safetensors" --input "$work/check.txt" --output "$work/e.npy"
 expect 0 "" -- "$rt" embed --model "$work/q.safetensors" --input "$work/check.txt" --output "$work/e.npy" --precision int8
+expect 1 "an int8 model" -- "$rt" export --format onnx --model "$work/q.safetensors" --output "$work/q.onnx"
 expect 2 "bf16 or int8" -- "$rt" embed --model "$model" --input "$work/check.txt" --output "$work/e.npy" --precision int4
 
 # ---- other architectures: MobileNetV2 runs in int8, OSNet is refused by name

@@ -1,12 +1,16 @@
 #!/usr/bin/python3
-"""ONNX export test: scripts/export-onnx.py on a converted random checkpoint,
-run by ONNX Runtime (from PyPI, in a venv this script makes over Debian's
-torch/numpy), against `reid-train embed --raw` on the same checkpoint.
+"""ONNX export and import test on a converted random checkpoint (upstream
+definition, randomised BN statistics), with ONNX Runtime (from PyPI, in a venv
+this script makes over Debian's torch/numpy) as the reference:
+  PyTorch's export (scripts/export-onnx.py) run by ONNX Runtime   vs reid-train embed --raw
+  the same file imported by reid (reid-train embed --model X.onnx) vs ONNX Runtime on it
+  reid's own export (reid-train export --format onnx) run by ONNX Runtime vs reid-train embed
 
 usage: onnx_parity.py --reid-train PATH --workdir DIR --arch NAME [--batch 3]
 
-Checks: a dynamic batch (ONNX Runtime runs batch 1 and --batch on one file and
-they agree), per-row cosine >= 0.9999 to reid-train. Exit: 0 pass, 1 fail, 77 torch or onnxruntime unavailable.
+Checks: a dynamic batch (ONNX Runtime runs batch 1 and --batch on each file and
+they agree), per-row cosine >= 0.9999 for each pair. Exit: 0 pass, 1 fail, 77
+torch or onnxruntime unavailable.
 """
 import argparse
 import fcntl
@@ -67,29 +71,42 @@ def main():
     pth, st = (os.path.join(a.workdir, tag + ext) for ext in ('.pth', '.safetensors'))
     onnx, xin = (os.path.join(a.workdir, tag + ext) for ext in ('.onnx', '_input.npy'))
     raw, ort_out = (os.path.join(a.workdir, tag + ext) for ext in ('_raw.npy', '_ort.npy'))
+    imported = os.path.join(a.workdir, tag + '_imported.npy')
+    ours, ours_ort = (os.path.join(a.workdir, tag + ext) for ext in ('_reid.onnx', '_reid_ort.npy'))
     torch.save(model.state_dict(), pth)
     np.save(xin, arch_parity.random_images(a.batch, a.height, a.width, a.seed + 2).numpy())
     osnet = []
     if a.arch.startswith('osnet'):
         osnet = ['--torchreid-osnet', arch_parity.torchreid_osnet(a.workdir).__file__]
+    run_ort = ('import sys, numpy as np, onnxruntime as ort\n'
+               's = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])\n'
+               'name = s.get_inputs()[0].name\n'
+               'x = np.load(sys.argv[2])\n'
+               'one = s.run(None, {name: x[:1]})[0]\n'
+               'out = s.run(None, {name: x})[0]\n'
+               'assert np.allclose(one, out[:1], rtol=1e-4, atol=1e-5), "batch 1 differs"\n'
+               'np.save(sys.argv[3], out)\n')
     steps = [
         [sys.executable, arch_parity.CONVERTER, '--reid-train', a.reid_train, '--input-size',
          '%dx%d' % (a.height, a.width), pth, st],
         [sys.executable, EXPORTER] + osnet + [st, onnx],
         [a.reid_train, 'embed', '--model', st, '--input', xin, '--output', raw, '--raw',
          '--device', 'cpu'],
-        [py, '-c', 'import sys, numpy as np, onnxruntime as ort\n'
-         's = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])\n'
-         'x = np.load(sys.argv[2])\n'
-         'one = s.run(None, {"input": x[:1]})[0]\n'
-         'out = s.run(None, {"input": x})[0]\n'
-         'assert np.allclose(one, out[:1], rtol=1e-4, atol=1e-5), "batch 1 differs"\n'
-         'np.save(sys.argv[3], out)\n', onnx, xin, ort_out],
+        [py, '-c', run_ort, onnx, xin, ort_out],
+        [a.reid_train, 'embed', '--model', onnx, '--input', xin, '--output', imported, '--raw',
+         '--device', 'cpu'],
+        [a.reid_train, 'export', '--format', 'onnx', '--model', st, '--output', ours],
+        [py, '-c', run_ort, ours, xin, ours_ort],
     ]
     for cmd in steps:
         if not arch_parity.run(cmd):
             return 1
-    ok = compare(raw, ort_out, 0.9999)
+    ok = True
+    for what, x, y in [('PyTorch export (ONNX Runtime) vs reid', ort_out, raw),
+                       ('PyTorch export: ONNX Runtime vs reid importing it', ort_out, imported),
+                       ('reid export (ONNX Runtime) vs reid', ours_ort, raw)]:
+        print(what)
+        ok = compare(x, y, 0.9999) and ok
     print('%s %s' % ('PASS' if ok else 'FAIL', tag))
     return 0 if ok else 1
 
@@ -102,6 +119,7 @@ def compare(a_path, b_path, tol):
     cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
     for i, c in enumerate(cos):
         print('  row %d: cosine %.8f' % (i, c))
+    print('  max abs difference %.3g (max abs value %.3g)' % (np.abs(a - b).max(), np.abs(b).max()))
     return cos.min() >= tol
 
 

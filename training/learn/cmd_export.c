@@ -1,23 +1,35 @@
-/* reid-train export: one network of an MDKT pair as a checkpoint of its own. */
+/* reid-train export: one network of an MDKT pair as a checkpoint of its own,
+ * or any checkpoint's network as ONNX. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "checkpoint.h"
 #include "cli.h"
+#include "onnx_import.h"
 
 static const char *const help =
     "usage: reid-train export --model PAIR.safetensors --part student|teacher --output "
     "M.safetensors\n"
     "       reid-train export --model M.safetensors --part single --output M2.safetensors\n"
+    "       reid-train export --format onnx --model M.safetensors --output M.onnx\n"
     "\n"
     "Writes one network of an MDKT pair (written by 'reid-train student') alone, with\n"
     "its tensors and metadata under their plain torchvision names, so any command or\n"
     "the reidembed element can load it as a single model; --part single rewrites a single\n"
     "network (another --dtype, --embed-after-bn).\n"
+    "--format onnx writes the network as ONNX (opset 13, float32, input 'input'\n"
+    "[batch, 3, H, W] normalised, output 'embedding' [batch, D] before L2\n"
+    "normalisation, dynamic batch) with metadata_props arch, input_height,\n"
+    "input_width, mean, std, embed_dim and match_threshold (when the checkpoint has\n"
+    "one); reidembed, reid-train embed, ONNX Runtime and TensorRT load it.\n"
     "\n"
-    "  --model FILE      the MDKT pair (required)\n"
+    "  --model FILE      the checkpoint (required)\n"
     "  --part P          student (the image model) or teacher (the video model) of a pair,\n"
-    "                    or single (the model is one network) (required)\n"
+    "                    or single (the model is one network) (required, except with\n"
+    "                    --format onnx: single, or a pair's student)\n"
+    "  --format F        safetensors (default) or onnx\n"
     "  --output FILE     checkpoint to write (required; atomically)\n"
     "  --dtype T         f32 (default), f16 or bf16\n"
     "  --embed-after-bn B  1: embed after the BNNeck's batch norm (centred features, cosines\n"
@@ -25,18 +37,24 @@ static const char *const help =
     "  -h, --help        this text\n";
 
 static int run_export(const char *model, const char *part, const char *output, st_dtype dtype,
-                      int after_bn) {
+                      int after_bn, int onnx) {
   const char *cmd = "export";
   st_file *f = NULL;
   reid_backend *cpu = NULL;
   reid_net *net = NULL;
-  char prefix[32];
-  snprintf(prefix, sizeof prefix, "%s.", strcmp(part, "single") ? part : "");
-  if (!strcmp(part, "single")) prefix[0] = '\0';
+  char prefix[32] = "";
+  if (part && strcmp(part, "single")) snprintf(prefix, sizeof prefix, "%s.", part);
   reid_model_roles roles;
   reid_model_config cfg;
+  double threshold = NAN;
   reid_status st = st_open(model, &f);
   if (st == REID_OK) st = reid_checkpoint_roles(f, &roles);
+  if (st == REID_OK && onnx && !part) { /* a single network, or the pair's image network */
+    part = roles.is_pair ? "image network" : "single";
+    snprintf(prefix, sizeof prefix, "%s", roles.is_pair ? roles.image_prefix : "");
+  }
+  if (st == REID_OK && st_meta(f, "match_threshold"))
+    threshold = strtod(st_meta(f, "match_threshold"), NULL);
   if (st == REID_OK && !roles.is_pair && strcmp(part, "single"))
     st = reid_fail(REID_EFORMAT,
                    "%s: a single network, not an MDKT pair (no format=mdkt-pair "
@@ -54,7 +72,8 @@ static int run_export(const char *model, const char *part, const char *output, s
   if (st == REID_OK) st = reid_backend_create("cpu", 0, &cpu);
   if (st == REID_OK) st = reid_net_create_empty(&cfg, cpu, &net);
   if (st == REID_OK) st = reid_checkpoint_load_weights(net, f, prefix);
-  if (st == REID_OK) st = reid_checkpoint_save(net, output, dtype);
+  if (st == REID_OK && !onnx) st = reid_checkpoint_save(net, output, dtype);
+  if (st == REID_OK && onnx) st = reid_onnx_save(net, output, threshold);
   if (f) st_close(f);
   int rc = st == REID_OK ? CLI_OK : cli_library_error(cmd, st);
   if (st == REID_OK)
@@ -71,12 +90,13 @@ int cmd_export(int argc, char **argv) {
                                           {"output", required_argument, 0, 'o'},
                                           {"dtype", required_argument, 0, 't'},
                                           {"embed-after-bn", required_argument, 0, 'b'},
+                                          {"format", required_argument, 0, 'f'},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
   const char *cmd = "export";
   const char *model = NULL, *part = NULL, *output = NULL;
   st_dtype dtype = ST_F32;
-  int after_bn = -1;
+  int after_bn = -1, onnx = 0;
   optind = 1;
   opterr = 0;
   int c;
@@ -102,13 +122,19 @@ int cmd_export(int argc, char **argv) {
     case 'b':
       if (cli_parse_int(cmd, "--embed-after-bn", optarg, 0, 1, &after_bn)) return CLI_USAGE;
       break;
+    case 'f':
+      if (strcmp(optarg, "onnx") && strcmp(optarg, "safetensors"))
+        return cli_usage_error(cmd, "--format expects safetensors or onnx, got '%s'", optarg);
+      onnx = !strcmp(optarg, "onnx");
+      break;
     case 'h': fputs(help, stdout); return CLI_OK;
     default: return cli_bad_option(cmd, argv);
     }
   }
   if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
   if (!model) return cli_usage_error(cmd, "--model is required");
-  if (!part) return cli_usage_error(cmd, "--part is required (student, teacher or single)");
+  if (!part && !onnx)
+    return cli_usage_error(cmd, "--part is required (student, teacher or single)");
   if (!output) return cli_usage_error(cmd, "--output is required");
-  return run_export(model, part, output, dtype, after_bn);
+  return run_export(model, part, output, dtype, after_bn, onnx);
 }
