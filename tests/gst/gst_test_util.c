@@ -142,6 +142,22 @@ gchar *gtu_model_int8(const char *float_model, const char *name) {
   return path;
 }
 
+gchar *gtu_model_onnx(const char *checkpoint, const char *name) {
+  gchar *path = gtu_path(name);
+  gchar *args[] = {reid_train_path,     "export",   "--format", "onnx", "--model",
+                   (gchar *)checkpoint, "--output", path,       NULL};
+  gchar *out = NULL, *err = NULL;
+  gint status = 0;
+  GError *error = NULL;
+  if (!g_spawn_sync(NULL, args, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error))
+    gtu_fatal("cannot run %s: %s", reid_train_path, error->message);
+  if (!g_spawn_check_wait_status(status, NULL))
+    gtu_fatal("reid-train export --format onnx failed: %s", err);
+  g_free(out);
+  g_free(err);
+  return path;
+}
+
 /* Splits a safetensors file into its header object and data section. */
 static JsonParser *read_safetensors(const char *path, gchar **bytes, const char **data,
                                     gsize *data_size) {

@@ -40,6 +40,9 @@ gchar *gtu_model_pair(const char *teacher, const char *student, const char *vide
 /* `reid-train quantize` of a float model, calibrated on crops of gtu_picture;
  * written to the scratch folder as NAME (g_free the path). */
 gchar *gtu_model_int8(const char *float_model, const char *name);
+/* `reid-train export --format onnx` of a checkpoint, written to the scratch folder as `name`
+ * (g_free the path). */
+gchar *gtu_model_onnx(const char *checkpoint, const char *name);
 
 /* Leak checks over state cycles: the process's open file descriptors, and
  * the heap bytes malloc has handed out and not yet taken back. */
