@@ -36,7 +36,8 @@ static const char *const help =
     "  --frames T          frames of a video sample (default 8)\n"
     "  --flip              add the embedding of each mirrored frame\n"
     "  --json FILE         write {\"protocol\", \"mAP\", \"cmc\": [rank-1, rank-2, ...],\n"
-    "                      \"queries\", \"skipped\", ...} (fractions in [0, 1])\n"
+    "                      \"queries\", \"skipped\", \"threshold\": {\"at_fmr\", \"fmr\",\n"
+    "                      \"fnmr_at_fmr\", \"at_eer\", \"eer\", ...}, ...} (fractions in [0, 1])\n"
     "  --plot FILE         draw the CMC curve, as SVG (FILE.svg) or PNG (FILE.png)\n"
     "  --fmr F             false-match rate of the reported threshold (default 0.01)\n"
     "  --calibrate         write that threshold into the model file's metadata\n"
@@ -105,10 +106,11 @@ static char *json_string(const char *s) {
   return out;
 }
 
-static reid_status write_json(const eval_args *a, const reid_rank_result *r) {
+static reid_status write_json(const eval_args *a, const reid_rank_result *r,
+                              const reid_threshold_result *t) {
   char *model = json_string(a->model), *data = json_string(a->data);
   size_t cap =
-      512 + 16 * (size_t)r->max_rank + (model ? strlen(model) : 0) + (data ? strlen(data) : 0);
+      1024 + 16 * (size_t)r->max_rank + (model ? strlen(model) : 0) + (data ? strlen(data) : 0);
   char *text = model && data ? malloc(cap) : NULL;
   reid_status st = text ? REID_OK : reid_fail(REID_ENOMEM, "out of memory");
   size_t n = 0;
@@ -120,8 +122,13 @@ static reid_status write_json(const eval_args *a, const reid_rank_result *r) {
   if (st == REID_OK && n < cap)
     n += (size_t)snprintf(text + n, cap - n,
                           "],\"queries\":%d,\"skipped\":%d,\"frames\":%d,\"flip\":%s,"
+                          "\"threshold\":{\"fmr_target\":%.6f,\"at_fmr\":%.6f,\"fmr\":%.6f,"
+                          "\"fnmr_at_fmr\":%.6f,\"at_eer\":%.6f,\"eer\":%.6f,\"genuine_pairs\":%ld,"
+                          "\"impostor_pairs\":%ld,\"calibrated\":%s},"
                           "\"part\":%s%s%s,\"model\":%s,\"data\":%s}\n",
                           r->queries, r->skipped, a->cfg.frames, a->cfg.flip ? "true" : "false",
+                          t->fmr_target, t->at_fmr, t->fmr, t->fnmr_at_fmr, t->at_eer, t->eer,
+                          t->genuine, t->impostor, a->calibrate ? "true" : "false",
                           a->part ? "\"" : "", a->part ? a->part : "null", a->part ? "\"" : "",
                           model, data);
   if (st == REID_OK && n >= cap) st = reid_fail(REID_EINVAL, "%s: JSON too long", a->json);
@@ -168,7 +175,7 @@ static int run_eval(const eval_args *a) {
                    a->data, d->query.count, d->gallery.count);
   if (st == REID_OK) st = reid_evaluate_calibrated(image, video, d, &a->cfg, &r, a->fmr, &thr);
   if (st == REID_OK && a->calibrate) st = reid_checkpoint_set_threshold(a->model, thr.at_fmr);
-  if (st == REID_OK && a->json) st = write_json(a, &r);
+  if (st == REID_OK && a->json) st = write_json(a, &r, &thr);
   if (st == REID_OK && a->plot) st = plot_cmc(a, &r);
   int rc = st == REID_OK ? CLI_OK : cli_library_error(cmd, st);
   if (st == REID_OK) {
