@@ -34,10 +34,12 @@ static const char *const help =
     "  --dtype T         f32 (default), f16 or bf16\n"
     "  --embed-after-bn B  1: embed after the BNNeck's batch norm (centred features, cosines\n"
     "                    spread over [-1, 1]), 0: before it (default: as the model has it)\n"
+    "  --description TEXT  the metadata's description (how the model was made; default: the\n"
+    "                    training command's own, which names the training data's path)\n"
     "  -h, --help        this text\n";
 
 static int run_export(const char *model, const char *part, const char *output, st_dtype dtype,
-                      int after_bn, int onnx) {
+                      int after_bn, int onnx, const char *description) {
   const char *cmd = "export";
   st_file *f = NULL;
   reid_backend *cpu = NULL;
@@ -69,6 +71,8 @@ static int run_export(const char *model, const char *part, const char *output, s
       st = reid_fail(REID_EINVAL, "%s: --embed-after-bn 1 needs a BNNeck network", model);
     cfg.embed_after_bn = after_bn;
   }
+  if (st == REID_OK && description)
+    snprintf(cfg.description, sizeof cfg.description, "%s", description);
   if (st == REID_OK) st = reid_backend_create("cpu", 0, &cpu);
   if (st == REID_OK) st = reid_net_create_empty(&cfg, cpu, &net);
   if (st == REID_OK) st = reid_checkpoint_load_weights(net, f, prefix);
@@ -91,10 +95,11 @@ int cmd_export(int argc, char **argv) {
                                           {"dtype", required_argument, 0, 't'},
                                           {"embed-after-bn", required_argument, 0, 'b'},
                                           {"format", required_argument, 0, 'f'},
+                                          {"description", required_argument, 0, 'D'},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
   const char *cmd = "export";
-  const char *model = NULL, *part = NULL, *output = NULL;
+  const char *model = NULL, *part = NULL, *output = NULL, *description = NULL;
   st_dtype dtype = ST_F32;
   int after_bn = -1, onnx = 0;
   optind = 1;
@@ -127,6 +132,12 @@ int cmd_export(int argc, char **argv) {
         return cli_usage_error(cmd, "--format expects safetensors or onnx, got '%s'", optarg);
       onnx = !strcmp(optarg, "onnx");
       break;
+    case 'D':
+      if (strlen(optarg) >= sizeof((reid_model_config *)0)->description)
+        return cli_usage_error(cmd, "--description: %zu characters, at most %zu", strlen(optarg),
+                               sizeof((reid_model_config *)0)->description - 1);
+      description = optarg;
+      break;
     case 'h': fputs(help, stdout); return CLI_OK;
     default: return cli_bad_option(cmd, argv);
     }
@@ -136,5 +147,5 @@ int cmd_export(int argc, char **argv) {
   if (!part && !onnx)
     return cli_usage_error(cmd, "--part is required (student, teacher or single)");
   if (!output) return cli_usage_error(cmd, "--output is required");
-  return run_export(model, part, output, dtype, after_bn, onnx);
+  return run_export(model, part, output, dtype, after_bn, onnx, description);
 }
