@@ -85,9 +85,11 @@ expect 1 "$work/seven.safetensors: a resnet18 cannot initialise a resnet34" -- "
 expect 1 "not an MDKT pair" -- "$rt" export --model "$work/seven.safetensors" --part student --output "$work/x.safetensors"
 # a single network rewritten: fp16, embedding after the BNNeck (needs one)
 expect 0 "" -- "$rt" export --model "$work/seven.safetensors" --part single --embed-after-bn 1 \
-  --dtype f16 --output "$work/seven16.safetensors"
-check "export --part single: fp16, embed_after_bn 1" sh -c \
-  "'$rt' info '$work/seven16.safetensors' | grep -q 'embed_after_bn   1' && '$rt' info '$work/seven16.safetensors' | grep -q ' F16 '"
+  --dtype f16 --description "seven people, fp16" --output "$work/seven16.safetensors"
+check "export --part single: fp16, embed_after_bn 1, the description given" sh -c \
+  "'$rt' info '$work/seven16.safetensors' | grep -q 'embed_after_bn   1' && '$rt' info '$work/seven16.safetensors' | grep -q ' F16 ' && '$rt' info '$work/seven16.safetensors' | grep -q 'description      seven people, fp16$'"
+expect 2 "--description: 300 characters, at most 255" -- "$rt" export --model x --part single \
+  --description "$(printf '%300s' '')" --output y
 "$rt" init --arch resnet18 --input-size 64x32 --output "$work/plain.safetensors" >/dev/null
 expect 1 "needs a BNNeck network" -- "$rt" export --model "$work/plain.safetensors" --part single \
   --embed-after-bn 1 --output "$work/x.safetensors"
@@ -134,9 +136,12 @@ check "eval --plot cmc.png writes a PNG" is_png "$work/cmc.png"
 # the match threshold: reported always, written into the model's metadata with --calibrate
 cp "$work/n.safetensors" "$work/cal.safetensors"
 expect 0 "at false-match rate" -- "$rt" eval --data "$d" --model "$work/cal.safetensors" \
-  --protocol v2v --frames 2 --device cpu --fmr 0.02 --calibrate
+  --protocol v2v --frames 2 --device cpu --fmr 0.02 --calibrate --json "$work/cal.json"
 check "eval reports the equal-error threshold" grep -q "at equal error" "$work/out"
 check "--calibrate writes match_threshold" sh -c "'$rt' info '$work/cal.safetensors' | grep -q match_threshold"
+cal=$("$rt" info "$work/cal.safetensors" | awk '$1 == "match_threshold" {print $2}')
+check "eval --json has the calibrated threshold ($cal) and the equal-error one" \
+  grep -q "\"threshold\":{\"fmr_target\":0.020000,\"at_fmr\":$cal,.*\"at_eer\":.*\"calibrated\":true}" "$work/cal.json"
 expect 2 "--fmr expects a rate in (0, 1)" -- "$rt" eval --data "$d" --model x --protocol i2v --fmr 1.5
 expect 1 "no checkpoint had been written yet" -- \
   "$rt" teacher "${tiny[@]}" --epochs 1 --lr 1e30 --output "$work/n2.safetensors"
