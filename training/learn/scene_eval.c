@@ -367,6 +367,10 @@ static void print_time(uint64_t pts) {
   printf("%d:%04.1f", (int)(s / 60), fmod(s, 60));
 }
 
+static const char *plural(int n, const char *one, const char *many) {
+  return n == 1 ? one : many;
+}
+
 void scene_eval_print(const scene_eval *e, const scene_scores *s) {
   for (int q = 0; q < e->n_queries; q++) {
     const scene_query *x = &e->queries[q];
@@ -398,16 +402,19 @@ void scene_eval_print(const scene_eval *e, const scene_scores *s) {
       }
     if (!shown) printf("  no match\n");
   }
-  printf("watchlist: %d matches of %d queries in %d tracklets of %d cameras\n", s->matches,
-         e->n_queries, e->n_tracklets, e->n_cameras);
+  printf("watchlist: %d %s of %d %s in %d %s of %d %s\n", s->matches,
+         plural(s->matches, "match", "matches"), e->n_queries,
+         plural(e->n_queries, "query", "queries"), e->n_tracklets,
+         plural(e->n_tracklets, "tracklet", "tracklets"), e->n_cameras,
+         plural(e->n_cameras, "camera", "cameras"));
   if (!e->has_truth) return;
   printf("  precision %.1f%% (%d of %d matches are the query's person)\n",
          s->matches ? 100.0 * s->right / s->matches : 0.0, s->right, s->matches);
   printf("  recall    %.1f%% (%d of %d tracklets of the queries' people matched)\n",
          s->positives ? 100.0 * s->found / s->positives : 0.0, s->found, s->positives);
-  printf("I2V, each query photo ranked against all %d tracklets: rank-1 %.1f%%, mAP %.1f%% "
-         "(%d queries)\n",
-         e->n_tracklets, 100 * s->rank1, 100 * s->map, s->i2v_queries);
+  printf("I2V, each query photo ranked against all %d %s: rank-1 %.1f%%, mAP %.1f%% (%d %s)\n",
+         e->n_tracklets, plural(e->n_tracklets, "tracklet", "tracklets"), 100 * s->rank1,
+         100 * s->map, s->i2v_queries, plural(s->i2v_queries, "query", "queries"));
 }
 
 /* ------------------------------------------------------------ the contact sheet */
