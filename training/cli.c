@@ -22,6 +22,18 @@ int cli_library_error(const char *cmd, reid_status st) {
   return CLI_FAILED;
 }
 
+int cli_parse_seed(const char *cmd, const char *text, unsigned long long *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(text, &end, 10);
+  if (errno || end == text || *end || text[0] == '-') {
+    cli_usage_error(cmd, "--seed expects a non-negative integer, got '%s'", text);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
 int cli_parse_int(const char *cmd, const char *option, const char *text, int lo, int hi, int *out) {
   char *end;
   errno = 0;

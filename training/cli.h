@@ -16,6 +16,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 int cli_library_error(const char *cmd, reid_status st);
 /* Parses an integer option in [lo, hi]; 0 on success. */
 int cli_parse_int(const char *cmd, const char *option, const char *text, int lo, int hi, int *out);
+/* Parses a --seed value: a non-negative decimal integer below 2^64; 0 on success. */
+int cli_parse_seed(const char *cmd, const char *text, unsigned long long *out);
 /* Parses "HxW" (e.g. 256x128); 0 on success. */
 int cli_parse_size(const char *cmd, const char *option, const char *text, int *h, int *w);
 /* The message getopt_long would print, as a one-line error (call when it returns '?'). */

@@ -67,13 +67,9 @@ int cmd_init(int argc, char **argv) {
         return CLI_USAGE;
       break;
     case 'e': cfg.embed_after_bn = 1; break;
-    case 'r': {
-      char *end;
-      seed = strtoull(optarg, &end, 10);
-      if (*end || end == optarg)
-        return cli_usage_error(cmd, "--seed expects a non-negative integer");
+    case 'r':
+      if (cli_parse_seed(cmd, optarg, &seed)) return CLI_USAGE;
       break;
-    }
     case 'd':
       if (!strcmp(optarg, "f32"))
         dtype = ST_F32;

@@ -301,12 +301,11 @@ static int parse(int argc, char **argv, reid_continual_config *c, const char ***
       bad = parse_num("--erase-aspect-min", optarg, 0, 1, 1, &c->erase_aspect_min);
       break;
     case O_SEED: {
-      char *end;
-      errno = 0;
-      unsigned long long v = strtoull(optarg, &end, 10);
-      if (errno || end == optarg || *end || optarg[0] == '-')
-        bad = cli_usage_error(cmd, "--seed expects a non-negative integer, got '%s'", optarg);
-      c->seed = v;
+      unsigned long long v;
+      if (cli_parse_seed(cmd, optarg, &v))
+        bad = CLI_USAGE;
+      else
+        c->seed = v;
       break;
     }
     case O_OUTPUT: c->output = optarg; break;

@@ -1,12 +1,10 @@
 /* reid-train synth: a procedural re-ID dataset in a public layout. */
-#include <errno.h>
 #include <omp.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "synth.h"
+#include "synth_cli.h"
 
 static const char *const help =
     "usage: reid-train synth --layout mars|duke|market|veri --output DIR [options]\n"
@@ -49,13 +47,110 @@ static const char *const help =
     "  --threads N              rendering threads (default: all cores)\n"
     "  -h, --help               this text\n";
 
+void synth_shared_init(synth_shared_args *a, int cameras, int max_cameras) {
+  *a = (synth_shared_args){
+      .cameras = cameras, .max_cameras = max_cameras, .threads = omp_get_max_threads(), .seed = 1};
+}
+
+/* --output, --cameras, --seed, --threads (see synth_own_option for the return value). */
+static int shared_option(const char *cmd, int opt, char **argv, synth_shared_args *a) {
+  unsigned long long seed;
+  switch (opt) {
+  case 'o': a->output = optarg; break;
+  case 'c':
+    if (cli_parse_int(cmd, "--cameras", optarg, 2, a->max_cameras, &a->cameras)) return CLI_USAGE;
+    break;
+  case 'r':
+    if (cli_parse_seed(cmd, optarg, &seed)) return CLI_USAGE;
+    a->seed = seed;
+    break;
+  case 't':
+    if (cli_parse_int(cmd, "--threads", optarg, 1, 256, &a->threads)) return CLI_USAGE;
+    break;
+  default: return cli_bad_option(cmd, argv);
+  }
+  return CLI_OK;
+}
+
+int synth_parse_options(const char *cmd, const char *help, int argc, char **argv,
+                        const struct option *options, synth_own_option own, void *ctx,
+                        synth_shared_args *a) {
+  optind = 1;
+  opterr = 0;
+  int opt;
+  while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    if (opt == 'h') {
+      fputs(help, stdout);
+      return CLI_OK;
+    }
+    int rc = own(cmd, opt, ctx);
+    if (rc == SYNTH_NOT_OWN) rc = shared_option(cmd, opt, argv, a);
+    if (rc != CLI_OK) return rc;
+  }
+  if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+  if (!a->output) return cli_usage_error(cmd, "--output is required");
+  return -1;
+}
+
+/* The dataset's options and what they fill. */
+typedef struct dataset_args {
+  synth_options o;
+  int kind; /* -1: by layout */
+} dataset_args;
+
+static int dataset_option(const char *cmd, int opt, void *ctx) {
+  dataset_args *x = ctx;
+  switch (opt) {
+  case 'l':
+    if (reid_layout_parse(optarg, &x->o.layout) != REID_OK || x->o.layout == REID_LAYOUT_AUTO ||
+        x->o.layout == REID_LAYOUT_COLLECTED)
+      return cli_usage_error(cmd, "--layout expects mars, duke, market or veri, got '%s'", optarg);
+    break;
+  case 'n':
+    if (cli_parse_int(cmd, "--identities", optarg, 2, 9000, &x->o.identities)) return CLI_USAGE;
+    break;
+  case 'e':
+    if (cli_parse_int(cmd, "--test-identities", optarg, 1, 8999, &x->o.test_identities))
+      return CLI_USAGE;
+    break;
+  case 'k':
+    if (cli_parse_int(cmd, "--tracklets-per-identity", optarg, 2, 999, &x->o.tracklets))
+      return CLI_USAGE;
+    break;
+  case 'f':
+    if (cli_parse_int(cmd, "--frames", optarg, 1, 999, &x->o.frames)) return CLI_USAGE;
+    break;
+  case 's':
+    if (cli_parse_size(cmd, "--size", optarg, &x->o.height, &x->o.width)) return CLI_USAGE;
+    break;
+  case 'v':
+    if (!strcmp(optarg, "person"))
+      x->kind = SYNTH_PERSON;
+    else if (!strcmp(optarg, "vehicle"))
+      x->kind = SYNTH_VEHICLE;
+    else
+      return cli_usage_error(cmd, "--kind expects person or vehicle, got '%s'", optarg);
+    break;
+  case 'd':
+    if (cli_parse_int(cmd, "--distractors", optarg, 0, 9000, &x->o.distractors)) return CLI_USAGE;
+    break;
+  case 'j':
+    if (cli_parse_int(cmd, "--junk", optarg, 0, 9000, &x->o.junk)) return CLI_USAGE;
+    break;
+  case 'q':
+    if (cli_parse_int(cmd, "--quality", optarg, 1, 100, &x->o.quality)) return CLI_USAGE;
+    break;
+  default: return SYNTH_NOT_OWN;
+  }
+  return CLI_OK;
+}
+
 int cmd_synth(int argc, char **argv) {
   static const struct option options[] = {
+      SYNTH_SHARED_OPTIONS,
       {"layout", required_argument, 0, 'l'},
-      {"output", required_argument, 0, 'o'},
       {"identities", required_argument, 0, 'n'},
       {"test-identities", required_argument, 0, 'e'},
-      {"cameras", required_argument, 0, 'c'},
       {"tracklets-per-identity", required_argument, 0, 'k'},
       {"frames", required_argument, 0, 'f'},
       {"size", required_argument, 0, 's'},
@@ -63,95 +158,27 @@ int cmd_synth(int argc, char **argv) {
       {"distractors", required_argument, 0, 'd'},
       {"junk", required_argument, 0, 'j'},
       {"quality", required_argument, 0, 'q'},
-      {"seed", required_argument, 0, 'r'},
-      {"threads", required_argument, 0, 't'},
-      {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0},
   };
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--scene")) return cmd_synth_scene(argc, argv);
   const char *cmd = "synth";
-  synth_options o = {.layout = REID_LAYOUT_AUTO,
-                     .identities = 20,
-                     .test_identities = -1,
-                     .cameras = 4,
-                     .tracklets = 4,
-                     .frames = 8,
-                     .height = 0,
-                     .width = 0,
-                     .quality = 90,
-                     .threads = omp_get_max_threads(),
-                     .seed = 1};
-  int kind = -1;
-  optind = 1;
-  opterr = 0;
-  int opt;
-  while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-    switch (opt) {
-    case 'l':
-      if (reid_layout_parse(optarg, &o.layout) != REID_OK || o.layout == REID_LAYOUT_AUTO ||
-          o.layout == REID_LAYOUT_COLLECTED)
-        return cli_usage_error(cmd, "--layout expects mars, duke, market or veri, got '%s'",
-                               optarg);
-      break;
-    case 'o': o.output = optarg; break;
-    case 'n':
-      if (cli_parse_int(cmd, "--identities", optarg, 2, 9000, &o.identities)) return CLI_USAGE;
-      break;
-    case 'e':
-      if (cli_parse_int(cmd, "--test-identities", optarg, 1, 8999, &o.test_identities))
-        return CLI_USAGE;
-      break;
-    case 'c':
-      if (cli_parse_int(cmd, "--cameras", optarg, 2, 999, &o.cameras)) return CLI_USAGE;
-      break;
-    case 'k':
-      if (cli_parse_int(cmd, "--tracklets-per-identity", optarg, 2, 999, &o.tracklets))
-        return CLI_USAGE;
-      break;
-    case 'f':
-      if (cli_parse_int(cmd, "--frames", optarg, 1, 999, &o.frames)) return CLI_USAGE;
-      break;
-    case 's':
-      if (cli_parse_size(cmd, "--size", optarg, &o.height, &o.width)) return CLI_USAGE;
-      break;
-    case 'v':
-      if (!strcmp(optarg, "person"))
-        kind = SYNTH_PERSON;
-      else if (!strcmp(optarg, "vehicle"))
-        kind = SYNTH_VEHICLE;
-      else
-        return cli_usage_error(cmd, "--kind expects person or vehicle, got '%s'", optarg);
-      break;
-    case 'd':
-      if (cli_parse_int(cmd, "--distractors", optarg, 0, 9000, &o.distractors)) return CLI_USAGE;
-      break;
-    case 'j':
-      if (cli_parse_int(cmd, "--junk", optarg, 0, 9000, &o.junk)) return CLI_USAGE;
-      break;
-    case 'q':
-      if (cli_parse_int(cmd, "--quality", optarg, 1, 100, &o.quality)) return CLI_USAGE;
-      break;
-    case 't':
-      if (cli_parse_int(cmd, "--threads", optarg, 1, 256, &o.threads)) return CLI_USAGE;
-      break;
-    case 'r': {
-      char *end;
-      errno = 0;
-      unsigned long long v = strtoull(optarg, &end, 10);
-      if (errno || end == optarg || *end || optarg[0] == '-')
-        return cli_usage_error(cmd, "--seed expects a non-negative integer, got '%s'", optarg);
-      o.seed = v;
-      break;
-    }
-    case 'h': fputs(help, stdout); return CLI_OK;
-    default: return cli_bad_option(cmd, argv);
-    }
-  }
-  if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+  dataset_args x = {.o = {.layout = REID_LAYOUT_AUTO,
+                          .identities = 20,
+                          .test_identities = -1,
+                          .tracklets = 4,
+                          .frames = 8,
+                          .quality = 90},
+                    .kind = -1};
+  synth_shared_args shared;
+  synth_shared_init(&shared, 4, 999);
+  int rc = synth_parse_options(cmd, help, argc, argv, options, dataset_option, &x, &shared);
+  if (rc >= 0) return rc;
+  synth_options o = x.o;
+  o.output = shared.output, o.cameras = shared.cameras, o.threads = shared.threads;
+  o.seed = shared.seed;
   if (o.layout == REID_LAYOUT_AUTO) return cli_usage_error(cmd, "--layout is required");
-  if (!o.output) return cli_usage_error(cmd, "--output is required");
-  o.kind = kind >= 0                      ? (synth_kind)kind
+  o.kind = x.kind >= 0                    ? (synth_kind)x.kind
            : o.layout == REID_LAYOUT_VERI ? SYNTH_VEHICLE
                                           : SYNTH_PERSON;
   if (o.height == 0) o.height = 128, o.width = o.kind == SYNTH_VEHICLE ? 128 : 64;

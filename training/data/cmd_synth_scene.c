@@ -1,12 +1,10 @@
 /* reid-train synth --scene: multi-camera scene videos with ground truth (synth_scene*.c). */
-#include <errno.h>
 #include <omp.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "synth.h"
+#include "synth_cli.h"
 
 static const char *const help =
     "usage: reid-train synth --scene --output DIR [options]\n"
@@ -46,96 +44,75 @@ static const char *const help =
     "  --threads N          rendering threads (default: all cores)\n"
     "  -h, --help           this text\n";
 
+static int scene_option(const char *cmd, int opt, void *ctx) {
+  synth_scene_options *o = ctx;
+  switch (opt) {
+  case 'S': break;
+  case 'n':
+    if (cli_parse_int(cmd, "--people", optarg, 1, 9999, &o->people)) return CLI_USAGE;
+    break;
+  case 'q':
+    if (cli_parse_int(cmd, "--queries", optarg, 0, 9999, &o->queries)) return CLI_USAGE;
+    break;
+  case 's':
+    if (cli_parse_int(cmd, "--seconds", optarg, 4, 3600, &o->seconds)) return CLI_USAGE;
+    break;
+  case 'f':
+    if (cli_parse_int(cmd, "--fps", optarg, 1, 120, &o->fps)) return CLI_USAGE;
+    break;
+  case 'z': {
+    int w, h;
+    char tail;
+    if (sscanf(optarg, "%dx%d%c", &w, &h, &tail) != 2 || w < 64 || h < 64 || w > 7680 || h > 4320 ||
+        w % 2 || h % 2)
+      return cli_usage_error(cmd, "--size expects WxH, even, 64x64 .. 7680x4320, got '%s'", optarg);
+    o->width = w, o->height = h;
+    break;
+  }
+  case 'i':
+    if (cli_parse_int(cmd, "--first-identity", optarg, 0, 1 << 30, &o->first_identity))
+      return CLI_USAGE;
+    break;
+  case 'C':
+    if (!strcmp(optarg, "train"))
+      o->crops = 1;
+    else if (!strcmp(optarg, "test"))
+      o->crops = 2;
+    else
+      return cli_usage_error(cmd, "--crops expects train or test, got '%s'", optarg);
+    break;
+  default: return SYNTH_NOT_OWN;
+  }
+  return CLI_OK;
+}
+
 int cmd_synth_scene(int argc, char **argv) {
   static const struct option options[] = {
+      SYNTH_SHARED_OPTIONS,
       {"scene", no_argument, 0, 'S'},
-      {"output", required_argument, 0, 'o'},
-      {"cameras", required_argument, 0, 'c'},
       {"people", required_argument, 0, 'n'},
       {"queries", required_argument, 0, 'q'},
       {"seconds", required_argument, 0, 's'},
       {"fps", required_argument, 0, 'f'},
       {"size", required_argument, 0, 'z'},
       {"first-identity", required_argument, 0, 'i'},
-      {"seed", required_argument, 0, 'r'},
       {"crops", required_argument, 0, 'C'},
-      {"threads", required_argument, 0, 't'},
-      {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0},
   };
   const char *cmd = "synth --scene";
-  synth_scene_options o = {.cameras = 2,
-                           .people = 10,
+  synth_scene_options o = {.people = 10,
                            .queries = 4,
                            .seconds = 30,
                            .fps = 10,
                            .width = 640,
                            .height = 360,
-                           .threads = omp_get_max_threads(),
-                           .first_identity = 100000,
-                           .seed = 1};
-  optind = 1;
-  opterr = 0;
-  int opt;
-  while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-    switch (opt) {
-    case 'S': break;
-    case 'o': o.output = optarg; break;
-    case 'c':
-      if (cli_parse_int(cmd, "--cameras", optarg, 2, 8, &o.cameras)) return CLI_USAGE;
-      break;
-    case 'n':
-      if (cli_parse_int(cmd, "--people", optarg, 1, 9999, &o.people)) return CLI_USAGE;
-      break;
-    case 'q':
-      if (cli_parse_int(cmd, "--queries", optarg, 0, 9999, &o.queries)) return CLI_USAGE;
-      break;
-    case 's':
-      if (cli_parse_int(cmd, "--seconds", optarg, 4, 3600, &o.seconds)) return CLI_USAGE;
-      break;
-    case 'f':
-      if (cli_parse_int(cmd, "--fps", optarg, 1, 120, &o.fps)) return CLI_USAGE;
-      break;
-    case 'z': {
-      int w, h;
-      char tail;
-      if (sscanf(optarg, "%dx%d%c", &w, &h, &tail) != 2 || w < 64 || h < 64 || w > 7680 ||
-          h > 4320 || w % 2 || h % 2)
-        return cli_usage_error(cmd, "--size expects WxH, even, 64x64 .. 7680x4320, got '%s'",
-                               optarg);
-      o.width = w, o.height = h;
-      break;
-    }
-    case 'i':
-      if (cli_parse_int(cmd, "--first-identity", optarg, 0, 1 << 30, &o.first_identity))
-        return CLI_USAGE;
-      break;
-    case 't':
-      if (cli_parse_int(cmd, "--threads", optarg, 1, 256, &o.threads)) return CLI_USAGE;
-      break;
-    case 'r': {
-      char *end;
-      errno = 0;
-      unsigned long long v = strtoull(optarg, &end, 10);
-      if (errno || end == optarg || *end || optarg[0] == '-')
-        return cli_usage_error(cmd, "--seed expects a non-negative integer, got '%s'", optarg);
-      o.seed = v;
-      break;
-    }
-    case 'C':
-      if (!strcmp(optarg, "train"))
-        o.crops = 1;
-      else if (!strcmp(optarg, "test"))
-        o.crops = 2;
-      else
-        return cli_usage_error(cmd, "--crops expects train or test, got '%s'", optarg);
-      break;
-    case 'h': fputs(help, stdout); return CLI_OK;
-    default: return cli_bad_option(cmd, argv);
-    }
-  }
-  if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-  if (!o.output) return cli_usage_error(cmd, "--output is required");
+                           .first_identity = 100000};
+  synth_shared_args shared;
+  synth_shared_init(&shared, 2, 8);
+  int rc = synth_parse_options(cmd, help, argc, argv, options, scene_option, &o, &shared);
+  if (rc >= 0) return rc;
+  o.output = shared.output, o.cameras = shared.cameras, o.threads = shared.threads;
+  o.seed = shared.seed;
   synth_scene_stats s;
   reid_status st = synth_scene_generate(&o, &s);
   if (st != REID_OK) return cli_library_error(cmd, st);

@@ -273,12 +273,11 @@ int train_args_parse(const char *cmd, int student, const char *help, int argc, c
       bad = parse_float(cmd, "--label-smoothing", optarg, 0, 0, 0.999, &c->label_smoothing);
       break;
     case OPT_SEED: {
-      char *end;
-      errno = 0;
-      unsigned long long v = strtoull(optarg, &end, 10);
-      if (errno || end == optarg || *end || optarg[0] == '-')
-        bad = cli_usage_error(cmd, "--seed expects a non-negative integer, got '%s'", optarg);
-      c->seed = v;
+      unsigned long long v;
+      if (cli_parse_seed(cmd, optarg, &v))
+        bad = CLI_USAGE;
+      else
+        c->seed = v;
       break;
     }
     case OPT_TEACHER: c->teacher = optarg; break;
