@@ -38,7 +38,7 @@ expect 1 "garbage.safetensors" -- "$rt" info "$work/garbage.safetensors"
 
 # ---- the default model shipped in models/ loads and embeds
 default_model=$(dirname "$0")/../../models/reid-resnet18-synth.safetensors
-expect 0 "model: resnet18, last stride 1, input 128x64, embedding 512, BNNeck (embedding after BN), 60 classes" -- "$rt" info "$default_model"
+expect 0 "model: resnet18, last stride 1, input 128x64, embedding 512, BNNeck (embedding after BN), 240 classes" -- "$rt" info "$default_model"
 
 # ---- embed: arguments
 expect 2 "--model is required" -- "$rt" embed --input x --output y
