@@ -2,20 +2,36 @@
 """PyTorch side of the CPU benchmark (the "peer" the C implementation is compared with).
 
 usage: torch_peer.py [--threads 2] [--json OUT] [--min-time 3] [--reps 5]
-                     [--variants LIST] [--skip-train] [--skip-infer]
+                     [--arch resnet50] [--workdir DIR] [--variants LIST]
+                     [--skip-train] [--skip-infer]
 
-(a) ResNet-50, last stride 1, eval, 256x128 input, batch 1 and batch 16:
-    every variant in --variants (default: all of
+(a) --arch (default resnet50: torchvision's ResNet-50 with last stride 1;
+    mobilenet_v2: torchvision's, classifier removed (1280-d); osnet_x0_25 ..
+    osnet_x1_0: torchreid's osnet.py (its eval forward, the 512-d feature),
+    from PyPI in a venv under --workdir, made as tests/python/arch_parity.py
+    does), eval, 256x128 input, batch 1 and batch 16:
+    every variant in --variants (default: the fp32 ones,
       nograd        torch.no_grad, NCHW
       inference     torch.inference_mode, NCHW
       nograd_cl     torch.no_grad, channels_last
       inference_cl  torch.inference_mode, channels_last
       jit_freeze    inference_mode + channels_last + torch.jit.trace/freeze/
-                    optimize_for_inference (BN folded into conv, as a C engine would))
+                    optimize_for_inference (BN folded into conv, as a C engine would)
+    and on request the bf16 ones,
+      autocast_bf16_cl  inference_mode + channels_last + torch.autocast('cpu', bfloat16)
+      bf16_cl           inference_mode + channels_last, model and input in bfloat16
+      jit_freeze_bf16   bf16_cl traced, frozen and optimize_for_inference)
     is warmed up, then timed for >= --min-time seconds split into --reps
     repetitions (interleaved round-robin across all configurations, so that
-    load from other processes hits all alike); crops/s is the median repetition. The JSON reports the best
-    variant per batch size (and every variant under "variants").
+    load from other processes hits all alike); crops/s is the median repetition.
+    With REID_BENCH_CLOCK=cpu in the environment (as bench_arch's), the clock is
+    the process's CPU time (time.process_time, all threads): crops per
+    CPU-second. The JSON reports the best
+    fp32 variant per batch size (and every variant under "variants", the best
+    bf16 one under "bf16_*"); stdout ends with lines
+      best ARCH fp32|bf16 BATCH CROPS_PER_S VARIANT
+    (what bench_arch --peer reads). A variant PyTorch cannot run is left out
+    with a message.
 (b) one training step of ResNet-18 (torchvision default strides) at 128x64,
     batch 32: forward + cross-entropy on a 100-class fc + backward + Adam step.
 Exit 0 ok, 77 torch/torchvision missing (meson "skip").
@@ -36,7 +52,10 @@ except Exception as e:  # noqa: BLE001 - any import problem means "skip"
     print('SKIP: torch/torchvision not importable: %s' % e)
     sys.exit(77)
 
-ALL_VARIANTS = ('nograd', 'inference', 'nograd_cl', 'inference_cl', 'jit_freeze')
+FP32_VARIANTS = ('nograd', 'inference', 'nograd_cl', 'inference_cl', 'jit_freeze')
+BF16_VARIANTS = ('autocast_bf16_cl', 'bf16_cl', 'jit_freeze_bf16')
+ALL_VARIANTS = FP32_VARIANTS + BF16_VARIANTS
+ARCHS = ('resnet50', 'mobilenet_v2', 'osnet_x0_25', 'osnet_x0_5', 'osnet_x0_75', 'osnet_x1_0')
 
 
 def cpu_name():
@@ -55,21 +74,22 @@ def bench(fns, min_time, reps, warmup=2):
     split into `reps` repetitions that are interleaved round-robin across the
     callables, so that a burst of load from other processes hits all of them
     alike. Returns name -> list of seconds per call, one entry per repetition."""
+    clock = time.process_time if os.environ.get('REID_BENCH_CLOCK') == 'cpu' else time.perf_counter
     iters = {}
     for name, fn in fns.items():
         for _ in range(warmup):
             fn()
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        one = max(time.perf_counter() - t0, 1e-6)
+        one = max(clock() - t0, 1e-6)
         iters[name] = max(1, math.ceil(min_time / reps / one))
     times = {name: [] for name in fns}
     for _ in range(reps):
         for name, fn in fns.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(iters[name]):
                 fn()
-            times[name].append((time.perf_counter() - t0) / iters[name])
+            times[name].append((clock() - t0) / iters[name])
     return times
 
 
@@ -82,25 +102,49 @@ def resnet50_ls1():
     return m.eval()
 
 
-def make_runner(variant, batch, h, w):
-    model = resnet50_ls1()
+def build_model(arch, workdir):
+    """(eval model, embedding dim) for --arch"""
+    if arch == 'resnet50':
+        return resnet50_ls1(), 2048
+    torch.manual_seed(0)
+    if arch == 'mobilenet_v2':
+        m = torchvision.models.mobilenet_v2(weights=None)
+        m.classifier = torch.nn.Identity()
+        return m.eval(), 1280
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'python'))
+    import arch_parity  # noqa: E402 - torchreid's osnet.py from the venv it makes
+    os.makedirs(workdir, exist_ok=True)
+    mod = arch_parity.torchreid_osnet(workdir)
+    if mod is None:
+        sys.exit(77)
+    return getattr(mod, arch)(num_classes=1000, pretrained=False).eval(), 512
+
+
+def make_runner(arch, workdir, variant, batch, h, w):
+    model, dim = build_model(arch, workdir)
     x = torch.randn(batch, 3, h, w)
-    cl = variant.endswith('_cl') or variant == 'jit_freeze'
+    cl = variant.endswith('_cl') or variant.startswith('jit_freeze')
     if cl:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    if variant == 'jit_freeze':
+    if variant in ('bf16_cl', 'jit_freeze_bf16'):
+        model = model.to(torch.bfloat16)
+        x = x.to(torch.bfloat16)
+    if variant.startswith('jit_freeze'):
         with torch.inference_mode():
             traced = torch.jit.trace(model, x)
             model = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
     ctx = torch.no_grad if variant.startswith('nograd') else torch.inference_mode
+    autocast = variant.startswith('autocast_bf16')
 
     def run():
         with ctx():
-            y = model(x)
-        return y
+            if autocast:
+                with torch.autocast('cpu', dtype=torch.bfloat16):
+                    return model(x)
+            return model(x)
     y = run()
-    assert tuple(y.shape) == (batch, 2048), y.shape
+    assert tuple(y.shape) == (batch, dim), y.shape
     return run
 
 
@@ -128,7 +172,10 @@ def main():
     ap.add_argument('--min-time', type=float, default=3.0,
                     help='seconds timed per configuration (after warm-up)')
     ap.add_argument('--reps', type=int, default=5)
-    ap.add_argument('--variants', default=','.join(ALL_VARIANTS),
+    ap.add_argument('--arch', default='resnet50', choices=ARCHS)
+    ap.add_argument('--workdir', default='/tmp/reid-torch-peer',
+                    help='where the torchreid venv is made (osnet_*)')
+    ap.add_argument('--variants', default=','.join(FP32_VARIANTS),
                     help='comma-separated subset of ' + ','.join(ALL_VARIANTS))
     ap.add_argument('--skip-train', action='store_true')
     ap.add_argument('--skip-infer', action='store_true')
@@ -149,13 +196,24 @@ def main():
     if not a.skip_infer:
         H, W = 256, 128
         table = {}
-        print('\nResNet-50 last-stride 1, %dx%d, eval (crops/s, median of %d reps)' % (H, W, a.reps))
-        print('  %-13s %12s %12s   %s' % ('variant', 'batch 1', 'batch 16',
+        title = ('ResNet-50 last-stride 1' if a.arch == 'resnet50' else a.arch)
+        unit = 'crops per CPU-second' if os.environ.get('REID_BENCH_CLOCK') == 'cpu' else 'crops/s'
+        print('\n%s, %dx%d, eval (%s, median of %d reps)' % (title, H, W, unit, a.reps))
+        print('  %-16s %12s %12s   %s' % ('variant', 'batch 1', 'batch 16',
                                         '(best repetition: b1 / b16)'))
-        fns = {(v, b): make_runner(v, b, H, W) for v in variants for b in (1, 16)}
+        fns = {}
+        for v in variants:
+            for b in (1, 16):
+                try:
+                    fns[(v, b)] = make_runner(a.arch, a.workdir, v, b, H, W)
+                except Exception as e:  # noqa: BLE001 - a variant this PyTorch cannot run
+                    print('  %-16s not run: %s' % (v, str(e).split('\n')[0][:160]))
+                    break
         times = bench(fns, a.min_time, a.reps)
         del fns
         for v in variants:
+            if (v, 1) not in times or (v, 16) not in times:
+                continue
             row = {}
             for b in (1, 16):
                 sec = statistics.median(times[(v, b)])
@@ -163,21 +221,30 @@ def main():
                 row['batch%d_best_rep_crops_per_s' % b] = b / min(times[(v, b)])
                 row['batch%d_ms_per_iter' % b] = sec * 1e3
             table[v] = row
-            print('  %-13s %12.2f %12.2f   (%.2f / %.2f)'
+            print('  %-16s %12.2f %12.2f   (%.2f / %.2f)'
                   % (v, row['batch1_crops_per_s'], row['batch16_crops_per_s'],
                      row['batch1_best_rep_crops_per_s'], row['batch16_best_rep_crops_per_s']),
                   flush=True)
-        best1 = max(table, key=lambda v: table[v]['batch1_crops_per_s'])
-        best16 = max(table, key=lambda v: table[v]['batch16_crops_per_s'])
-        res['resnet50_ls1_256x128'] = {
-            'batch1_crops_per_s': table[best1]['batch1_crops_per_s'],
-            'batch16_crops_per_s': table[best16]['batch16_crops_per_s'],
-            'variant': best16, 'batch1_variant': best1,
-            'variants': table,
-        }
-        print('  best: batch 1 %.2f crops/s (%s), batch 16 %.2f crops/s (%s)'
-              % (table[best1]['batch1_crops_per_s'], best1,
-                 table[best16]['batch16_crops_per_s'], best16))
+        key = 'resnet50_ls1_256x128' if a.arch == 'resnet50' else '%s_256x128' % a.arch
+        res[key] = {}
+        best_lines = []
+        for kind, names in (('fp32', FP32_VARIANTS), ('bf16', BF16_VARIANTS)):
+            got = [v for v in table if v in names]
+            if not got:
+                continue
+            prefix = '' if kind == 'fp32' else 'bf16_'
+            best1 = max(got, key=lambda v: table[v]['batch1_crops_per_s'])
+            best16 = max(got, key=lambda v: table[v]['batch16_crops_per_s'])
+            res[key].update({
+                prefix + 'batch1_crops_per_s': table[best1]['batch1_crops_per_s'],
+                prefix + 'batch16_crops_per_s': table[best16]['batch16_crops_per_s'],
+                prefix + 'variant': best16, prefix + 'batch1_variant': best1})
+            best_lines.append('best %s %s 1 %.3f %s' % (a.arch, kind,
+                                                       table[best1]['batch1_crops_per_s'], best1))
+            best_lines.append('best %s %s 16 %.3f %s' % (a.arch, kind,
+                                                        table[best16]['batch16_crops_per_s'],
+                                                        best16))
+        res[key]['variants'] = table
 
     if not a.skip_train:
         B, H, W, C = 32, 128, 64, 100
@@ -196,6 +263,8 @@ def main():
     res['loadavg_end'] = list(os.getloadavg())
     print('load average at start %.2f, at end %.2f (other processes skew the numbers)'
           % (res['loadavg_start'][0], res['loadavg_end'][0]))
+    if not a.skip_infer:
+        print('\n'.join(best_lines), flush=True)
     if a.json:
         d = os.path.dirname(os.path.abspath(a.json))
         os.makedirs(d, exist_ok=True)
