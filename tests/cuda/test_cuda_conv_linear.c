@@ -18,7 +18,7 @@ static float *abs_copy(const float *x, size_t n) {
 }
 
 typedef struct conv_case {
-  int n, c_in, h, w, c_out, k, stride, pad, groups; /* groups 0: dense */
+  int n, c_in, h, w, c_out, k, stride, pad, groups; /* groups 1: dense */
 } conv_case;
 
 static void test_conv_case(test_rng *rng, conv_case cc, int tf32) {
@@ -100,12 +100,12 @@ static void test_conv_case(test_rng *rng, conv_case cc, int tf32) {
 
 static void test_conv(test_rng *rng) {
   const conv_case cases[] = {
-      {2, 3, 32, 16, 16, 7, 2, 3},     /* the stem */
-      {3, 16, 15, 9, 24, 3, 1, 1},     /* odd sizes */
-      {2, 32, 16, 8, 64, 1, 2, 0},     /* a strided downsample */
-      {4, 64, 16, 8, 64, 3, 2, 1},     /* a strided 3x3 */
-      {2, 256, 8, 4, 64, 1, 1, 0},     /* a bottleneck reduction */
-      {1, 5, 7, 7, 3, 5, 1, 0},        /* no padding */
+      {2, 3, 32, 16, 16, 7, 2, 3, 1},  /* the stem */
+      {3, 16, 15, 9, 24, 3, 1, 1, 1},  /* odd sizes */
+      {2, 32, 16, 8, 64, 1, 2, 0, 1},  /* a strided downsample */
+      {4, 64, 16, 8, 64, 3, 2, 1, 1},  /* a strided 3x3 */
+      {2, 256, 8, 4, 64, 1, 1, 0, 1},  /* a bottleneck reduction */
+      {1, 5, 7, 7, 3, 5, 1, 0, 1},     /* no padding */
       {2, 24, 16, 8, 24, 3, 1, 1, 24}, /* depthwise (MobileNetV2, OSNet) */
       {3, 32, 9, 7, 32, 3, 2, 1, 32},  /* depthwise, strided */
       {2, 16, 6, 5, 24, 3, 1, 1, 4},   /* 4 groups */
