@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cpu_ops.h"
+#include "op_checks.h"
 
 /* Output extent of a k-window sliding with `stride` over `in` padded by `pad`
  * on both sides (floor mode, as PyTorch); < 1 when the window does not fit. */
@@ -36,17 +37,28 @@ reid_status reid_conv2d_desc_init_grouped(reid_conv2d_desc *d, int n, int c_in, 
   return REID_OK;
 }
 
-reid_status reid_pool2d_desc_init(reid_pool2d_desc *d, int n, int c, int h, int w, int k,
-                                  int stride, int pad) {
+static reid_status pool2d_desc_init(reid_pool2d_desc *d, int n, int c, int h, int w, int k,
+                                    int stride, int pad, int ceil_mode) {
   if (n < 1 || c < 1 || h < 1 || w < 1 || k < 1 || stride < 1 || pad < 0 || 2 * pad > k)
     return reid_fail(REID_EINVAL, "pool2d: invalid shape n=%d c=%d h=%d w=%d k=%d stride=%d pad=%d",
                      n, c, h, w, k, stride, pad);
-  int h_out = window_extent(h, k, stride, pad), w_out = window_extent(w, k, stride, pad);
+  int h_out = reid_pool2d_extent(h, k, stride, pad, ceil_mode),
+      w_out = reid_pool2d_extent(w, k, stride, pad, ceil_mode);
   if (h_out < 1 || w_out < 1)
     return reid_fail(REID_EINVAL, "pool2d: window %d larger than padded input %dx%d", k,
                      h + 2 * pad, w + 2 * pad);
-  *d = (reid_pool2d_desc){n, c, h, w, k, stride, pad, h_out, w_out};
+  *d = (reid_pool2d_desc){n, c, h, w, k, stride, pad, h_out, w_out, ceil_mode};
   return REID_OK;
+}
+
+reid_status reid_pool2d_desc_init(reid_pool2d_desc *d, int n, int c, int h, int w, int k,
+                                  int stride, int pad) {
+  return pool2d_desc_init(d, n, c, h, w, k, stride, pad, 0);
+}
+
+reid_status reid_pool2d_desc_init_ceil(reid_pool2d_desc *d, int n, int c, int h, int w, int k,
+                                       int stride, int pad) {
+  return pool2d_desc_init(d, n, c, h, w, k, stride, pad, 1);
 }
 
 static reid_backend_ops cpu_backend_ops;
@@ -60,6 +72,7 @@ static const reid_backend_ops *cpu_ops_table(void) {
     cpu_register_elementwise_ops(&cpu_backend_ops);
     cpu_register_activation_ops(&cpu_backend_ops);
     cpu_register_batchnorm_ops(&cpu_backend_ops);
+    cpu_register_instancenorm_ops(&cpu_backend_ops);
     cpu_register_pool_ops(&cpu_backend_ops);
     cpu_register_linear_ops(&cpu_backend_ops);
     cpu_register_loss_ops(&cpu_backend_ops);

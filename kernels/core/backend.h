@@ -46,10 +46,16 @@ typedef struct reid_pool2d_desc {
   int n, c, h, w;
   int k, stride, pad;
   int h_out, w_out;
+  int ceil_mode; /* PyTorch's ceil_mode: h_out = ceil((h + 2 pad - k) / stride) + 1, less one
+                    when the last window would start in the right padding; max pooling only
+                    (fast-reid's ResNet stem) */
 } reid_pool2d_desc;
 
 reid_status reid_pool2d_desc_init(reid_pool2d_desc *d, int n, int c, int h, int w, int k,
                                   int stride, int pad);
+/* The same in ceil mode. */
+reid_status reid_pool2d_desc_init_ceil(reid_pool2d_desc *d, int n, int c, int h, int w, int k,
+                                       int stride, int pad);
 
 typedef enum reid_distance_kind {
   REID_DIST_SQEUCLIDEAN = 0, /* sum (a - b)^2 */
@@ -94,6 +100,11 @@ typedef struct reid_backend_ops {
   /* dx = dy * g; dg[n, c] = sum over hw of dy x (either may be NULL) */
   reid_status (*channel_mul_backward)(reid_backend *be, int n, int c, int hw, const float *x,
                                       const float *g, const float *dy, float *dx, float *dg);
+  /* Channel block copy (concat, its backward, channel slices), planes of hw floats:
+   *   dst[i, dst_c0 + j, :] = src[i, src_c0 + j, :]   for i < n, j < c
+   * src has src_c channels per sample, dst dst_c. */
+  reid_status (*channel_copy)(reid_backend *be, int n, int hw, int c, const float *src, int src_c,
+                              int src_c0, float *dst, int dst_c, int dst_c0);
   /* y += alpha * x */
   reid_status (*accumulate)(reid_backend *be, size_t n, float alpha, const float *x, float *y);
   /* x *= alpha */
@@ -131,6 +142,19 @@ typedef struct reid_backend_ops {
                                          const float *gamma, const float *running_mean,
                                          const float *running_var, float eps, const float *dy,
                                          float *dx, float *dgamma, float *dbeta);
+
+  /* ---- instance norm over [n, c, hw] (InstanceNorm2d(affine=True), no running stats) ----
+   * Every plane (i, ch) is normalised with its own mean and biased variance:
+   *   y = (x - mean) / sqrt(var + eps) gamma[ch] + beta[ch];
+   * save_mean, save_invstd [n, c] keep the statistics for backward. */
+  reid_status (*instancenorm_forward)(reid_backend *be, int n, int c, int hw, const float *x,
+                                      const float *gamma, const float *beta, float eps, float *y,
+                                      float *save_mean, float *save_invstd);
+  /* dx, dgamma, dbeta may be NULL */
+  reid_status (*instancenorm_backward)(reid_backend *be, int n, int c, int hw, const float *x,
+                                       const float *gamma, const float *save_mean,
+                                       const float *save_invstd, const float *dy, float *dx,
+                                       float *dgamma, float *dbeta);
 
   /* ---- pooling ---- */
   /* argmax[n*c*h_out*w_out] holds the flat input index (within the plane) of each max */

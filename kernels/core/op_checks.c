@@ -25,13 +25,40 @@ reid_status reid_check_batchnorm_train(const char *op, int n, int c, int hw, flo
   return REID_OK;
 }
 
+reid_status reid_check_instancenorm(const char *op, int n, int c, int hw, float eps) {
+  if (n < 1 || c < 1 || hw < 1)
+    return reid_fail(REID_EINVAL, "%s: invalid shape n=%d c=%d hw=%d", op, n, c, hw);
+  if ((int64_t)n * c > INT32_MAX || (int64_t)n * c * hw > ((int64_t)1 << 40))
+    return reid_fail(REID_EINVAL, "%s: shape n=%d c=%d hw=%d too large", op, n, c, hw);
+  if (!(eps >= 0.0f)) return reid_fail(REID_EINVAL, "%s: eps %g must be >= 0", op, (double)eps);
+  return REID_OK;
+}
+
+reid_status reid_check_channel_copy(const char *op, int n, int hw, int c, int src_c, int src_c0,
+                                    int dst_c, int dst_c0) {
+  if (n < 1 || hw < 1 || c < 1 || src_c0 < 0 || dst_c0 < 0 || (int64_t)src_c0 + c > src_c ||
+      (int64_t)dst_c0 + c > dst_c)
+    return reid_fail(REID_EINVAL,
+                     "%s: invalid block n=%d hw=%d: %d channels from %d of %d to %d of %d", op, n,
+                     hw, c, src_c0, src_c, dst_c0, dst_c);
+  return REID_OK;
+}
+
+int reid_pool2d_extent(int in, int k, int stride, int pad, int ceil_mode) {
+  if (in + 2 * pad < k) return 0;
+  int out = (in + 2 * pad - k + (ceil_mode ? stride - 1 : 0)) / stride + 1;
+  if (ceil_mode && (out - 1) * stride >= in + pad) out--; /* no window starts in the padding */
+  return out;
+}
+
 reid_status reid_check_pool_desc(const char *op, const reid_pool2d_desc *d) {
   if (!d) return reid_fail(REID_EINVAL, "%s: descriptor is NULL", op);
   if (d->n < 1 || d->c < 1 || d->h < 1 || d->w < 1 || d->k < 1 || d->stride < 1 || d->pad < 0 ||
       2 * d->pad > d->k || d->h + 2 * d->pad < d->k || d->w + 2 * d->pad < d->k ||
-      d->h_out != (d->h + 2 * d->pad - d->k) / d->stride + 1 ||
-      d->w_out != (d->w + 2 * d->pad - d->k) / d->stride + 1 || (int64_t)d->h * d->w > INT32_MAX ||
-      (int64_t)d->n * d->c > INT32_MAX)
+      (d->ceil_mode != 0 && d->ceil_mode != 1) ||
+      d->h_out != reid_pool2d_extent(d->h, d->k, d->stride, d->pad, d->ceil_mode) ||
+      d->w_out != reid_pool2d_extent(d->w, d->k, d->stride, d->pad, d->ceil_mode) ||
+      (int64_t)d->h * d->w > INT32_MAX || (int64_t)d->n * d->c > INT32_MAX)
     return reid_fail(REID_EINVAL,
                      "%s: invalid descriptor n=%d c=%d h=%d w=%d k=%d stride=%d pad=%d -> %dx%d "
                      "(use reid_pool2d_desc_init)",

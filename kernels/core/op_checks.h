@@ -14,7 +14,15 @@ reid_status reid_check_batchnorm(const char *op, int n, int c, int hw, float eps
 /* training mode: also more than one value per channel and momentum in [0, 1] */
 reid_status reid_check_batchnorm_train(const char *op, int n, int c, int hw, float eps,
                                        float momentum);
+/* instance norm over [n, c, hw] */
+reid_status reid_check_instancenorm(const char *op, int n, int c, int hw, float eps);
+/* channel_copy's block: c channels from src_c0 of src_c to dst_c0 of dst_c */
+reid_status reid_check_channel_copy(const char *op, int n, int hw, int c, int src_c, int src_c0,
+                                    int dst_c, int dst_c0);
 reid_status reid_check_pool_desc(const char *op, const reid_pool2d_desc *d);
+/* Output extent of a k-window over `in` padded by `pad` on both sides (floor or ceil mode, as
+ * PyTorch); < 1 when the window does not fit. */
+int reid_pool2d_extent(int in, int k, int stride, int pad, int ceil_mode);
 reid_status reid_check_linear(const char *op, int b, int in, int out);
 reid_status reid_check_distance(const char *op, reid_distance_kind kind, int m, int n, int d);
 reid_status reid_check_adam(const char *op, float lr, float beta1, float beta2, float eps,

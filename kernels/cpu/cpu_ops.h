@@ -9,6 +9,7 @@ void cpu_register_conv_ops(reid_backend_ops *ops);
 void cpu_register_elementwise_ops(reid_backend_ops *ops);
 void cpu_register_activation_ops(reid_backend_ops *ops);
 void cpu_register_batchnorm_ops(reid_backend_ops *ops);
+void cpu_register_instancenorm_ops(reid_backend_ops *ops); /* and channel_copy */
 void cpu_register_pool_ops(reid_backend_ops *ops);
 void cpu_register_linear_ops(reid_backend_ops *ops);
 void cpu_register_loss_ops(reid_backend_ops *ops);

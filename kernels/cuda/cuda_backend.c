@@ -175,6 +175,7 @@ static const reid_backend_ops *cuda_ops_table(void) {
     cuda_register_elementwise_ops(&cuda_backend_ops);
     cuda_register_activation_ops(&cuda_backend_ops);
     cuda_register_batchnorm_ops(&cuda_backend_ops);
+    cuda_register_instancenorm_ops(&cuda_backend_ops);
     cuda_register_pool_ops(&cuda_backend_ops);
     cuda_register_linear_ops(&cuda_backend_ops);
     cuda_register_loss_ops(&cuda_backend_ops);

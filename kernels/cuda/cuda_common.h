@@ -85,6 +85,7 @@ void cuda_register_conv_ops(reid_backend_ops *ops);
 void cuda_register_elementwise_ops(reid_backend_ops *ops);
 void cuda_register_activation_ops(reid_backend_ops *ops);
 void cuda_register_batchnorm_ops(reid_backend_ops *ops);
+void cuda_register_instancenorm_ops(reid_backend_ops *ops); /* and channel_copy */
 void cuda_register_pool_ops(reid_backend_ops *ops);
 void cuda_register_linear_ops(reid_backend_ops *ops);
 void cuda_register_loss_ops(reid_backend_ops *ops);

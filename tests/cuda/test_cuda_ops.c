@@ -1,13 +1,15 @@
 /* CUDA backend vs CPU backend, op by op, on fresh random inputs, forward
- * and backward: memory, elementwise, pooling, batch norm and optimisers.
+ * and backward: memory, elementwise, pooling, batch norm, instance norm, channel
+ * copies and optimisers.
  * Device outputs are poisoned with NaN before every call, so an element the
  * kernel fails to write fails the comparison.
  *
  * Tolerances (|gpu - cpu| <= atol + rtol |cpu|):
  *   relu, add, scale, fill, copy, max pooling, argmax   exact (same single roundings)
  *   accumulate, temporal mean, optimisers, avg pool     rtol 1e-6 (same order of operations)
- *   batch norm                                          rtol 1e-5, atol 1e-5 max|ref|
- *     (statistics in double on both sides; float sums in different orders) */
+ *   batch norm, instance norm                           rtol 1e-5, atol 1e-5 max|ref|
+ *     (statistics in double on both sides; float sums in different orders)
+ *   channel copy (concat, slices)                       exact */
 #include "cuda_test.h"
 
 /* exact equality, NaN equal to NaN */
@@ -100,10 +102,13 @@ static void test_elementwise(test_rng *rng) {
 
 /* ---- pooling ---- */
 
-static void test_maxpool_case(test_rng *rng, int n, int c, int h, int w, int k, int s, int pad,
-                              int with_nan) {
+static void test_maxpool_mode(test_rng *rng, int n, int c, int h, int w, int k, int s, int pad,
+                              int with_nan, int ceil_mode) {
   reid_pool2d_desc d;
-  CHECK_OK(reid_pool2d_desc_init(&d, n, c, h, w, k, s, pad));
+  if (ceil_mode)
+    CHECK_OK(reid_pool2d_desc_init_ceil(&d, n, c, h, w, k, s, pad));
+  else
+    CHECK_OK(reid_pool2d_desc_init(&d, n, c, h, w, k, s, pad));
   const size_t in = (size_t)n * c * h * w, out = (size_t)n * c * d.h_out * d.w_out;
   float *x = test_alloc(in), *y = test_alloc(out), *g = test_alloc(out), *dx = test_alloc(in);
   int32_t *am = malloc(sizeof(int32_t) * out), *am_gpu = malloc(sizeof(int32_t) * out);
@@ -121,8 +126,8 @@ static void test_maxpool_case(test_rng *rng, int n, int c, int h, int w, int k, 
   CHECK_OK(gpu->ops->maxpool2d_forward(gpu, &d, gx, gy, gam));
   CHECK_OK(gpu->ops->maxpool2d_backward(gpu, &d, gam, gg, gdx));
   char what[128];
-  snprintf(what, sizeof what, "maxpool [%d,%d,%d,%d] k%d s%d p%d%s", n, c, h, w, k, s, pad,
-           with_nan ? " NaN" : "");
+  snprintf(what, sizeof what, "maxpool [%d,%d,%d,%d] k%d s%d p%d%s%s", n, c, h, w, k, s, pad,
+           ceil_mode ? " ceil" : "", with_nan ? " NaN" : "");
   check_dev_exact(what, gy, y, out);
   gpu->ops->download(gpu, am_gpu, gam, sizeof(int32_t) * out);
   size_t bad = out;
@@ -140,12 +145,20 @@ static void test_maxpool_case(test_rng *rng, int n, int c, int h, int w, int k, 
   free(x), free(y), free(g), free(dx), free(am), free(am_gpu);
 }
 
+static void test_maxpool_case(test_rng *rng, int n, int c, int h, int w, int k, int s, int pad,
+                              int with_nan) {
+  test_maxpool_mode(rng, n, c, h, w, k, s, pad, with_nan, 0);
+}
+
 static void test_pooling(test_rng *rng) {
   test_maxpool_case(rng, 2, 3, 17, 13, 3, 2, 1, 0);
   test_maxpool_case(rng, 1, 2, 8, 8, 2, 2, 0, 1);
   test_maxpool_case(rng, 4, 64, 64, 32, 3, 2, 1, 0); /* the ResNet stem at 256x128 / 2 */
   test_maxpool_case(rng, 1, 1, 5, 7, 3, 1, 1, 1);
-  reid_pool2d_desc bad = {1, 1, 4, 4, 3, 2, 1, 9, 9};
+  /* ceil mode (fast-reid's stem, MaxPool2d(3, 2, ceil_mode=True)): clipped last windows */
+  test_maxpool_mode(rng, 2, 8, 32, 16, 3, 2, 0, 0, 1);
+  test_maxpool_mode(rng, 1, 3, 9, 10, 3, 2, 0, 1, 1);
+  reid_pool2d_desc bad = {1, 1, 4, 4, 3, 2, 1, 9, 9, 0};
   float *p = dev_poisoned(16);
   CHECK(gpu->ops->maxpool2d_forward(gpu, &bad, p, p, (int32_t *)p) == REID_EINVAL,
         "bad descriptor refused");
@@ -277,6 +290,83 @@ static void test_batchnorm(test_rng *rng) {
   dev_free(p);
 }
 
+/* ---- instance norm, channel copy ---- */
+
+static void test_in_case(test_rng *rng, int n, int c, int hw, float offset, float spread) {
+  const size_t len = (size_t)n * c * hw, planes = (size_t)n * c;
+  float *x = test_alloc(len), *dy = test_alloc(len), *gamma = test_alloc(c), *beta = test_alloc(c);
+  test_fill_uniform(rng, x, len, offset - spread, offset + spread);
+  test_fill_uniform(rng, dy, len, -1, 1);
+  test_fill_uniform(rng, gamma, c, 0.5f, 1.5f);
+  test_fill_uniform(rng, beta, c, -0.5f, 0.5f);
+  float *y = test_alloc(len), *sm = test_alloc(planes), *si = test_alloc(planes),
+        *dx = test_alloc(len), *dg = test_alloc(c), *db = test_alloc(c);
+  CHECK_OK(cpu->ops->instancenorm_forward(cpu, n, c, hw, x, gamma, beta, BN_EPS, y, sm, si));
+  CHECK_OK(cpu->ops->instancenorm_backward(cpu, n, c, hw, x, gamma, sm, si, dy, dx, dg, db));
+  float *gx = dev_from(x, len), *gdy = dev_from(dy, len), *gg = dev_from(gamma, c),
+        *gb = dev_from(beta, c);
+  float *gy = dev_poisoned(len), *gsm = dev_poisoned(planes), *gsi = dev_poisoned(planes),
+        *gdx = dev_poisoned(len), *gdg = dev_poisoned(c), *gdb = dev_poisoned(c);
+  CHECK_OK(gpu->ops->instancenorm_forward(gpu, n, c, hw, gx, gg, gb, BN_EPS, gy, gsm, gsi));
+  CHECK_OK(gpu->ops->instancenorm_backward(gpu, n, c, hw, gx, gg, gsm, gsi, gdy, gdx, gdg, gdb));
+  const char *names[] = {"y", "save_mean", "save_invstd", "dx", "dgamma", "dbeta"};
+  const float *refs[] = {y, sm, si, dx, dg, db};
+  const float *gots[] = {gy, gsm, gsi, gdx, gdg, gdb};
+  const size_t sizes[] = {len, planes, planes, len, (size_t)c, (size_t)c};
+  char what[160];
+  for (int i = 0; i < 6; i++) {
+    snprintf(what, sizeof what, "instance norm [%d,%d,%d] offset %g: %s", n, c, hw, (double)offset,
+             names[i]);
+    check_dev(what, gots[i], refs[i], sizes[i], 1e-5 * max_abs(refs[i], sizes[i]), 1e-5);
+  }
+  /* dx alone, then dgamma / dbeta alone */
+  gpu->ops->fill(gpu, gdx, len, NAN);
+  CHECK_OK(gpu->ops->instancenorm_backward(gpu, n, c, hw, gx, gg, gsm, gsi, gdy, gdx, NULL, NULL));
+  snprintf(what, sizeof what, "instance norm [%d,%d,%d]: dx alone", n, c, hw);
+  check_dev(what, gdx, dx, len, 1e-5 * max_abs(dx, len), 1e-5);
+  gpu->ops->fill(gpu, gdg, c, NAN), gpu->ops->fill(gpu, gdb, c, NAN);
+  CHECK_OK(gpu->ops->instancenorm_backward(gpu, n, c, hw, gx, gg, gsm, gsi, gdy, NULL, gdg, gdb));
+  snprintf(what, sizeof what, "instance norm [%d,%d,%d]: dgamma alone", n, c, hw);
+  check_dev(what, gdg, dg, c, 1e-5 * max_abs(dg, c), 1e-5);
+  float *p[] = {gx, gdy, gg, gb, gy, gsm, gsi, gdx, gdg, gdb};
+  for (int i = 0; i < 10; i++) dev_free(p[i]);
+  float *h[] = {x, dy, gamma, beta, y, sm, si, dx, dg, db};
+  for (int i = 0; i < 10; i++) free(h[i]);
+}
+
+/* IBN-a's split and merge: channels [c0, c0 + c) of a [n, sc, hw] tensor into another */
+static void test_channel_copy_case(test_rng *rng, int n, int hw, int c, int sc, int s0, int dc,
+                                   int d0) {
+  const size_t slen = (size_t)n * sc * hw, dlen = (size_t)n * dc * hw;
+  float *src = test_alloc(slen), *dst = test_alloc(dlen);
+  test_fill_uniform(rng, src, slen, -3, 3);
+  test_fill_uniform(rng, dst, dlen, -3, 3);
+  float *gs = dev_from(src, slen), *gd = dev_from(dst, dlen); /* untouched channels must stay */
+  CHECK_OK(cpu->ops->channel_copy(cpu, n, hw, c, src, sc, s0, dst, dc, d0));
+  CHECK_OK(gpu->ops->channel_copy(gpu, n, hw, c, gs, sc, s0, gd, dc, d0));
+  char what[128];
+  snprintf(what, sizeof what, "channel_copy n%d hw%d: %d of %d from %d to %d of %d from %d", n, hw,
+           c, sc, s0, dc, d0, 0);
+  check_dev_exact(what, gd, dst, dlen);
+  dev_free(gs), dev_free(gd), free(src), free(dst);
+}
+
+static void test_instancenorm(test_rng *rng) {
+  test_in_case(rng, 4, 6, 35, 3.0f, 1.0f); /* offset: the mean must not cancel */
+  test_in_case(rng, 3, 32, 16 * 8, 0.0f, 2.0f);
+  test_in_case(rng, 2, 5, 1000, -1.0f, 0.5f);
+  test_in_case(rng, 8, 32, 64 * 32, 0.5f, 1.0f); /* IBN-a's layer1 half at 256x128 */
+  test_channel_copy_case(rng, 3, 35, 4, 10, 6, 7, 2);
+  test_channel_copy_case(rng, 2, 64, 32, 32, 0, 64, 32); /* concat's second half */
+  float *p = dev_poisoned(8);
+  CHECK(gpu->ops->instancenorm_forward(gpu, 0, 2, 4, p, p, p, BN_EPS, p, p, p) == REID_EINVAL,
+        "instance norm: n = 0 refused");
+  CHECK(gpu->ops->channel_copy(gpu, 1, 2, 3, p, 3, 1, p, 4, 0) == REID_EINVAL,
+        "channel_copy: a block past the source's channels refused");
+  CHECK(strstr(reid_last_error(), "channel_copy") != NULL, "message: %s", reid_last_error());
+  dev_free(p);
+}
+
 /* ---- optimisers ---- */
 
 static void test_optim_case(test_rng *rng, int adam, float wd, int variant) {
@@ -390,6 +480,7 @@ int main(void) {
   test_activations(&rng);
   test_pooling(&rng);
   test_batchnorm(&rng);
+  test_instancenorm(&rng);
   test_optim(&rng);
   cuda_test_teardown();
   return test_finish("test_cuda_ops");

@@ -58,10 +58,13 @@ static double maxpool_loss(void *p) {
   return gc_dot(c->y, c->r, (size_t)c->d.n * c->d.c * c->d.h_out * c->d.w_out);
 }
 
-static void check_maxpool(test_rng *rng, int n, int c, int h, int w, int k, int s, int pad,
-                          float base) {
+static void check_maxpool_mode(test_rng *rng, int n, int c, int h, int w, int k, int s, int pad,
+                               float base, int ceil_mode) {
   mp_ctx ctx;
-  CHECK_OK(reid_pool2d_desc_init(&ctx.d, n, c, h, w, k, s, pad));
+  if (ceil_mode)
+    CHECK_OK(reid_pool2d_desc_init_ceil(&ctx.d, n, c, h, w, k, s, pad));
+  else
+    CHECK_OK(reid_pool2d_desc_init(&ctx.d, n, c, h, w, k, s, pad));
   const reid_pool2d_desc *d = &ctx.d;
   const size_t in = (size_t)n * c * h * w, out = (size_t)n * c * d->h_out * d->w_out;
   ctx.x = test_alloc(in), ctx.y = test_alloc(out), ctx.r = test_alloc(out);
@@ -69,8 +72,8 @@ static void check_maxpool(test_rng *rng, int n, int c, int h, int w, int k, int 
   float *yref = test_alloc(out), *dx = test_alloc(in);
   int32_t *aref = calloc(out, sizeof(int32_t));
   char what[96];
-  snprintf(what, sizeof what, "maxpool [%d,%d,%d,%d] k%d s%d p%d base %g", n, c, h, w, k, s, pad,
-           base);
+  snprintf(what, sizeof what, "maxpool [%d,%d,%d,%d] k%d s%d p%d%s base %g", n, c, h, w, k, s, pad,
+           ceil_mode ? " ceil" : "", base);
 
   /* distinct values (all negative when base < 0: padding must never win) */
   fill_distinct(rng, ctx.x, in, base);
@@ -105,6 +108,11 @@ typedef struct {
   int a, b, c; /* avgpool: n, c, hw; temporal: b, t, d */
   float *x, *y, *r;
 } mean_ctx;
+
+static void check_maxpool(test_rng *rng, int n, int c, int h, int w, int k, int s, int pad,
+                          float base) {
+  check_maxpool_mode(rng, n, c, h, w, k, s, pad, base, 0);
+}
 
 static double avgpool_loss(void *p) {
   mean_ctx *m = p;
@@ -193,6 +201,17 @@ int main(void) {
   check_maxpool(&rng, 1, 1, 11, 13, 5, 3, 2, -7.0f); /* generic stride */
   check_maxpool(&rng, 1, 3, 3, 2, 3, 2, 1, -1.0f);   /* tiny plane, no interior */
   check_maxpool(&rng, 2, 8, 33, 37, 3, 2, 1, -1.0f); /* large enough to run threaded */
+  /* ceil mode (fast-reid's stem, MaxPool2d(3, 2, ceil_mode=True)): the last window is clipped */
+  check_maxpool_mode(&rng, 2, 3, 16, 12, 3, 2, 0, -5.0f, 1);
+  check_maxpool_mode(&rng, 1, 2, 9, 10, 3, 2, 0, 0.5f, 1);
+  check_maxpool_mode(&rng, 1, 2, 10, 7, 3, 2, 1, -2.0f, 1);
+  reid_pool2d_desc dc;
+  CHECK_OK(reid_pool2d_desc_init_ceil(&dc, 1, 1, 16, 12, 3, 2, 0));
+  CHECK(dc.h_out == 8 && dc.w_out == 6, "ceil mode 16x12 -> %dx%d, PyTorch 8x6", dc.h_out,
+        dc.w_out);
+  CHECK_OK(reid_pool2d_desc_init_ceil(&dc, 1, 1, 5, 5, 2, 2, 1));
+  CHECK(dc.h_out == 3,
+        "ceil mode: no window starting in the padding (5, k2 s2 p1 -> %d, PyTorch 3)", dc.h_out);
   check_means(&rng);
   check_errors();
   reid_backend_destroy(be);
