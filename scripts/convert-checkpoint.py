@@ -10,7 +10,9 @@ Reads (with Debian's python3-torch):
   - torchreid checkpoints (.pth / .pth.tar; a `state_dict` key or a bare
     state_dict; `module.` prefixes from DataParallel), which is also what
     BoxMOT's OSNet weights are;
-  - fast-reid checkpoints (a `model` key; `backbone.` and `heads.` prefixes;
+  - fast-reid checkpoints (a `model` key; `backbone.` and `heads.` prefixes; a ResNet-50
+    becomes fastreid_resnet50 or, with IBN layers, fastreid_resnet50_ibn_a (fast-reid's stem
+    max pool differs from torchvision's);
     the BNNeck `heads.bottleneck.0.*` becomes `bottleneck.*` and the embedding
     is taken after it, as fast-reid's eval forward does; `pixel_mean` /
     `pixel_std` become the normalisation);
@@ -46,7 +48,10 @@ sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'python'))
 from st import save_safetensors, load_safetensors  # noqa: E402
 
 ARCHS = ('resnet18', 'resnet34', 'resnet50', 'mobilenet_v2',
-         'osnet_x0_25', 'osnet_x0_5', 'osnet_x0_75', 'osnet_x1_0')
+         'osnet_x0_25', 'osnet_x0_5', 'osnet_x0_75', 'osnet_x1_0', 'osnet_ibn_x1_0',
+         'osnet_ain_x1_0', 'fastreid_resnet50', 'fastreid_resnet50_ibn_a')
+FEATURE_DIM = {'resnet18': 512, 'resnet34': 512, 'resnet50': 2048, 'mobilenet_v2': 1280,
+               'fastreid_resnet50': 2048, 'fastreid_resnet50_ibn_a': 2048}  # others: 512
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -111,17 +116,27 @@ def load_state_dict(path, trust_pickle):
     return sd
 
 
-def guess_arch(sd):
+def guess_arch(sd, fastreid):
     keys = set(sd)
     if 'features.18.0.weight' in keys:
         return 'mobilenet_v2'
     if 'conv1.conv.weight' in keys and 'conv5.conv.weight' in keys:
+        if 'pool2.0.conv.weight' in keys:  # osnet_ain.py's transition layers
+            return 'osnet_ain_x1_0'
+        if 'conv2.0.IN.weight' in keys:  # osnet.py with IN=True
+            return 'osnet_ibn_x1_0'
         width = sd['conv1.conv.weight'].shape[0]
         names = {16: 'osnet_x0_25', 32: 'osnet_x0_5', 48: 'osnet_x0_75', 64: 'osnet_x1_0'}
         if width in names:
             return names[width]
+    if 'layer1.0.bn1.IN.weight' in keys:
+        if fastreid:
+            return 'fastreid_resnet50_ibn_a'
+        raise ConvertError('an IBN-a ResNet outside a fast-reid checkpoint: reid-train has '
+                           "fast-reid's (ceil-mode stem max pool); pass --arch "
+                           'fastreid_resnet50_ibn_a if the file comes from fast-reid')
     if 'layer1.0.conv3.weight' in keys:
-        return 'resnet50'
+        return 'fastreid_resnet50' if fastreid else 'resnet50'
     if 'layer3.5.conv1.weight' in keys:
         return 'resnet34'
     if 'layer1.0.conv1.weight' in keys:
@@ -169,9 +184,9 @@ def drop_heads(sd, arch, keep_classifier):
     dropped = []
     out = {}
     for k, v in sd.items():
-        head = (k.startswith('heads.') or
-                (arch.startswith('resnet') and k.startswith('fc.')) or
-                (not arch.startswith('resnet') and k.startswith('classifier.')))
+        resnet = arch.startswith('resnet') or arch.startswith('fastreid_')
+        head = (k.startswith('heads.') or (resnet and k.startswith('fc.')) or
+                (not resnet and k.startswith('classifier.')))
         if k.endswith('num_batches_tracked'):
             continue
         if head and not (keep_classifier and k in ('heads.weight', 'heads.classifier.weight')):
@@ -228,7 +243,7 @@ def convert(a):
     if fastreid:
         sd = map_fastreid(sd, meta_extra)
     sd = strip_common_prefix(sd)
-    arch = a.arch or guess_arch(sd)
+    arch = a.arch or guess_arch(sd, fastreid)
     sd, dropped = drop_heads(sd, arch, a.keep_classifier)
     bnneck = 'bottleneck.weight' in sd
     num_classes = sd['classifier.weight'].shape[0] if 'classifier.weight' in sd else 0
@@ -255,10 +270,10 @@ def convert(a):
                                                               '\n  '.join(problems)))
     mean = a.mean or [float(x) for x in meta_extra.get('pixel_mean', IMAGENET_MEAN)]
     std = a.std or [float(x) for x in meta_extra.get('pixel_std', IMAGENET_STD)]
-    dim = {'resnet18': 512, 'resnet34': 512, 'resnet50': 2048, 'mobilenet_v2': 1280}.get(arch, 512)
+    dim = FEATURE_DIM.get(arch, 512)
     # ResNet: torchvision's (and torchreid's) layer4 has stride 2, fast-reid's stride 1; the
     # weights do not tell, so that is the default and --last-stride overrides it
-    last_stride = a.last_stride or (1 if fastreid else 2)
+    last_stride = a.last_stride or (1 if fastreid or arch.startswith('fastreid_') else 2)
     meta = {
         'arch': arch, 'input_height': str(height), 'input_width': str(width),
         'embed_dim': str(dim), 'last_stride': str(last_stride),

@@ -21,6 +21,10 @@ static const arch_info archs[REID_ARCH_COUNT] = {
     [REID_ARCH_OSNET_X0_5] = {"osnet_x0_5", 512, osnet_build},
     [REID_ARCH_OSNET_X0_75] = {"osnet_x0_75", 512, osnet_build},
     [REID_ARCH_OSNET_X1_0] = {"osnet_x1_0", 512, osnet_build},
+    [REID_ARCH_OSNET_IBN_X1_0] = {"osnet_ibn_x1_0", 512, osnet_build},
+    [REID_ARCH_OSNET_AIN_X1_0] = {"osnet_ain_x1_0", 512, osnet_ain_build},
+    [REID_ARCH_FASTREID_RESNET50] = {"fastreid_resnet50", 2048, resnet_build},
+    [REID_ARCH_FASTREID_RESNET50_IBN_A] = {"fastreid_resnet50_ibn_a", 2048, resnet_build},
     [REID_ARCH_ONNX] = {"onnx", 0, NULL}, /* its feature size is the graph's */
 };
 
@@ -40,7 +44,7 @@ const char *reid_arch_name(reid_arch arch) {
 }
 
 const char *reid_arch_list(void) {
-  static char list[256];
+  static char list[512];
   if (!list[0]) {
     size_t used = 0;
     for (int a = 0; a < REID_ARCH_COUNT && used < sizeof list; a++)

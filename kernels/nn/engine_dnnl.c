@@ -19,6 +19,7 @@
 
 #include "checkpoint.h"
 #include "dnnl_util.h"
+#include "engine_dnnl_norm.h"
 #include "half.h"
 #include "net_graph.h"
 #include "engine_dnnl.h"
@@ -191,6 +192,99 @@ static reid_status rewrite_graph(dnnl_state *s, const reid_net *net) {
                   .src1 = -1,
                   .dst = node->out,
                   .act = NODE_CONV,
+                  .a_src = node->in,
+                  .a_dst = node->out,
+                  .a_old = -1};
+      s->n_ops++;
+      break;
+    case NODE_IN:
+    case NODE_BN: { /* a batch norm that no convolution took (IBN-a's half) */
+      const int c = net->acts[node->in].c;
+      fop f = {.kind = FOP_NORM,
+               .src = alias[node->in],
+               .src1 = -1,
+               .dst = node->out,
+               .act = NODE_CONV,
+               .instance = node->kind == NODE_IN,
+               .a_src = node->in,
+               .a_dst = node->out,
+               .a_old = -1};
+      f.w = malloc(sizeof(float) * c);
+      f.b = malloc(sizeof(float) * c);
+      if (!f.w || !f.b) {
+        free(f.w);
+        free(f.b);
+        st = reid_fail(REID_ENOMEM, "engine: out of memory");
+        break;
+      }
+      for (int ch = 0; ch < c; ch++) {
+        const float g = params[net->tensors[node->weight].offset + ch];
+        const float beta = params[net->tensors[node->bias].offset + ch];
+        if (f.instance) {
+          f.w[ch] = g, f.b[ch] = beta;
+        } else {
+          const float m = buffers[net->tensors[node->mean].offset + ch];
+          const float v = buffers[net->tensors[node->var].offset + ch];
+          f.w[ch] = g / sqrtf(v + 1e-5f);
+          f.b[ch] = beta - m * f.w[ch];
+        }
+      }
+      const int y = node->out;
+      if (next && next->kind == NODE_RELU && next->in == y && count_readers(net, y) == 1) {
+        f.act = NODE_RELU;
+        f.dst = next->out;
+        f.a_dst = next->out;
+        i++;
+        *op = f;
+        s->n_ops++;
+        break;
+      }
+      int add = -1;
+      for (int j = i + 1; j < net->n_nodes && add < 0; j++)
+        if (net->nodes[j].kind == NODE_ADD && net->nodes[j].in == y) add = j;
+      /* OSNet-AIN's IN inside the residual: added in place over the shortcut, as a conv */
+      if (add >= 0 && count_readers(net, y) == 1 &&
+          count_readers_from(net, add + 1, net->nodes[add].in2) == 0) {
+        pending[n_pending] = f;
+        deferred[add] = n_pending++;
+        break;
+      }
+      *op = f;
+      s->n_ops++;
+      break;
+    }
+    case NODE_CONCAT:
+      *op = (fop){.kind = FOP_CONCAT,
+                  .src = alias[node->in],
+                  .src1 = alias[node->in2],
+                  .dst = node->out,
+                  .act = NODE_CONV,
+                  .a_src = node->in,
+                  .a_dst = node->out,
+                  .a_old = -1};
+      s->n_ops++;
+      break;
+    case NODE_SLICE:
+      *op = (fop){.kind = FOP_SLICE,
+                  .src = alias[node->in],
+                  .src1 = -1,
+                  .dst = node->out,
+                  .act = NODE_CONV,
+                  .c0 = node->c0,
+                  .c = net->acts[node->out].c,
+                  .a_src = node->in,
+                  .a_dst = node->out,
+                  .a_old = -1};
+      s->n_ops++;
+      break;
+    case NODE_RELU:
+    case NODE_RELU6:
+    case NODE_SIGMOID:
+      *op = (fop){.kind = FOP_ELTWISE,
+                  .src = alias[node->in],
+                  .src1 = -1,
+                  .dst = node->out,
+                  .act = node->kind,
                   .a_src = node->in,
                   .a_dst = node->out,
                   .a_old = -1};
@@ -419,6 +513,83 @@ static reid_status plan_binary(dnnl_state *s, dnnl_plan *p, int i) {
   return REID_OK;
 }
 
+/* normalisation (engine_dnnl_norm.c): dst in src's layout, or the shortcut's when summing */
+static reid_status plan_norm(dnnl_state *s, dnnl_plan *p, int i) {
+  const fop *op = &s->ops[i];
+  if (!op->sum) p->md[op->dst] = p->md[op->src];
+  if (!dnnl_norm_layout_ok(&p->md[op->src]) || !dnnl_norm_layout_ok(&p->md[op->dst]))
+    return reid_fail(REID_EUNSUPPORTED, "engine: no normalisation kernel for this layout");
+  return REID_OK;
+}
+
+static reid_status plan_eltwise(dnnl_state *s, dnnl_plan *p, int i) {
+  const fop *op = &s->ops[i];
+  dnnl_alg_kind_t alg = op->act == NODE_RELU    ? dnnl_eltwise_relu
+                        : op->act == NODE_RELU6 ? dnnl_eltwise_clip
+                                                : dnnl_eltwise_logistic;
+  float alpha = 0.0f, beta = op->act == NODE_RELU6 ? 6.0f : 0.0f;
+  dnnl_eltwise_desc_t ed;
+  DNNL_CHECK(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, alg, &p->md[op->src],
+                                            alpha, beta));
+  dnnl_primitive_desc_t pd;
+  REID_TRY(make_primitive(s, &ed, NULL, &pd, &p->prims[i]));
+  p->md[op->dst] = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+  dnnl_primitive_desc_destroy(pd);
+  return REID_OK;
+}
+
+static reid_status plan_concat(dnnl_state *s, dnnl_plan *p, int i) {
+  const fop *op = &s->ops[i];
+  dnnl_memory_desc_t srcs[2] = {p->md[op->src], p->md[op->src1]};
+  dnnl_primitive_desc_t pd;
+  DNNL_CHECK(dnnl_concat_primitive_desc_create(&pd, NULL, 2, 1, srcs, NULL, s->engine));
+  dnnl_status_t ds = dnnl_primitive_create(&p->prims[i], pd);
+  if (ds == dnnl_success) p->md[op->dst] = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+  dnnl_primitive_desc_destroy(pd);
+  DNNL_CHECK(ds);
+  return REID_OK;
+}
+
+/* the channels [c0, c0 + c) of src as a sub-memory descriptor of src's buffer */
+static reid_status slice_md(const dnnl_plan *p, const fop *op, dnnl_memory_desc_t *sub) {
+  const dnnl_memory_desc_t *src = &p->md[op->src];
+  dnnl_dims_t dims = {src->dims[0], op->c, src->dims[2], src->dims[3]}, offs = {0, op->c0, 0, 0};
+  if (dnnl_memory_desc_init_submemory(sub, src, dims, offs) != dnnl_success)
+    return reid_fail(REID_EUNSUPPORTED,
+                     "engine: channels %d..%d of a %d-channel tensor in this "
+                     "layout",
+                     op->c0, op->c0 + op->c, (int)src->dims[1]);
+  return REID_OK;
+}
+
+/* a slice: a reorder from the sub-memory into a tensor in src's format */
+static reid_status plan_slice(dnnl_state *s, dnnl_plan *p, int i) {
+  const fop *op = &s->ops[i];
+  const dnnl_memory_desc_t *src = &p->md[op->src];
+  static const dnnl_format_tag_t tags[4] = {dnnl_nChw16c, dnnl_nChw8c, dnnl_nhwc, dnnl_nchw};
+  dnnl_format_tag_t tag = dnnl_nchw;
+  for (int t = 0; t < 4; t++) {
+    dnnl_memory_desc_t cand;
+    if (dnnl_memory_desc_init_by_tag(&cand, 4, src->dims, src->data_type, tags[t]) ==
+            dnnl_success &&
+        dnnl_memory_desc_equal(&cand, src)) {
+      tag = tags[t];
+      break;
+    }
+  }
+  dnnl_memory_desc_t sub;
+  REID_TRY(slice_md(p, op, &sub));
+  dnnl_dims_t dims = {src->dims[0], op->c, src->dims[2], src->dims[3]};
+  DNNL_CHECK(dnnl_memory_desc_init_by_tag(&p->md[op->dst], 4, dims, src->data_type, tag));
+  dnnl_primitive_desc_t pd;
+  DNNL_CHECK(
+      dnnl_reorder_primitive_desc_create(&pd, &sub, s->engine, &p->md[op->dst], s->engine, NULL));
+  dnnl_status_t ds = dnnl_primitive_create(&p->prims[i], pd);
+  dnnl_primitive_desc_destroy(pd);
+  DNNL_CHECK(ds);
+  return REID_OK;
+}
+
 /* Assigns each tensor a buffer slot: a slot is free again after its tensor's last reader. */
 static reid_status plan_buffers(dnnl_state *s, dnnl_plan *p) {
   size_t largest = 0;
@@ -514,11 +685,30 @@ static reid_status plan_create(dnnl_state *s, const reid_net *net, int n, dnnl_p
       p->md[s->input] = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     if (pd) dnnl_primitive_desc_destroy(pd);
   }
-  for (int i = 0; i < s->n_ops && st == REID_OK; i++)
-    st = s->ops[i].kind == FOP_CONV                               ? plan_conv(s, p, i)
-         : s->ops[i].kind == FOP_ADD || s->ops[i].kind == FOP_MUL ? plan_binary(s, p, i)
-                                                                  : plan_pool(s, p, i);
+  for (int i = 0; i < s->n_ops && st == REID_OK; i++) {
+    switch (s->ops[i].kind) {
+    case FOP_CONV: st = plan_conv(s, p, i); break;
+    case FOP_ADD:
+    case FOP_MUL: st = plan_binary(s, p, i); break;
+    case FOP_NORM: st = plan_norm(s, p, i); break;
+    case FOP_CONCAT: st = plan_concat(s, p, i); break;
+    case FOP_SLICE: st = plan_slice(s, p, i); break;
+    case FOP_ELTWISE: st = plan_eltwise(s, p, i); break;
+    default: st = plan_pool(s, p, i); break;
+    }
+  }
   if (st == REID_OK) st = plan_buffers(s, p);
+  /* a slice reads its source's buffer through a sub-memory (kept in the op's weights slot) */
+  for (int i = 0; i < s->n_ops && st == REID_OK; i++) {
+    const fop *op = &s->ops[i];
+    if (op->kind != FOP_SLICE) continue;
+    dnnl_memory_desc_t sub;
+    void *buf = NULL;
+    st = slice_md(p, op, &sub);
+    if (st == REID_OK && (dnnl_memory_get_data_handle(p->mem[op->src], &buf) != dnnl_success ||
+                          dnnl_memory_create(&p->weights[i], &sub, s->engine, buf) != dnnl_success))
+      st = reid_fail(REID_EDEVICE, "oneDNN: cannot create a slice's source memory");
+  }
   /* the feature tensor is written straight into a plain [n, C] f32 buffer when possible */
   if (st == REID_OK) {
     dnnl_dims_t fd = {n, s->feature_c, 1, 1};
@@ -576,6 +766,26 @@ static reid_status plan_create(dnnl_state *s, const reid_net *net, int n, dnnl_p
 static reid_status plan_run_layers(dnnl_state *s, dnnl_plan *p, float *features) {
   for (int i = 0; i < s->n_ops; i++) {
     const fop *op = &s->ops[i];
+    if (op->kind == FOP_NORM) {
+      void *src, *dst;
+      DNNL_CHECK(dnnl_memory_get_data_handle(p->mem[op->src], &src));
+      DNNL_CHECK(dnnl_memory_get_data_handle(p->mem[op->dst], &dst));
+      REID_TRY(dnnl_norm_run(&p->md[op->src], src, &p->md[op->dst], dst, op->instance, op->w, op->b,
+                             1e-5f, op->sum, op->act == NODE_RELU));
+      continue;
+    }
+    if (op->kind == FOP_CONCAT) {
+      dnnl_exec_arg_t args[3] = {{DNNL_ARG_MULTIPLE_SRC, p->mem[op->src]},
+                                 {DNNL_ARG_MULTIPLE_SRC + 1, p->mem[op->src1]},
+                                 {DNNL_ARG_DST, p->mem[op->dst]}};
+      DNNL_CHECK(dnnl_primitive_execute(p->prims[i], s->stream, 3, args));
+      continue;
+    }
+    if (op->kind == FOP_SLICE) {
+      dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, p->weights[i]}, {DNNL_ARG_TO, p->mem[op->dst]}};
+      DNNL_CHECK(dnnl_primitive_execute(p->prims[i], s->stream, 2, args));
+      continue;
+    }
     if (op->kind == FOP_ADD || op->kind == FOP_MUL) {
       dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC_0, p->mem[op->src]},
                                  {DNNL_ARG_SRC_1, p->mem[op->src1]},

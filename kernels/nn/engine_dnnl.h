@@ -11,7 +11,18 @@
 
 #define MAX_PLANS 8
 
-typedef enum fop_kind { FOP_CONV, FOP_MAXPOOL, FOP_AVGPOOL, FOP_GAP, FOP_ADD, FOP_MUL } fop_kind;
+typedef enum fop_kind {
+  FOP_CONV,
+  FOP_MAXPOOL,
+  FOP_AVGPOOL,
+  FOP_GAP,
+  FOP_ADD,
+  FOP_MUL,
+  FOP_NORM,    /* instance norm or a standalone batch norm (engine_dnnl_norm.c) */
+  FOP_CONCAT,  /* oneDNN concat over channels */
+  FOP_SLICE,   /* channels [c0, c0 + c): a reorder from a sub-memory */
+  FOP_ELTWISE, /* a standalone activation */
+} fop_kind;
 
 typedef struct fop {
   fop_kind kind;
@@ -20,7 +31,9 @@ typedef struct fop {
   net_node_kind act;     /* conv: NODE_RELU, NODE_RELU6 or NODE_SIGMOID post-op; NODE_CONV: none */
   reid_conv2d_desc conv; /* per sample */
   reid_pool2d_desc pool; /* per sample */
-  float *w, *b;          /* folded weights [c_out, c_in, k, k], bias [c_out] */
+  float *w, *b;          /* folded weights [c_out, c_in, k, k], bias [c_out]; NORM: scale, shift */
+  int instance;          /* NORM: instance statistics (else w, b are a folded batch norm) */
+  int c0, c;             /* SLICE: channels */
   /* int8 (engine_dnnl_int8.c) */
   int a_src, a_dst, a_old;     /* graph activations read, written, and summed over (-1: none) */
   int8_t *wq;                  /* weights rounded per output channel: w = wq * w_scale[o] */

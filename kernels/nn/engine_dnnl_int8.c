@@ -51,6 +51,18 @@ static reid_status quantize_weights(fop *op, float *w_step) {
 reid_status engine_dnnl_int8_prepare(dnnl_state *s, const reid_net *net) {
   if (!net->act_range)
     return reid_fail(REID_EINVAL, "engine: the model has no int8 activation ranges");
+  for (int i = 0; i < s->n_ops; i++) {
+    static const char *const names[] = {[FOP_NORM] = "instance norm or standalone batch norm",
+                                        [FOP_CONCAT] = "channel concat",
+                                        [FOP_SLICE] = "channel slice",
+                                        [FOP_ELTWISE] = "standalone activation"};
+    const fop_kind k = s->ops[i].kind;
+    if (k == FOP_NORM || k == FOP_CONCAT || k == FOP_SLICE || k == FOP_ELTWISE)
+      return reid_fail(REID_EUNSUPPORTED,
+                       "engine: %s has a %s, which the int8 engine does not run yet (ResNet and "
+                       "MobileNetV2 do run in int8)",
+                       reid_arch_name(net->cfg.arch), names[k]);
+  }
   for (int i = 0; i < s->n_ops; i++)
     if (s->ops[i].kind == FOP_ADD || s->ops[i].kind == FOP_MUL)
       return reid_fail(REID_EUNSUPPORTED,

@@ -29,7 +29,14 @@ static void free_activations(reid_net *net) {
     BE_FREE(net->acts[i].data);
     BE_FREE(net->acts[i].grad);
   }
-  for (int i = 0; i < net->n_nodes; i++) BE_FREE(net->nodes[i].argmax);
+  for (int i = 0; i < net->n_nodes; i++) {
+    net_node *n = &net->nodes[i];
+    BE_FREE(n->argmax);
+    if (n->kind == NODE_IN) { /* per-call statistics; BN's live with the parameters */
+      BE_FREE(n->save_mean);
+      BE_FREE(n->save_invstd);
+    }
+  }
   BE_FREE(net->scratch);
   BE_FREE(net->param_scratch);
   BE_FREE(net->pooled);
@@ -197,9 +204,14 @@ static reid_status ensure_activations(reid_net *net, int frames_total, int batch
       BE_ALLOC(net->acts[i].data, sz * cap);
       if (sz > largest) largest = sz;
     }
-    for (int i = 0; i < net->n_nodes; i++)
-      if (net->nodes[i].kind == NODE_MAXPOOL)
-        BE_ALLOC(net->nodes[i].argmax, net_act_size(&net->acts[net->nodes[i].out]) * cap);
+    for (int i = 0; i < net->n_nodes; i++) {
+      net_node *n = &net->nodes[i];
+      if (n->kind == NODE_MAXPOOL) BE_ALLOC(n->argmax, net_act_size(&net->acts[n->out]) * cap);
+      if (n->kind == NODE_IN) {
+        BE_ALLOC(n->save_mean, (size_t)net->acts[n->in].c * cap);
+        BE_ALLOC(n->save_invstd, (size_t)net->acts[n->in].c * cap);
+      }
+    }
     int d = reid_net_feature_dim(net), k = net->cfg.num_classes;
     BE_ALLOC(net->scratch, largest * cap);
     BE_ALLOC(net->param_scratch, 2 * net->largest_param + 1);
@@ -271,6 +283,22 @@ static reid_status forward_node(reid_net *net, net_node *n, int frames_total, in
   }
   case NODE_GAP:
     return ops->avgpool_global_forward(be, N, in->c, in->h * in->w, in->data, out->data);
+  case NODE_IN: /* per-sample statistics in training and in eval alike */
+    NEED_OP(instancenorm_forward);
+    return ops->instancenorm_forward(be, N, in->c, in->h * in->w, in->data, tdata(net, n->weight),
+                                     tdata(net, n->bias), BN_EPS, out->data, n->save_mean,
+                                     n->save_invstd);
+  case NODE_CONCAT: {
+    NEED_OP(channel_copy);
+    const net_act *in2 = &net->acts[n->in2];
+    const int hw = in->h * in->w;
+    REID_TRY(ops->channel_copy(be, N, hw, in->c, in->data, in->c, 0, out->data, out->c, 0));
+    return ops->channel_copy(be, N, hw, in2->c, in2->data, in2->c, 0, out->data, out->c, in->c);
+  }
+  case NODE_SLICE:
+    NEED_OP(channel_copy);
+    return ops->channel_copy(be, N, in->h * in->w, out->c, in->data, in->c, n->c0, out->data,
+                             out->c, 0);
   }
   return reid_fail(REID_EINVAL, "network: unknown node kind %d", (int)n->kind);
 }
@@ -480,6 +508,34 @@ static reid_status backward_node(reid_net *net, grad_state *g, net_node *n, int 
   }
   case NODE_GAP:
     if (dx) REID_TRY(ops->avgpool_global_backward(be, N, in->c, in->h * in->w, dy, dx));
+    break;
+  case NODE_IN:
+    NEED_OP(instancenorm_backward);
+    if (g->param_written[n->weight])
+      return reid_fail(REID_EUNSUPPORTED, "network: an instance norm shared by two nodes");
+    REID_TRY(ops->instancenorm_backward(be, N, in->c, in->h * in->w, in->data,
+                                        tdata(net, n->weight), n->save_mean, n->save_invstd, dy, dx,
+                                        tgrad(net, n->weight), tgrad(net, n->bias)));
+    g->param_written[n->weight] = g->param_written[n->bias] = 1;
+    break;
+  case NODE_CONCAT: { /* the two channel blocks of dy go back to their inputs */
+    NEED_OP(channel_copy);
+    const int hw = in->h * in->w, inputs[2] = {n->in, n->in2};
+    for (int i = 0, c0 = 0; i < 2; c0 += net->acts[inputs[i]].c, i++) {
+      float *d = grad_target(net, g, inputs[i]);
+      if (!d) continue;
+      const int c = net->acts[inputs[i]].c;
+      REID_TRY(ops->channel_copy(be, N, hw, c, dy, out->c, c0, d, c, 0));
+      REID_TRY(finish_grad(net, g, inputs[i], N));
+    }
+    return REID_OK;
+  }
+  case NODE_SLICE: /* dy into its channels, zero elsewhere */
+    NEED_OP(channel_copy);
+    if (dx) {
+      REID_TRY(ops->fill(be, dx, net_act_size(in) * N, 0.0f));
+      REID_TRY(ops->channel_copy(be, N, in->h * in->w, out->c, dy, out->c, 0, dx, in->c, n->c0));
+    }
     break;
   }
   return dx ? finish_grad(net, g, n->in, N) : REID_OK;

@@ -174,14 +174,59 @@ int net_binary(reid_net *net, net_node_kind kind, int in, int in2) {
   return n ? n->out : -1;
 }
 
-int net_pool(reid_net *net, net_node_kind kind, int in, int k, int stride, int pad) {
+static int pool_node(reid_net *net, net_node_kind kind, int in, int k, int stride, int pad,
+                     int ceil_mode) {
   if (net->build_failed || in < 0) return failed(net);
   const net_act a = net->acts[in];
   reid_pool2d_desc d;
-  if (reid_pool2d_desc_init(&d, 1, a.c, a.h, a.w, k, stride, pad) != REID_OK) return failed(net);
+  reid_status st = ceil_mode ? reid_pool2d_desc_init_ceil(&d, 1, a.c, a.h, a.w, k, stride, pad)
+                             : reid_pool2d_desc_init(&d, 1, a.c, a.h, a.w, k, stride, pad);
+  if (st != REID_OK) return failed(net);
   net_node *n = add_node(net, kind, in, -1, a.c, d.h_out, d.w_out);
   if (!n) return -1;
   n->pool = d;
+  return n->out;
+}
+
+int net_pool(reid_net *net, net_node_kind kind, int in, int k, int stride, int pad) {
+  return pool_node(net, kind, in, k, stride, pad, 0);
+}
+
+int net_maxpool_ceil(reid_net *net, int in, int k, int stride, int pad) {
+  return pool_node(net, NODE_MAXPOOL, in, k, stride, pad, 1);
+}
+
+int net_instance_norm(reid_net *net, const char *prefix, int in) {
+  if (net->build_failed || in < 0) return failed(net);
+  const net_act a = net->acts[in];
+  int64_t cshape[1] = {a.c};
+  char name[64];
+  snprintf(name, sizeof name, "%s.weight", prefix);
+  int w = net_tensor(net, name, 1, cshape, 1, INIT_ONE);
+  snprintf(name, sizeof name, "%s.bias", prefix);
+  int b = net_tensor(net, name, 1, cshape, 1, INIT_ZERO);
+  net_node *n = add_node(net, NODE_IN, in, -1, a.c, a.h, a.w);
+  if (!n) return -1;
+  n->weight = w;
+  n->bias = b;
+  return n->out;
+}
+
+int net_concat(reid_net *net, int a, int b) {
+  if (net->build_failed || a < 0 || b < 0) return failed(net);
+  const net_act x = net->acts[a], y = net->acts[b];
+  if (x.h != y.h || x.w != y.w) return failed(net);
+  net_node *n = add_node(net, NODE_CONCAT, a, b, x.c + y.c, x.h, x.w);
+  return n ? n->out : -1;
+}
+
+int net_slice(reid_net *net, int in, int c0, int c) {
+  if (net->build_failed || in < 0) return failed(net);
+  const net_act a = net->acts[in];
+  if (c0 < 0 || c < 1 || c0 + c > a.c) return failed(net);
+  net_node *n = add_node(net, NODE_SLICE, in, -1, c, a.h, a.w);
+  if (!n) return -1;
+  n->c0 = c0;
   return n->out;
 }
 

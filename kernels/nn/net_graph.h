@@ -24,6 +24,9 @@ typedef enum net_node_kind {
   NODE_MAXPOOL, /* out = maxpool k/stride/pad (in) */
   NODE_AVGPOOL, /* out = avgpool k/stride/pad (in), padding counted */
   NODE_GAP,     /* out[n, c] = mean over h, w of in */
+  NODE_IN,      /* out = instance norm(in; weight, bias): InstanceNorm2d(affine=True) */
+  NODE_CONCAT,  /* out = cat(in, in2) over channels */
+  NODE_SLICE,   /* out = in[:, c0 : c0 + out.c] (channels) */
 } net_node_kind;
 
 typedef struct net_node {
@@ -31,9 +34,10 @@ typedef struct net_node {
   int in, in2, out;      /* activation indices */
   int weight, bias;      /* tensor indices (conv weight/bias; BN gamma, beta), -1 if none */
   int mean, var;         /* BN running statistics (tensor indices) */
+  int c0;                /* slice: first channel */
   reid_conv2d_desc conv; /* per-sample (n = 1); n is set per call */
   reid_pool2d_desc pool;
-  float *save_mean, *save_invstd; /* BN, training */
+  float *save_mean, *save_invstd; /* BN [c] (training); IN [N, c] (per call) */
   int32_t *argmax;                /* max pool, training */
 } net_node;
 
@@ -110,6 +114,12 @@ int net_linear(reid_net *net, const char *prefix, int in, int out, int bias, net
 int net_unary(reid_net *net, net_node_kind kind, int in);           /* RELU, RELU6, SIGMOID, GAP */
 int net_binary(reid_net *net, net_node_kind kind, int in, int in2); /* ADD, MUL */
 int net_pool(reid_net *net, net_node_kind kind, int in, int k, int stride, int pad);
+/* max pooling in PyTorch's ceil mode (fast-reid's ResNet stem) */
+int net_maxpool_ceil(reid_net *net, int in, int k, int stride, int pad);
+/* InstanceNorm2d(affine=True): `prefix`.weight/.bias */
+int net_instance_norm(reid_net *net, const char *prefix, int in);
+int net_concat(reid_net *net, int a, int b);         /* channels of a, then of b */
+int net_slice(reid_net *net, int in, int c0, int c); /* channels [c0, c0 + c) */
 /* conv (no bias) + BN [+ activation kind, or -1 for none] */
 int net_conv_bn(reid_net *net, const char *conv_name, const char *bn_name, int in, int c_out, int k,
                 int stride, int pad, int groups, int act);
@@ -127,3 +137,4 @@ reid_status reid_arch_build(reid_net *net);
 reid_status resnet_build(reid_net *net);
 reid_status mobilenet_v2_build(reid_net *net);
 reid_status osnet_build(reid_net *net);
+reid_status osnet_ain_build(reid_net *net);

@@ -30,6 +30,10 @@ typedef enum reid_arch {
   REID_ARCH_OSNET_X0_5,
   REID_ARCH_OSNET_X0_75,
   REID_ARCH_OSNET_X1_0,
+  REID_ARCH_OSNET_IBN_X1_0,          /* torchreid osnet_ibn_x1_0: IN in conv1 and conv2's blocks */
+  REID_ARCH_OSNET_AIN_X1_0,          /* torchreid osnet_ain_x1_0 (osnet_ain.py) */
+  REID_ARCH_FASTREID_RESNET50,       /* fast-reid's ResNet-50 backbone (ceil-mode max pool) */
+  REID_ARCH_FASTREID_RESNET50_IBN_A, /* the same with IBN-a in layer1..3 (bn1.IN / bn1.BN) */
   REID_ARCH_ONNX, /* a graph read from an ONNX file (onnx_import.h): not buildable by name */
   REID_ARCH_COUNT
 } reid_arch;

@@ -88,6 +88,16 @@ int main(void) {
   cfg.arch = REID_ARCH_OSNET_X1_0;
   cfg.bnneck = cfg.embed_after_bn = 1;
   check_against_graph("osnet_x1_0 bnneck-after 64x32", cfg, 2, 2);
+  /* instance norm (after a conv, after a residual sum, inside the residual), channel slices,
+   * concat, a standalone batch norm and ReLU, ceil-mode max pooling */
+  cfg.bnneck = cfg.embed_after_bn = 0;
+  cfg.arch = REID_ARCH_OSNET_IBN_X1_0;
+  check_against_graph("osnet_ibn_x1_0 64x32", cfg, 2, 2);
+  cfg.arch = REID_ARCH_OSNET_AIN_X1_0;
+  check_against_graph("osnet_ain_x1_0 64x32", cfg, 3, 2);
+  cfg.arch = REID_ARCH_FASTREID_RESNET50_IBN_A;
+  cfg.bnneck = cfg.embed_after_bn = 1;
+  check_against_graph("fastreid_resnet50_ibn_a bnneck-after 64x32", cfg, 2, 2);
   float rows[6] = {3, 4, 0, 0, 0, 0};
   reid_l2_normalize_rows(rows, 2, 3);
   CHECK(fabsf(rows[0] - 0.6f) < 1e-6f && fabsf(rows[1] - 0.8f) < 1e-6f && rows[3] == 0.0f,

@@ -16,8 +16,9 @@ static double loss_of(reid_net *net, const float *x, int batch, int frames, int 
   return loss;
 }
 
-static void check_config(const char *name, reid_model_config cfg, int batch, int frames, int train,
-                         uint64_t seed, int per_tensor) {
+/* only: check only tensors whose names start with it (NULL: every tensor) */
+static void check_config_only(const char *name, reid_model_config cfg, int batch, int frames,
+                              int train, uint64_t seed, int per_tensor, const char *only) {
   reid_backend *be;
   reid_net *net = NULL;
   CHECK_OK(reid_backend_create("cpu", 0, &be));
@@ -51,7 +52,8 @@ static void check_config(const char *name, reid_model_config cfg, int batch, int
   int checked = 0, significant = 0, bad = 0;
   for (int i = 0; i < reid_net_tensor_count(net); i++) {
     const reid_tensor_view *t = reid_net_tensor(net, i);
-    if (!t->trainable || (i % 3 && t->ndim == 1)) continue;
+    if (!t->trainable || (i % 3 && t->ndim == 1 && !only)) continue;
+    if (only && strncmp(t->name, only, strlen(only))) continue;
     for (int s = 0; s < per_tensor; s++) {
       size_t j = t->offset + test_rng_u64(&rng) % t->numel;
       float keep = params[j];
@@ -92,6 +94,11 @@ static void check_config(const char *name, reid_model_config cfg, int batch, int
   reid_backend_destroy(be);
 }
 
+static void check_config(const char *name, reid_model_config cfg, int batch, int frames, int train,
+                         uint64_t seed, int per_tensor) {
+  check_config_only(name, cfg, batch, frames, train, seed, per_tensor, NULL);
+}
+
 int main(void) {
   reid_model_config cfg;
   reid_model_config_default(&cfg);
@@ -130,5 +137,14 @@ int main(void) {
   check_config("osnet_x0_25 train T=2", cfg, 4, 2, 1, 5, 1);
   cfg.arch = REID_ARCH_MOBILENET_V2;
   check_config("mobilenet_v2 eval", cfg, 2, 1, 0, 6, 1);
+  /* instance norm (inside the residual), channel slices and concat (IBN-a)
+   * (the tensors of the first blocks: a whole-network check of these takes minutes) */
+  cfg.arch = REID_ARCH_OSNET_AIN_X1_0;
+  check_config_only("osnet_ain_x1_0 train, conv2.0", cfg, 3, 1, 1, 7, 2, "conv2.0.");
+  cfg.arch = REID_ARCH_FASTREID_RESNET50_IBN_A;
+  cfg.bnneck = 1;
+  cfg.num_classes = 3;
+  check_config_only("fastreid_resnet50_ibn_a bnneck eval, layer1.0", cfg, 2, 1, 0, 8, 3,
+                    "layer1.0.");
   return test_finish("resnet_grad");
 }

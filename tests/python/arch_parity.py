@@ -7,10 +7,22 @@ usage: arch_parity.py --reid-train PATH --workdir DIR --arch NAME
 
 Upstream definitions, not re-implementations:
   mobilenet_v2, resnet*   torchvision (last stride 2, as torchvision) (Debian's python3-torch / python3-torchvision)
-  osnet_*                 torchreid's osnet.py from PyPI, installed with --no-deps into a
-                          virtual environment this script makes (--system-site-packages, so
-                          Debian's torch); only that file is imported (the package's
-                          __init__ wants dependencies the test does not need)
+  osnet_*                 torchreid's osnet.py (osnet_ain_x1_0: osnet_ain.py) from PyPI,
+                          installed with --no-deps into a virtual environment this script
+                          makes (--system-site-packages, so Debian's torch); only that file is
+                          imported (the package's __init__ wants dependencies the test does
+                          not need)
+  fastreid_resnet50*      fast-reid's modeling/backbones/resnet.py (ResNet, Bottleneck, IBN) and
+                          modeling/heads/embedding_head.py (EmbeddingHead, BNNeck) from PyPI's
+                          fastreid, installed with --no-deps (and termcolor, yacs, which those
+                          modules import) into a second venv; those two files are imported
+                          without their packages' __init__. Where fast-reid cannot be
+                          installed, tests/python/fastreid_resnet.py's transcription of the
+                          same modules stands in (the script says so). The model is saved as
+                          fast-reid's Checkpointer does (a `model` key, backbone. / heads.
+                          prefixes, pixel_mean / pixel_std)
+--errors also checks that the converter refuses, naming the cause, a checkpoint
+with an unknown key, one with a tensor of the wrong shape and a truncated file.
 The model gets random weights, random conv biases and BatchNorm statistics
 measured on random crops then perturbed (as tests/python/torch_parity.py);
 it is saved the way its project saves checkpoints (torchreid: a `state_dict`
@@ -26,6 +38,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 
 try:
     import numpy as np
@@ -38,6 +51,9 @@ except Exception as e:  # noqa: BLE001 - any import problem means "skip"
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONVERTER = os.path.join(HERE, '..', '..', 'scripts', 'convert-checkpoint.py')
 TORCHREID = 'torchreid==0.2.5'
+# fast-reid from PyPI (--no-deps) and the two small pure-Python packages its backbone and head
+# modules import (termcolor: utils/checkpoint.py; yacs: config/, for EmbeddingHead's @configurable)
+FASTREID = ['fastreid==1.4.0', 'termcolor==3.3.0', 'yacs==0.1.8']
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 
@@ -52,13 +68,13 @@ def random_images(n, h, w, seed):
     return ((img - mean) / std).float()
 
 
-def torchreid_osnet(workdir):
-    """torchreid's osnet.py module from a venv this script makes, or None (skip)."""
+def torchreid_osnet(workdir, module='osnet'):
+    """torchreid's models/<module>.py from a venv this script makes, or None (skip)."""
     venv = os.path.join(workdir, 'venv-torchreid')
     lock = open(os.path.join(workdir, 'venv-torchreid.lock'), 'w')
     fcntl.flock(lock, fcntl.LOCK_EX)  # parallel tests share one venv
     found = glob.glob(os.path.join(venv, 'lib', 'python3*', 'site-packages', 'torchreid',
-                                   '**', 'models', 'osnet.py'), recursive=True)
+                                   '**', 'models', module + '.py'), recursive=True)
     if not found:
         print('+ making %s with %s (--no-deps, Debian torch)' % (venv, TORCHREID), flush=True)
         try:
@@ -70,23 +86,66 @@ def torchreid_osnet(workdir):
             print('SKIP: cannot install %s into a venv: %s' % (TORCHREID, e))
             return None
         found = glob.glob(os.path.join(venv, 'lib', 'python3*', 'site-packages', 'torchreid',
-                                       '**', 'models', 'osnet.py'), recursive=True)
+                                       '**', 'models', module + '.py'), recursive=True)
     if not found:
-        print('SKIP: %s has no models/osnet.py' % TORCHREID)
+        print('SKIP: %s has no models/%s.py' % (TORCHREID, module))
         return None
-    spec = importlib.util.spec_from_file_location('torchreid_osnet', found[0])
+    spec = importlib.util.spec_from_file_location('torchreid_' + module, found[0])
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
 
+def fastreid_modules(workdir):
+    """fast-reid's modeling/backbones/resnet.py and modeling/heads/embedding_head.py from a venv
+    this script makes, imported without their packages' __init__ (which import every backbone,
+    meta-architecture and loss), or None when fast-reid cannot be installed."""
+    venv = os.path.join(workdir, 'venv-fastreid')
+    lock = open(os.path.join(workdir, 'venv-fastreid.lock'), 'w')
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    pattern = os.path.join(venv, 'lib', 'python3*', 'site-packages')
+    if not glob.glob(os.path.join(pattern, 'yacs')):
+        print('+ making %s with %s (--no-deps, Debian torch)' % (venv, ' '.join(FASTREID)),
+              flush=True)
+        try:
+            subprocess.run([sys.executable, '-m', 'venv', '--system-site-packages', venv],
+                           check=True)
+            subprocess.run([os.path.join(venv, 'bin', 'pip'), 'install', '--quiet', '--no-deps']
+                           + FASTREID, check=True, timeout=600)
+        except (OSError, subprocess.SubprocessError) as e:
+            print('cannot install %s into a venv: %s' % (' '.join(FASTREID), e))
+            return None
+    site = glob.glob(pattern)
+    if not site or not os.path.isdir(os.path.join(site[0], 'fastreid')):
+        return None
+    sys.path.insert(0, site[0])
+    root = os.path.join(site[0], 'fastreid')
+    for name in ('fastreid.modeling', 'fastreid.modeling.backbones', 'fastreid.modeling.heads'):
+        pkg = types.ModuleType(name)
+        pkg.__path__ = [os.path.join(root, *name.split('.')[1:])]
+        sys.modules[name] = pkg
+    return (importlib.import_module('fastreid.modeling.backbones.resnet'),
+            importlib.import_module('fastreid.modeling.heads.embedding_head'))
+
+
 def build_upstream(arch, workdir, seed):
     torch.manual_seed(seed)
     if arch.startswith('osnet'):
-        mod = torchreid_osnet(workdir)
+        mod = torchreid_osnet(workdir, 'osnet_ain' if arch.startswith('osnet_ain') else 'osnet')
         if mod is None:
             sys.exit(77)
         model = getattr(mod, arch)(num_classes=11, pretrained=False)
+    elif arch.startswith('fastreid_'):
+        sys.path.insert(0, HERE)
+        import fastreid_resnet
+        upstream = fastreid_modules(workdir)
+        if upstream is None:
+            print('NOTE: fast-reid is not installable here: comparing against the transcription '
+                  'of its modules in tests/python/fastreid_resnet.py')
+        else:
+            print('+ fast-reid %s: %s' % (FASTREID[0], upstream[0].__file__))
+        torch.manual_seed(seed)
+        model = fastreid_resnet.Baseline(with_ibn=arch.endswith('_ibn_a'), upstream=upstream)
     else:
         model = getattr(torchvision.models, arch)(weights=None)
     return model
@@ -101,6 +160,9 @@ def randomise(model, h, w, seed):
         for m in model.modules():
             if isinstance(m, torch.nn.Conv2d) and m.bias is not None:
                 m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+            if isinstance(m, torch.nn.InstanceNorm2d) and m.affine:
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
         for m in bns:
             n = m.num_features
             m.weight.copy_(torch.rand(n, generator=g) + 0.5)
@@ -140,6 +202,8 @@ def main():
     ap.add_argument('--batch', type=int, default=3)
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--cos-tol', type=float, default=0.9999)
+    ap.add_argument('--errors', action='store_true',
+                    help='also check the refusals (unknown key, wrong shape, truncated file)')
     a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -155,14 +219,16 @@ def main():
     if a.arch.startswith('osnet'):  # as torchreid's save_checkpoint writes a DataParallel model
         torch.save({'state_dict': {'module.' + k: v for k, v in sd.items()}, 'epoch': 1,
                     'rank1': 0.5}, pth)
+    elif a.arch.startswith('fastreid_'):  # as fast-reid's Checkpointer
+        torch.save({'model': sd, 'iteration': 10}, pth)
     else:
         torch.save(sd, pth)
 
     x = random_images(a.batch, a.height, a.width, a.seed + 2)
     np.save(xin, x.numpy())
     with torch.no_grad():
-        if a.arch.startswith('osnet'):
-            ref = model(x)  # eval: the 512-d fc feature
+        if a.arch.startswith('osnet') or a.arch.startswith('fastreid_'):
+            ref = model(x)  # eval: the 512-d fc feature / the BNNeck output
         else:
             if a.arch.startswith('resnet'):
                 model.fc = torch.nn.Identity()  # the pooled feature
@@ -187,10 +253,50 @@ def main():
     for i, c in enumerate(cos):
         print('  row %d: cosine %.8f' % (i, c))
     rel = np.linalg.norm(got - ref) / np.linalg.norm(ref)
-    print('  relative L2 error %.3e' % rel)
+    print('  relative L2 error %.3e, max abs diff %.3e (largest |value| %.3e)'
+          % (rel, np.abs(got - ref).max(), np.abs(ref).max()))
     ok = cos.min() >= a.cos_tol
+    if ok and a.errors:
+        ok = check_errors(a, pth, sd, tag)
     print('%s %s' % ('PASS' if ok else 'FAIL', tag))
     return 0 if ok else 1
+
+
+def check_errors(a, pth, sd, tag):
+    """The converter refuses bad checkpoints with exit 1 and a message naming the cause."""
+    wrap = ((lambda d: {'state_dict': {'module.' + k: v for k, v in d.items()}})
+            if a.arch.startswith('osnet') else
+            (lambda d: {'model': d}) if a.arch.startswith('fastreid_') else (lambda d: d))
+    first = next(k for k, v in sd.items() if v.dim() == 4 and 'conv' in k)
+    unknown = dict(sd)
+    unknown['extra_block.conv.weight'] = torch.zeros(3, 3, 1, 1)
+    wrong = dict(sd)
+    wrong[first] = torch.zeros(tuple(sd[first].shape[:-1]) + (sd[first].shape[-1] + 2,))
+    cases = [('unknown key', unknown, ['extra_block.conv.weight']),
+             ('wrong shape', wrong, [first.replace('backbone.', ''), 'shapes that disagree'])]
+    ok = True
+    for what, d, needles in cases:
+        path = os.path.join(a.workdir, '%s_%s.pth' % (tag, what.replace(' ', '_')))
+        torch.save(wrap(d), path)
+        ok &= expect_refusal(a, what, path, needles)
+    data = open(pth, 'rb').read()
+    trunc = os.path.join(a.workdir, tag + '_truncated.pth')
+    with open(trunc, 'wb') as f:
+        f.write(data[:len(data) // 2])
+    ok &= expect_refusal(a, 'truncated file', trunc, ['cannot read as a PyTorch checkpoint'])
+    return ok
+
+
+def expect_refusal(a, what, path, needles):
+    out = path + '.safetensors'
+    p = subprocess.run([sys.executable, CONVERTER, '--reid-train', a.reid_train, '--input-size',
+                        '%dx%d' % (a.height, a.width), '--arch', a.arch, path, out],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    msg = p.stderr.decode(errors='replace')
+    good = p.returncode == 1 and all(n in msg for n in needles) and not os.path.exists(out)
+    print('  %s: exit %d, %s%s' % (what, p.returncode, msg.strip().splitlines()[0] if msg else '',
+                                  '' if good else '  <- FAIL (wanted %s)' % needles))
+    return good
 
 
 if __name__ == '__main__':
