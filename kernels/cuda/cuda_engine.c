@@ -164,6 +164,15 @@ static int add_has_branch(const deferred *pend, int n_pend, int add) {
  *                                                  feature writes the embedding (OUTPUT) */
 static reid_status rewrite(cuda_engine *g, const reid_net *net, const float *params,
                            const float *buffers) {
+  /* layers with no CUDA engine form yet, refused by name before any fusion is attempted */
+  for (int i = 0; i < net->n_nodes; i++) {
+    const net_node_kind k = net->nodes[i].kind;
+    if (k == NODE_IN || k == NODE_CONCAT || k == NODE_SLICE)
+      return reid_fail(REID_EUNSUPPORTED,
+                       "CUDA engine: %s has a layer the CUDA engine does not run yet: %s "
+                       "(node %d); the CPU engine runs it",
+                       reid_arch_name(net->cfg.arch), net_node_kind_name(k), i);
+  }
   g->ops = calloc((size_t)net->n_nodes + 1, sizeof *g->ops);
   deferred *pend = calloc((size_t)net->n_nodes, sizeof *pend);
   if (!g->ops || !pend) {

@@ -291,8 +291,8 @@ static reid_status rewrite_graph(dnnl_state *s, const reid_net *net) {
       s->n_ops++;
       break;
     default:
-      st = reid_fail(REID_EUNSUPPORTED, "engine: no fused form for node %d (kind %d) of %s", i,
-                     node->kind, reid_arch_name(net->cfg.arch));
+      st = reid_fail(REID_EUNSUPPORTED, "engine: no fused form for node %d (%s) of %s", i,
+                     net_node_kind_name(node->kind), reid_arch_name(net->cfg.arch));
       break;
     }
   }

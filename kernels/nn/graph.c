@@ -23,6 +23,23 @@
     (ptr) = NULL;                                                                                  \
   } while (0)
 
+const char *net_node_kind_name(net_node_kind kind) {
+  static const char *const names[] = {[NODE_CONV] = "convolution",
+                                      [NODE_BN] = "batch norm",
+                                      [NODE_RELU] = "ReLU",
+                                      [NODE_RELU6] = "ReLU6",
+                                      [NODE_SIGMOID] = "sigmoid",
+                                      [NODE_ADD] = "add",
+                                      [NODE_MUL] = "channel gate",
+                                      [NODE_MAXPOOL] = "max pooling",
+                                      [NODE_AVGPOOL] = "average pooling",
+                                      [NODE_GAP] = "global average pooling",
+                                      [NODE_IN] = "instance norm",
+                                      [NODE_CONCAT] = "channel concat",
+                                      [NODE_SLICE] = "channel slice"};
+  return (unsigned)kind < sizeof names / sizeof names[0] && names[kind] ? names[kind] : "unknown";
+}
+
 static void free_activations(reid_net *net) {
   reid_backend *be = net->be;
   for (int i = 0; i < net->n_acts; i++) {

@@ -29,6 +29,9 @@ typedef enum net_node_kind {
   NODE_SLICE,   /* out = in[:, c0 : c0 + out.c] (channels) */
 } net_node_kind;
 
+/* "convolution", "instance norm", ... for error messages */
+const char *net_node_kind_name(net_node_kind kind);
+
 typedef struct net_node {
   net_node_kind kind;
   int in, in2, out;      /* activation indices */

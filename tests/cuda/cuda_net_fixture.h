@@ -12,7 +12,9 @@
 /* The last BN of each residual branch of a ResNet (NULL: other architectures) */
 static const char *last_branch_bn(reid_arch arch) {
   switch (arch) {
-  case REID_ARCH_RESNET50: return ".bn3.";
+  case REID_ARCH_RESNET50:
+  case REID_ARCH_FASTREID_RESNET50:
+  case REID_ARCH_FASTREID_RESNET50_IBN_A: return ".bn3.";
   case REID_ARCH_RESNET18:
   case REID_ARCH_RESNET34: return ".bn2.";
   default: return NULL;
