@@ -273,7 +273,8 @@ static reid_status export_node(exporter *x, const net_node *n) {
     Onnx__AttributeProto *attrs[] = {
         attr_ints(x, "kernel_shape", 2, n->pool.k), attr_ints(x, "strides", 2, n->pool.stride),
         attr_ints(x, "pads", 4, n->pool.pad),
-        n->kind == NODE_AVGPOOL ? attr_int(x, "count_include_pad", 1) : attr_int(x, "ceil_mode", 0),
+        n->kind == NODE_AVGPOOL ? attr_int(x, "count_include_pad", 1)
+                                : attr_int(x, "ceil_mode", n->pool.ceil_mode),
         NULL};
     for (int i = 0; i < 4; i++)
       if (!attrs[i]) return reid_fail(REID_ENOMEM, "onnx export: out of memory");
@@ -281,8 +282,8 @@ static reid_status export_node(exporter *x, const net_node *n) {
     break;
   }
   default:
-    return reid_fail(REID_EUNSUPPORTED, "onnx export: node kind %d has no ONNX form here",
-                     (int)n->kind);
+    return reid_fail(REID_EUNSUPPORTED, "onnx export: %s (node kind %d) has no ONNX form here yet",
+                     net_node_kind_name(n->kind), (int)n->kind);
   }
   return made ? REID_OK : reid_fail(REID_ENOMEM, "onnx export: out of memory");
 }
