@@ -52,6 +52,8 @@ ARCHS = ('resnet18', 'resnet34', 'resnet50', 'mobilenet_v2',
          'osnet_ain_x1_0', 'fastreid_resnet50', 'fastreid_resnet50_ibn_a')
 FEATURE_DIM = {'resnet18': 512, 'resnet34': 512, 'resnet50': 2048, 'mobilenet_v2': 1280,
                'fastreid_resnet50': 2048, 'fastreid_resnet50_ibn_a': 2048}  # others: 512
+# fast-reid's identity classifier (EmbeddingHead.weight; older versions' classifier Linear)
+FASTREID_CLASSIFIER = ('heads.weight', 'heads.classifier.weight', 'heads.classifier.bias')
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -173,7 +175,9 @@ def map_fastreid(sd, meta):
         elif k in ('pixel_mean', 'pixel_std'):
             meta[k] = v.reshape(-1) / 255.0  # fast-reid normalises 0..255 pixels
         elif k.startswith('heads.'):
-            out[k] = v  # the identity classifier: dropped below unless kept
+            # the identity classifier is dropped below unless kept; any other head tensor
+            # (GeM's pool_layer.p, a second neck layer) stays and is refused as unknown
+            out[k] = v
         else:
             out[k] = v
     return out
@@ -185,7 +189,7 @@ def drop_heads(sd, arch, keep_classifier):
     out = {}
     for k, v in sd.items():
         resnet = arch.startswith('resnet') or arch.startswith('fastreid_')
-        head = (k.startswith('heads.') or (resnet and k.startswith('fc.')) or
+        head = (k in FASTREID_CLASSIFIER or (resnet and k.startswith('fc.')) or
                 (not resnet and k.startswith('classifier.')))
         if k.endswith('num_batches_tracked'):
             continue

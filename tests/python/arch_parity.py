@@ -274,6 +274,10 @@ def check_errors(a, pth, sd, tag):
     wrong[first] = torch.zeros(tuple(sd[first].shape[:-1]) + (sd[first].shape[-1] + 2,))
     cases = [('unknown key', unknown, ['extra_block.conv.weight']),
              ('wrong shape', wrong, [first.replace('backbone.', ''), 'shapes that disagree'])]
+    if a.arch.startswith('fastreid_'):  # a GeM head (fast-reid's SBS configs) is not ours
+        gem = dict(sd)
+        gem['heads.pool_layer.p'] = torch.ones(1) * 3.0
+        cases.append(('GeM pooling', gem, ['heads.pool_layer.p']))
     ok = True
     for what, d, needles in cases:
         path = os.path.join(a.workdir, '%s_%s.pth' % (tag, what.replace(' ', '_')))
