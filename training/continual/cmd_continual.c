@@ -54,7 +54,7 @@ static const char *const help =
     "  --temperature T        distillation temperature (default 1 for dwopp, 10 for dwpp)\n"
     "  --clamp X              lower clamp of both softmaxes in the KL (default 1e-4)\n"
     "model:\n"
-    "  --arch A               resnet18, resnet34 or resnet50 (default)\n"
+    "  --arch A               resnet50 (default), or any architecture of reid-train init\n"
     "  --last-stride N        1 (default) or 2\n"
     "  --input-size HxW       input size (default 256x128)\n"
     "  --init FILE            start from a checkpoint reidembed loads (one network, or the\n"
@@ -274,8 +274,7 @@ static int parse(int argc, char **argv, reid_continual_config *c, const char ***
     case O_CLAMP: bad = parse_num("--clamp", optarg, 0, 0, 0.5, &c->clamp); break;
     case O_ARCH:
       if (reid_arch_parse(optarg, &c->arch) != REID_OK)
-        bad =
-            cli_usage_error(cmd, "--arch expects resnet18, resnet34 or resnet50, got '%s'", optarg);
+        bad = cli_usage_error(cmd, "--arch expects one of %s, got '%s'", reid_arch_list(), optarg);
       break;
     case O_LS: bad = cli_parse_int(cmd, "--last-stride", optarg, 1, 2, &c->last_stride); break;
     case O_SIZE: bad = cli_parse_size(cmd, "--input-size", optarg, &c->height, &c->width); break;
