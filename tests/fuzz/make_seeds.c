@@ -282,7 +282,10 @@ static reid_status tiny_graph(reid_net *net, void *ctx) {
   (void)ctx;
   int x = net_input(net, 3, 32, 32);
   x = net_conv_bn(net, "stem", "stem_bn", x, 4, 3, 2, 1, 1, NODE_RELU6);
-  int p = net_pool(net, NODE_MAXPOOL, x, 3, 2, 1);
+  int p = net_maxpool_ceil(net, x, 3, 2, 0);
+  /* IBN-a: instance norm on half the channels, concatenated with the other half */
+  p = net_concat(net, net_instance_norm(net, "in", net_slice(net, p, 0, 2)),
+                 net_slice(net, p, 2, 2));
   int d = net_unary(net, NODE_RELU, net_conv(net, "dw", p, 4, 3, 1, 1, 4, 1));
   int g = net_unary(net, NODE_SIGMOID,
                     net_linear(net, "gate", net_unary(net, NODE_GAP, d), 4, 1, INIT_LINEAR));

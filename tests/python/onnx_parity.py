@@ -73,10 +73,25 @@ def main():
     raw, ort_out = (os.path.join(a.workdir, tag + ext) for ext in ('_raw.npy', '_ort.npy'))
     imported = os.path.join(a.workdir, tag + '_imported.npy')
     ours, ours_ort = (os.path.join(a.workdir, tag + ext) for ext in ('_reid.onnx', '_reid_ort.npy'))
-    torch.save(model.state_dict(), pth)
-    np.save(xin, arch_parity.random_images(a.batch, a.height, a.width, a.seed + 2).numpy())
+    sd = model.state_dict()
+    if a.arch.startswith('fastreid_'):  # as fast-reid's Checkpointer writes it
+        torch.save({'model': sd, 'iteration': 10}, pth)
+    else:
+        torch.save(sd, pth)
+    x = arch_parity.random_images(a.batch, a.height, a.width, a.seed + 2)
+    np.save(xin, x.numpy())
+    # PyTorch's export: scripts/export-onnx.py rebuilds torchvision's and torchreid osnet.py's
+    # models from the checkpoint; osnet_ain (osnet_ain.py) and fast-reid's models, which it does
+    # not know, are exported here from the upstream model itself (eval: the embedding reid gives)
+    direct = a.arch.startswith(('osnet_ain', 'fastreid_'))
+    if direct:
+        with torch.no_grad():
+            torch.onnx.export(model.eval(), x[:1], onnx, input_names=['input'],
+                              output_names=['embedding'],
+                              dynamic_axes={'input': {0: 'batch'}, 'embedding': {0: 'batch'}},
+                              opset_version=13, do_constant_folding=True)
     osnet = []
-    if a.arch.startswith('osnet'):
+    if a.arch.startswith('osnet') and not direct:
         osnet = ['--torchreid-osnet', arch_parity.torchreid_osnet(a.workdir).__file__]
     run_ort = ('import sys, numpy as np, onnxruntime as ort\n'
                's = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])\n'
@@ -87,9 +102,9 @@ def main():
                'assert np.allclose(one, out[:1], rtol=1e-4, atol=1e-5), "batch 1 differs"\n'
                'np.save(sys.argv[3], out)\n')
     steps = [
-        [sys.executable, arch_parity.CONVERTER, '--reid-train', a.reid_train, '--input-size',
-         '%dx%d' % (a.height, a.width), pth, st],
-        [sys.executable, EXPORTER] + osnet + [st, onnx],
+        [sys.executable, arch_parity.CONVERTER, '--reid-train', a.reid_train, '--arch', a.arch,
+         '--input-size', '%dx%d' % (a.height, a.width), pth, st],
+    ] + ([] if direct else [[sys.executable, EXPORTER] + osnet + [st, onnx]]) + [
         [a.reid_train, 'embed', '--model', st, '--input', xin, '--output', raw, '--raw',
          '--device', 'cpu'],
         [py, '-c', run_ort, onnx, xin, ort_out],

@@ -4,7 +4,10 @@
  *   BN                 BatchNormalization (epsilon 1e-5)
  *   ReLU / ReLU6 / sigmoid   Relu / Clip(0, 6) / Sigmoid
  *   add / channel gate       Add / Mul (broadcast over H, W; a [N, C] gate Unsqueezed)
- *   max / avg / global pool  MaxPool / AveragePool(count_include_pad = 1) / GlobalAveragePool
+ *   max / avg / global pool  MaxPool (ceil_mode as built) / AveragePool(count_include_pad = 1) /
+ *                            GlobalAveragePool
+ *   instance norm            InstanceNormalization (epsilon 1e-5)
+ *   concat / slice           Concat(axis 1) / Slice(starts, ends, axes = [1]) of channels
  * then the head: Flatten of the feature, and the BNNeck's BatchNormalization when the
  * embedding is taken after it. Activation i is named "input" (i = 0) or "x<i>";
  * initializers keep the network's tensor names. Every message lives in one arena. */
@@ -281,6 +284,45 @@ static reid_status export_node(exporter *x, const net_node *n) {
     made = add_node(x, n->kind == NODE_MAXPOOL ? "MaxPool" : "AveragePool", out, 1, in, attrs);
     break;
   }
+  case NODE_IN: {
+    in[0] = act_name(x, n->in);
+    in[1] = init_of(x, n->weight);
+    in[2] = init_of(x, n->bias);
+    Onnx__AttributeProto *attrs[] = {attr_float(x, "epsilon", 1e-5f), NULL};
+    made = attrs[0] ? add_node(x, "InstanceNormalization", out, 3, in, attrs) : NULL;
+    break;
+  }
+  case NODE_CONCAT: {
+    in[0] = act_name(x, n->in);
+    in[1] = act_name(x, n->in2);
+    if (x->rank[n->in] != x->rank[n->in2]) { /* [N, C] and [N, C, 1, 1]: both 4-D */
+      in[0] = unflat_of(x, n->in);
+      in[1] = unflat_of(x, n->in2);
+      x->rank[n->out] = 4;
+    }
+    Onnx__AttributeProto *attrs[] = {attr_int(x, "axis", 1), NULL};
+    made = attrs[0] ? add_node(x, "Concat", out, 2, in, attrs) : NULL;
+    break;
+  }
+  case NODE_SLICE: {
+    const int64_t one = 1, v[3] = {n->c0, n->c0 + x->net->acts[n->out].c, 1};
+    static const char *const what[3] = {"starts", "ends", "axes"};
+    in[0] = act_name(x, n->in);
+    for (int i = 0; i < 3; i++) {
+      char *name = arena_printf(&x->a, "%s_%d", what[i], n->out);
+      int64_t *data = arena_alloc(&x->a, sizeof *data);
+      Onnx__TensorProto *t = name ? tensor_proto(x, name, 1, &one, NULL) : NULL;
+      if (!data || !t || add_init(x, t))
+        return reid_fail(REID_ENOMEM, "onnx export: out of memory");
+      *data = v[i];
+      t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+      t->raw_data.len = sizeof *data;
+      t->raw_data.data = (uint8_t *)data; /* little-endian hosts */
+      in[1 + i] = name;
+    }
+    made = add_node(x, "Slice", out, 4, in, NULL);
+    break;
+  }
   default:
     return reid_fail(REID_EUNSUPPORTED, "onnx export: %s (node kind %d) has no ONNX form here yet",
                      net_node_kind_name(n->kind), (int)n->kind);
@@ -351,7 +393,7 @@ static reid_status build_model(exporter *x, double match_threshold, Onnx__ModelP
   reid_net *net = x->net;
   const reid_model_config *cfg = &net->cfg;
   x->nodes = arena_alloc(&x->a, sizeof *x->nodes * (size_t)(2 * net->n_nodes + 8));
-  x->inits = arena_alloc(&x->a, sizeof *x->inits * (size_t)(net->n_tensors + 8));
+  x->inits = arena_alloc(&x->a, sizeof *x->inits * (size_t)(net->n_tensors + 3 * net->n_nodes + 8));
   x->rank = arena_alloc(&x->a, sizeof *x->rank * (size_t)net->n_acts);
   x->flat = arena_alloc(&x->a, sizeof *x->flat * (size_t)net->n_acts);
   if (!x->nodes || !x->inits || !x->rank || !x->flat)

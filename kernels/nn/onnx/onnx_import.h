@@ -4,7 +4,8 @@
  * onto a network description, with the weights from the graph's initializers
  * (float32, float16, bfloat16 or float64; inside the file). What it reads:
  *   Conv (groups, square kernels, equal strides and pads, no dilation), BatchNormalization
- *   (inference), Relu, Clip(0, 6) (ReLU6), Sigmoid, Add, Mul (channel gates), MaxPool,
+ *   (inference), InstanceNormalization (epsilon 1e-5), Relu, Clip(0, 6) (ReLU6), Sigmoid,
+ *   Add, Mul (channel gates), Concat / Split / Slice of channels, MaxPool (ceil_mode too),
  *   AveragePool, GlobalAveragePool, ReduceMean over H and W, Flatten / Reshape / Squeeze /
  *   Unsqueeze of a [N, C, 1, 1] feature, Gemm / MatMul (+ Add of a bias) on it, Identity and
  *   Dropout (inference: nothing), and the shape arithmetic exporters emit around a dynamic

@@ -332,18 +332,23 @@ static reid_status map_pool(onnx_ctx *c, reid_net *net, net_node_kind kind) {
   int zeros_counted = x.pad > 0; /* the Pad's zeros are elements: always counted */
   if (x.pad) pad = x.pad;
   const net_act a = net->acts[x.act];
-  if (onnx_attr_int(c->node, "ceil_mode", 0)) { /* fine where ceil and floor agree */
+  int ceil_mode = 0;
+  if (onnx_attr_int(c->node, "ceil_mode", 0)) { /* only where ceil and floor differ */
     for (int d = 0; d < 2; d++) {
       int in = d ? a.w : a.h, span = in + 2 * pad - k;
-      if (span >= 0 && span % stride)
-        return onnx_node_fail(c, REID_EUNSUPPORTED,
-                              "ceil_mode on a %dx%d input changes the output size", a.h, a.w);
+      if (span >= 0 && span % stride) ceil_mode = 1;
     }
+    if (ceil_mode && kind != NODE_MAXPOOL)
+      return onnx_node_fail(c, REID_EUNSUPPORTED,
+                            "ceil_mode on a %dx%d input changes the output size (max pooling "
+                            "only)",
+                            a.h, a.w);
   }
   if (kind == NODE_AVGPOOL && pad && !zeros_counted &&
       !onnx_attr_int(c->node, "count_include_pad", 0))
     return onnx_node_fail(c, REID_EUNSUPPORTED,
                           "average pooling with padding excluded from the count");
+  if (ceil_mode) return built(c, net, net_maxpool_ceil(net, x.act, k, stride, pad), 4);
   return built(c, net, net_pool(net, kind, x.act, k, stride, pad), 4);
 }
 
@@ -411,6 +416,127 @@ static reid_status map_linear(onnx_ctx *c, reid_net *net, int gemm) {
   return built(c, net, y, 2);
 }
 
+/* InstanceNormalization(x, scale, B): InstanceNorm2d(affine=True), epsilon 1e-5 (the graph's) */
+static reid_status map_instance_norm(onnx_ctx *c, reid_net *net) {
+  static const char *const known[] = {"epsilon", NULL};
+  REID_TRY(onnx_check_attrs(c, known));
+  onnx_value x;
+  REID_TRY(input_plain(c, 0, 4, &x));
+  const net_act a = net->acts[x.act];
+  const onnx_value *scale, *bias;
+  REID_TRY(onnx_input_floats(c, 1, a.c, &scale));
+  REID_TRY(onnx_input_floats(c, 2, a.c, &bias));
+  float eps = onnx_attr_float(c->node, "epsilon", 1e-5f);
+  if (eps != 1e-5f)
+    return onnx_node_fail(c, REID_EUNSUPPORTED, "epsilon %g (instance norm runs with 1e-5)", eps);
+  char prefix[64];
+  layer_prefix(scale, prefix, sizeof prefix);
+  int out = net_instance_norm(net, prefix, x.act);
+  if (out >= 0) {
+    const net_node *n = &net->nodes[net->n_nodes - 1];
+    REID_TRY(fill(c, n->weight, scale, FILL_COPY, 1, 0));
+    REID_TRY(fill(c, n->bias, bias, FILL_COPY, 1, 0));
+  }
+  return built(c, net, out, 4);
+}
+
+/* the channel axis of an activation's rank (1, or 1 - rank) */
+static int is_channel_axis(int64_t axis, int rank) {
+  return axis == 1 || axis == 1 - rank;
+}
+
+/* Concat of maps over channels (IBN-a's IN and BN halves); more inputs chain */
+static reid_status map_concat(onnx_ctx *c, reid_net *net) {
+  static const char *const known[] = {"axis", NULL};
+  REID_TRY(onnx_check_attrs(c, known));
+  if (c->node->n_input < 1) return onnx_node_fail(c, REID_EFORMAT, "no inputs");
+  onnx_value first;
+  REID_TRY(input_plain(c, 0, 0, &first));
+  if (!is_channel_axis(onnx_attr_int(c->node, "axis", 0), first.rank))
+    return onnx_node_fail(c, REID_EUNSUPPORTED, "concatenation over another axis than channels");
+  int y = first.act;
+  for (int i = 1; i < (int)c->node->n_input; i++) {
+    onnx_value x;
+    REID_TRY(input_plain(c, i, first.rank, &x));
+    const net_act *p = &net->acts[y], *q = &net->acts[x.act];
+    if (p->h != q->h || p->w != q->w)
+      return onnx_node_fail(c, REID_EUNSUPPORTED, "concatenates %dx%d and %dx%d maps", p->h, p->w,
+                            q->h, q->w);
+    y = net_concat(net, y, x.act);
+    if (y < 0) break;
+  }
+  return built(c, net, y, first.rank);
+}
+
+/* Split over channels: one channel slice per output */
+static reid_status map_split(onnx_ctx *c, reid_net *net) {
+  static const char *const known[] = {"axis", "split", "num_outputs", NULL};
+  REID_TRY(onnx_check_attrs(c, known));
+  onnx_value x;
+  REID_TRY(input_plain(c, 0, 0, &x));
+  if (!is_channel_axis(onnx_attr_int(c->node, "axis", 0), x.rank))
+    return onnx_node_fail(c, REID_EUNSUPPORTED, "split over another axis than channels");
+  const int channels = net->acts[x.act].c, n_out = (int)c->node->n_output;
+  const int64_t *sizes = NULL;
+  size_t n_sizes = 0;
+  const Onnx__AttributeProto *a = onnx_attr(c->node, "split");
+  if (a) {
+    sizes = a->ints;
+    n_sizes = a->n_ints;
+  } else if (c->node->n_input > 1 && c->node->input[1][0]) {
+    const onnx_value *v;
+    REID_TRY(onnx_input_ints(c, 1, 0, &v));
+    sizes = v->ints;
+    n_sizes = (size_t)v->numel;
+  }
+  if (n_out < 1 || n_out > channels || (sizes && n_sizes != (size_t)n_out) ||
+      (!sizes && channels % n_out))
+    return onnx_node_fail(c, REID_EUNSUPPORTED, "%d outputs from %d channels (split sizes: %zu)",
+                          n_out, channels, n_sizes);
+  int c0 = 0;
+  for (int i = 0; i < n_out; i++) {
+    int64_t size = sizes ? sizes[i] : channels / n_out;
+    if (size < 1 || c0 + size > channels)
+      return onnx_node_fail(c, REID_EFORMAT, "split size %lld at channel %d of %d", (long long)size,
+                            c0, channels);
+    int y = net_slice(net, x.act, c0, (int)size);
+    if (y < 0 || net->build_failed)
+      return onnx_node_fail(c, REID_EUNSUPPORTED, "cannot build it (%s)", reid_last_error());
+    onnx_value v = {.kind = VAL_ACT, .act = y, .rank = x.rank};
+    const char *name = c->node->output[i] ? c->node->output[i] : "";
+    if (name[0] && onnx_bind(c, name, v) < 0)
+      return reid_fail(REID_ENOMEM, "%s: out of memory", c->path);
+    c0 += (int)size;
+  }
+  if (c0 != channels)
+    return onnx_node_fail(c, REID_EFORMAT, "split sizes add up to %d of %d channels", c0, channels);
+  return REID_OK;
+}
+
+/* Slice(data, starts, ends, axes[, steps]) of channels with step 1 */
+static reid_status map_slice(onnx_ctx *c, reid_net *net) {
+  REID_TRY(onnx_check_attrs(c, NULL));
+  onnx_value x;
+  REID_TRY(input_plain(c, 0, 0, &x));
+  const onnx_value *starts, *ends, *axes = NULL, *steps = NULL;
+  REID_TRY(onnx_input_ints(c, 1, 0, &starts));
+  REID_TRY(onnx_input_ints(c, 2, 0, &ends));
+  if (c->node->n_input > 3 && c->node->input[3][0]) REID_TRY(onnx_input_ints(c, 3, 0, &axes));
+  if (c->node->n_input > 4 && c->node->input[4][0]) REID_TRY(onnx_input_ints(c, 4, 0, &steps));
+  if (starts->numel != 1 || ends->numel != 1 || !axes || axes->numel != 1 ||
+      !is_channel_axis(axes->ints[0], x.rank) ||
+      (steps && (steps->numel != 1 || steps->ints[0] != 1)))
+    return onnx_node_fail(c, REID_EUNSUPPORTED, "only a slice of channels with step 1");
+  const int64_t channels = net->acts[x.act].c;
+  int64_t b = starts->ints[0], e = ends->ints[0];
+  b = b < 0 ? b + channels : b;
+  e = e < 0 ? e + channels : e;
+  b = b < 0 ? 0 : b > channels ? channels : b;
+  e = e < b ? b : e > channels ? channels : e;
+  if (e == b) return onnx_node_fail(c, REID_EUNSUPPORTED, "an empty slice");
+  return built(c, net, net_slice(net, x.act, (int)b, (int)(e - b)), x.rank);
+}
+
 /* the L2 normalisation at the end: LpNormalization, or x / (a norm of x) */
 static reid_status map_l2(onnx_ctx *c, int lp) {
   static const char *const known[] = {"axis", "p", NULL};
@@ -472,6 +598,10 @@ reid_status onnx_map_node(onnx_ctx *c, reid_net *net) {
   if (!strcmp(op, "ReduceL2")) return map_reduce(c, net, 1);
   if (!strcmp(op, "Gemm")) return map_linear(c, net, 1);
   if (!strcmp(op, "MatMul")) return map_linear(c, net, 0);
+  if (!strcmp(op, "InstanceNormalization")) return map_instance_norm(c, net);
+  if (!strcmp(op, "Concat")) return map_concat(c, net);
+  if (!strcmp(op, "Split")) return map_split(c, net);
+  if (!strcmp(op, "Slice")) return map_slice(c, net);
   if (!strcmp(op, "LpNormalization")) return map_l2(c, 1);
   if (!strcmp(op, "Div")) return map_l2(c, 0);
   if (!strcmp(op, "Max") || !strcmp(op, "Expand")) return map_norm_passthrough(c);

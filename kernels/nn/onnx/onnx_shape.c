@@ -105,9 +105,30 @@ static reid_status map_shape(onnx_ctx *c, const reid_net *net) {
   return onnx_bind_ints(c, out_name(c, 0), 1, n, dims + start);
 }
 
-static reid_status map_gather(onnx_ctx *c) {
+/* x[..., 0] of a pooled feature [N, C, 1, 1] (fast-reid's head: neck_feat[..., 0, 0]): a
+ * scalar index 0 on a spatial axis of size 1 drops that axis (rank 4 -> 3 -> 2) */
+static reid_status gather_pooled(onnx_ctx *c, const reid_net *net, onnx_value x) {
+  const onnx_value *idx;
+  REID_TRY(onnx_input_ints(c, 1, 0, &idx));
+  int64_t axis = onnx_attr_int(c->node, "axis", 0);
+  axis += axis < 0 ? x.rank : 0;
+  const net_act *a = &net->acts[x.act];
+  if (x.rank < 3 || axis < 2 || axis >= x.rank || idx->ndim != 0 || idx->ints[0] != 0 ||
+      a->h != 1 || a->w != 1)
+    return onnx_node_fail(c, REID_EUNSUPPORTED,
+                          "only index 0 of a size-1 axis of a pooled feature [N, C, 1, 1] (the "
+                          "map is [N, %d, %d, %d], axis %lld)",
+                          a->c, a->h, a->w, (long long)axis);
+  x.rank--;
+  return bind_copy(c, x);
+}
+
+static reid_status map_gather(onnx_ctx *c, const reid_net *net) {
   static const char *const known[] = {"axis", NULL};
   REID_TRY(onnx_check_attrs(c, known));
+  int v = onnx_input(c, 0, 0);
+  if (v < 0) return REID_EFORMAT;
+  if (c->values[v].kind == VAL_ACT) return gather_pooled(c, net, c->values[v]);
   const onnx_value *data, *idx;
   REID_TRY(onnx_input_ints(c, 0, 1, &data));
   REID_TRY(onnx_input_ints(c, 1, 0, &idx));
@@ -272,7 +293,7 @@ int onnx_map_shape_op(onnx_ctx *c, reid_net *net, reid_status *st) {
   else if (!strcmp(op, "Shape"))
     *st = map_shape(c, net);
   else if (!strcmp(op, "Gather"))
-    *st = map_gather(c);
+    *st = map_gather(c, net);
   else if (!strcmp(op, "Unsqueeze"))
     *st = map_unsqueeze(c);
   else if (!strcmp(op, "Squeeze"))
