@@ -118,7 +118,7 @@ GType gst_reid_precision_get_type(void) {
       {GST_REID_PRECISION_TF32, "TF32 tensor cores (CUDA)", "tf32"},
       {GST_REID_PRECISION_FP16, "float16 (CUDA)", "fp16"},
       {GST_REID_PRECISION_BF16, "bfloat16 (CPU with AVX512-BF16, CUDA)", "bf16"},
-      {GST_REID_PRECISION_INT8, "int8 (CPU; models written by reid-train quantize)", "int8"},
+      {GST_REID_PRECISION_INT8, "int8 (CPU, CUDA; models written by reid-train quantize)", "int8"},
       {0, NULL, NULL},
   };
   if (g_once_init_enter(&type))
@@ -550,7 +550,8 @@ static void gst_reid_embed_class_init(GstReidEmbedClass *klass) {
       gobject_class, PROP_PRECISION,
       g_param_spec_enum("precision", "Precision",
                         "Inference precision: fp32; bf16 on CPUs with AVX512-BF16; int8 on the "
-                        "CPU for models written by reid-train quantize; tf32, fp16, bf16 on CUDA "
+                        "CPU and CUDA for models written by reid-train quantize; tf32, fp16, bf16 "
+                        "on CUDA "
                         "(an unsupported one, or int8 with a float model, fails at start)",
                         gst_reid_precision_get_type(), DEFAULT_PROP_PRECISION, rw_ready));
   /**

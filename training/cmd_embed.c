@@ -29,7 +29,7 @@ static const char *const help =
     "  --gpu-id N           CUDA device (default 0)\n"
     "  --batch-size N       images per network call (default 16)\n"
     "  --precision P        fp32 (default), bf16 (CPU with AVX512-BF16), tf32/fp16 (CUDA),\n"
-    "                       int8 (models written by reid-train quantize; CPU)\n"
+    "                       int8 (models written by reid-train quantize; CPU, CUDA)\n"
     "  --threads N          CPU threads (default: all cores)\n"
     "  --raw                write the pooled feature without L2 normalisation\n"
     "  --input-size HxW     run at this size (default: the model's; an ONNX graph with a\n"

@@ -27,6 +27,7 @@
 #include "engine_impl.h"
 #include "reid_cuda.h"
 #include "net_graph.h"
+#include "quantize.h"
 
 #define WORKSPACE_BYTES ((size_t)256 << 20)
 #define BN_EPS          1e-5
@@ -39,10 +40,46 @@ static const float *tensor_host(const reid_net *net, int index, const float *par
   return (t->trainable ? params : buffers) + t->offset;
 }
 
+/* int8: the folded weights hw [co][k][k][c_pad] quantized per output channel
+ * (steps kept on the host for engine_int8_prepare) and their per-tap sums over the
+ * input channels. */
+static reid_status upload_int8_weights(cuda_engine *g, eop *op, const float *hw, int co, int k,
+                                       int c_pad) {
+  const size_t per = (size_t)k * k * c_pad, taps = (size_t)k * k;
+  int8_t *q = malloc((size_t)co * per);
+  float *wsum = calloc((size_t)co * (taps + 1), sizeof(float));
+  op->w_step = malloc(sizeof(float) * (size_t)co);
+  reid_status st =
+      q && wsum && op->w_step ? REID_OK : reid_fail(REID_ENOMEM, "engine: out of memory");
+  if (st == REID_OK) {
+    reid_quantize_per_channel(hw, co, per, q, op->w_step);
+    for (int o = 0; o < co; o++)
+      for (size_t t = 0; t < taps; t++)
+        for (int c = 0; c < c_pad; c++) {
+          const float v = q[(size_t)o * per + t * c_pad + c];
+          wsum[(size_t)o * (taps + 1) + t] += v;
+          wsum[(size_t)o * (taps + 1) + taps] += v;
+        }
+  }
+  if (st == REID_OK) st = CUDA_ST(cudaMalloc(&op->w, (size_t)co * per));
+  if (st == REID_OK)
+    st = CUDA_ST(cudaMalloc((void **)&op->q_wsum, sizeof(float) * (size_t)co * (taps + 1)));
+  if (st == REID_OK)
+    st = CUDA_ST(cudaMemcpyAsync(op->w, q, (size_t)co * per, cudaMemcpyHostToDevice, g->s->stream));
+  if (st == REID_OK)
+    st = CUDA_ST(cudaMemcpyAsync(op->q_wsum, wsum, sizeof(float) * (size_t)co * (taps + 1),
+                                 cudaMemcpyHostToDevice, g->s->stream));
+  if (st == REID_OK) st = CUDA_ST(cudaStreamSynchronize(g->s->stream));
+  free(q);
+  free(wsum);
+  return st;
+}
+
 /* Folds BN (when given) into the convolution, reorders OIHW -> KRSC (input
  * channels padded to c_pad; a group's c_in / groups otherwise) and uploads
  * weights and bias in the storage type:
- *   w' = w g / sqrt(v + eps),  b' = (b - m) g / sqrt(v + eps) + beta  (b: the conv's bias or 0) */
+ *   w' = w g / sqrt(v + eps),  b' = (b - m) g / sqrt(v + eps) + beta  (b: the conv's bias or 0)
+ * (int8: the weights quantized per output channel, the bias in float). */
 static reid_status upload_folded(cuda_engine *g, eop *op, const reid_net *net, const net_node *conv,
                                  const net_node *bn, int c_pad, const float *params,
                                  const float *buffers) {
@@ -71,20 +108,22 @@ static reid_status upload_folded(cuda_engine *g, eop *op, const reid_net *net, c
           hw[(((size_t)o * k + r) * k + q) * c_pad + c] =
               (float)(w[(((size_t)o * ci + c) * k + r) * k + q] * scale);
   }
-  if (st == REID_OK) st = CUDA_ST(cudaMalloc(&op->w, wn * (size_t)g->elem));
-  if (st == REID_OK) st = CUDA_ST(cudaMalloc(&op->bias, (size_t)co * (size_t)g->elem));
+  const int i8 = g->dtype == ENGINE_INT8;
+  if (st == REID_OK && i8) st = upload_int8_weights(g, op, hw, co, k, c_pad);
+  if (st == REID_OK && !i8) st = CUDA_ST(cudaMalloc(&op->w, wn * (size_t)g->elem));
+  if (st == REID_OK && !i8) st = CUDA_ST(cudaMalloc(&op->bias, (size_t)co * (size_t)g->elem));
   if (st == REID_OK) st = CUDA_ST(cudaMalloc((void **)&op->bias_f32, sizeof(float) * (size_t)co));
-  if (st == REID_OK) st = CUDA_ST(cudaMalloc(&tmp, sizeof(float) * wn));
+  if (st == REID_OK && !i8) st = CUDA_ST(cudaMalloc(&tmp, sizeof(float) * wn));
   /* stream-ordered copies: a plain cudaMemcpy from pageable memory may still be in flight
    * when a kernel on the (non-blocking) backend stream starts */
   if (st == REID_OK)
     st = CUDA_ST(cudaMemcpyAsync(op->bias_f32, hb, sizeof(float) * (size_t)co,
                                  cudaMemcpyHostToDevice, g->s->stream));
-  if (st == REID_OK)
+  if (st == REID_OK && !i8)
     st =
         CUDA_ST(cudaMemcpyAsync(tmp, hw, sizeof(float) * wn, cudaMemcpyHostToDevice, g->s->stream));
-  if (st == REID_OK) st = engine_convert_weights(g->s, tmp, op->w, wn, g->dtype);
-  if (st == REID_OK)
+  if (st == REID_OK && !i8) st = engine_convert_weights(g->s, tmp, op->w, wn, g->dtype);
+  if (st == REID_OK && !i8)
     st = engine_convert_weights(g->s, op->bias_f32, op->bias, (size_t)co, g->dtype);
   if (st == REID_OK) st = CUDA_ST(cudaStreamSynchronize(g->s->stream));
   if (tmp) cudaFree(tmp);
@@ -100,6 +139,7 @@ static reid_status upload_folded(cuda_engine *g, eop *op, const reid_net *net, c
   op->res = -1;
   CUDNN_CHECK(cudnnCreateFilterDescriptor(&op->w_desc));
   CUDNN_CHECK(cudnnSetFilter4dDescriptor(op->w_desc, g->dt, CUDNN_TENSOR_NHWC, co, c_pad, k, k));
+  if (i8) return REID_OK; /* no bias descriptors: the epilogue adds bias_f32 */
   CUDNN_CHECK(cudnnCreateTensorDescriptor(&op->bias_desc));
   CUDNN_CHECK(cudnnSetTensor4dDescriptor(op->bias_desc, CUDNN_TENSOR_NCHW, g->dt, 1, co, 1, 1));
   CUDNN_CHECK(cudnnCreateTensorDescriptor(&op->bias_desc_f32));
@@ -321,6 +361,9 @@ static reid_status assign_slots(cuda_engine *g) {
       const eact *a = &g->acts[op->dst];
       const size_t bytes = (size_t)a->c * a->h * a->w * (size_t)g->elem;
       if (bytes > largest) largest = bytes;
+      if (op->kind == EOP_CONV && g->dtype == ENGINE_INT8 &&
+          sizeof(float) * a->c * a->h * a->w * (size_t)g->max_batch > g->acc_bytes)
+        g->acc_bytes = sizeof(float) * a->c * a->h * a->w * (size_t)g->max_batch;
     }
     const int reads[2] = {op->src, op->res};
     for (int r = 0; r < 2; r++)
@@ -345,6 +388,12 @@ static reid_status alloc_buffers(cuda_engine *g) {
   const size_t input_bytes = mb * g->in_h * g->in_w * ENGINE_INPUT_CHANNELS * (size_t)g->elem;
   CUDA_CHECK(cudaMalloc(&g->input, input_bytes));
   CUDA_CHECK(cudaMemsetAsync(g->input, 0, input_bytes, g->s->stream));
+  if (g->dtype == ENGINE_INT8) { /* float staging of the input, int32 sums of a convolution */
+    const size_t f_bytes = mb * g->in_h * g->in_w * ENGINE_INPUT_CHANNELS * sizeof(float);
+    CUDA_CHECK(cudaMalloc((void **)&g->input_f, f_bytes));
+    CUDA_CHECK(cudaMemsetAsync(g->input_f, 0, f_bytes, g->s->stream));
+    CUDA_CHECK(cudaMalloc((void **)&g->acc, g->acc_bytes));
+  }
   CUDA_CHECK(cudaMalloc((void **)&g->input_f32, sizeof(float) * image * mb));
   CUDA_CHECK(cudaMallocHost((void **)&g->host_in, sizeof(float) * image * mb));
   CUDA_CHECK(cudaMalloc((void **)&g->out_dev, sizeof(float) * (size_t)g->dim * mb));
@@ -402,10 +451,15 @@ static void cuda_engine_free(cuda_engine *g) {
     if (op->w_desc) cudnnDestroyFilterDescriptor(op->w_desc);
     if (op->bias_desc) cudnnDestroyTensorDescriptor(op->bias_desc);
     if (op->bias_desc_f32) cudnnDestroyTensorDescriptor(op->bias_desc_f32);
+    if (op->q_scale) cudaFree(op->q_scale);
+    if (op->q_wsum) cudaFree(op->q_wsum);
+    free(op->w_step);
   }
   for (int k = 0; g->slots && k < g->n_slots; k++)
     if (g->slots[k]) cudaFree(g->slots[k]);
   if (g->input) cudaFree(g->input);
+  if (g->input_f) cudaFree(g->input_f);
+  if (g->acc) cudaFree(g->acc);
   if (g->input_f32) cudaFree(g->input_f32);
   if (g->host_in) cudaFreeHost(g->host_in);
   if (g->out_dev) cudaFree(g->out_dev);
@@ -455,8 +509,12 @@ static reid_status cuda_embed(reid_engine *e, const float *x, int n, float *out)
     memcpy(g->host_in, x + image * done, sizeof(float) * image * chunk);
     CUDA_CHECK(cudaMemcpyAsync(g->input_f32, g->host_in, sizeof(float) * image * chunk,
                                cudaMemcpyHostToDevice, s->stream));
-    REID_TRY(engine_input_from_nchw(s, g->input_f32, chunk, g->in_c, g->in_h, g->in_w,
-                                    ENGINE_INPUT_CHANNELS, g->input, g->dtype));
+    if (g->dtype == ENGINE_INT8) /* quantized by the plan */
+      REID_TRY(engine_input_from_nchw(s, g->input_f32, chunk, g->in_c, g->in_h, g->in_w,
+                                      ENGINE_INPUT_CHANNELS, g->input_f, ENGINE_FP32));
+    else
+      REID_TRY(engine_input_from_nchw(s, g->input_f32, chunk, g->in_c, g->in_h, g->in_w,
+                                      ENGINE_INPUT_CHANNELS, g->input, g->dtype));
     REID_TRY(run_n(g, chunk, out + (size_t)g->dim * done));
   }
   return REID_OK;
@@ -469,7 +527,8 @@ int reid_engine_is_cuda(const reid_engine *e) {
 reid_status reid_cuda_engine_input(reid_engine *e, void **input, reid_tensor_format *fmt) {
   if (!reid_engine_is_cuda(e)) return reid_fail(REID_EINVAL, "engine: not a CUDA engine");
   cuda_engine *g = e->impl;
-  *input = g->input;
+  *input =
+      g->dtype == ENGINE_INT8 ? (void *)g->input_f : g->input; /* int8: float, quantized by run */
   fmt->layout = REID_LAYOUT_NHWC;
   fmt->channels = ENGINE_INPUT_CHANNELS;
   fmt->dtype = g->dtype == ENGINE_FP16   ? REID_PRECISION_FP16
@@ -516,11 +575,11 @@ reid_status engine_cuda_init(reid_engine *e) {
     g->dtype = ENGINE_BF16, g->dt = CUDNN_DATA_BFLOAT16, g->math = CUDNN_TENSOR_OP_MATH;
     break;
   case REID_PRECISION_INT8:
-    return reid_fail(REID_EUNSUPPORTED, "precision int8 is not available on the CUDA engine yet "
-                                        "(the CPU engine runs int8: device=cpu)");
+    g->dtype = ENGINE_INT8, g->dt = CUDNN_DATA_INT8, g->math = CUDNN_DEFAULT_MATH;
+    break;
   default: return reid_fail(REID_EINVAL, "engine: unknown precision %d", (int)e->precision);
   }
-  g->elem = g->dtype == ENGINE_FP32 ? 4 : 2;
+  g->elem = g->dtype == ENGINE_FP32 ? 4 : g->dtype == ENGINE_INT8 ? 1 : 2;
   const reid_model_config *cfg = reid_net_config(net);
   g->in_c = 3, g->in_h = cfg->input_height, g->in_w = cfg->input_width;
 
@@ -528,7 +587,7 @@ reid_status engine_cuda_init(reid_engine *e) {
   g->acts = calloc((size_t)g->n_acts, sizeof *g->acts);
   if (!g->acts) return reid_fail(REID_ENOMEM, "engine: out of memory");
   for (int a = 0; a < g->n_acts; a++)
-    g->acts[a] = (eact){net->acts[a].c, net->acts[a].h, net->acts[a].w, -1};
+    g->acts[a] = (eact){net->acts[a].c, net->acts[a].h, net->acts[a].w, -1, 1.0f, 0};
   g->input_act = 0;
   g->acts[0].c = ENGINE_INPUT_CHANNELS;
 
@@ -536,6 +595,7 @@ reid_status engine_cuda_init(reid_engine *e) {
   REID_TRY(reid_net_download(net, &params, &buffers));
   reid_status st = rewrite(g, net, params, buffers);
   if (st == REID_OK) st = neck(g, net, params, buffers);
+  if (st == REID_OK && g->dtype == ENGINE_INT8) st = engine_int8_prepare(g, net);
   free(params);
   free(buffers);
   REID_TRY(st);
@@ -546,8 +606,9 @@ reid_status engine_cuda_init(reid_engine *e) {
     g->bucket_n[g->n_buckets++] = n;
   g->bucket_n[g->n_buckets++] = g->max_batch;
 
-  snprintf(e->description, sizeof e->description, "cuda/cudnn %s NHWC (BN folded, fused, graphs)",
-           reid_precision_name(e->precision));
+  snprintf(e->description, sizeof e->description, "cuda/cudnn %s NHWC (BN folded, %s, graphs)",
+           reid_precision_name(e->precision),
+           g->dtype == ENGINE_INT8 ? "int32 sums, per-channel scales" : "fused");
   /* the largest plan now, so that a configuration cuDNN cannot run fails here */
   eplan *p;
   return plan_for(g, g->max_batch, &p);

@@ -11,8 +11,8 @@
 extern "C" {
 #endif
 
-/* storage types of the engine (arithmetic is float everywhere) */
-enum { ENGINE_FP32 = 0, ENGINE_FP16 = 1, ENGINE_BF16 = 2 };
+/* storage types of the engine (arithmetic is float everywhere but in int8's convolutions) */
+enum { ENGINE_FP32 = 0, ENGINE_FP16 = 1, ENGINE_BF16 = 2, ENGINE_INT8 = 3 };
 
 #define ENGINE_INPUT_CHANNELS 8 /* the 3 image channels padded for tensor cores */
 #define ENGINE_MAX_BUCKETS    20
@@ -50,11 +50,22 @@ typedef struct eop {
   float *bias_f32; /* device: the same in float */
   cudnnFilterDescriptor_t w_desc;
   cudnnTensorDescriptor_t bias_desc, bias_desc_f32;
+  /* int8 (cuda_engine_int8.c): w holds int8 weights quantized per output channel; the
+   * epilogue turns cuDNN's int32 sums (as float) into the output's int8 code:
+   *   y = q_scale[o] (acc + in_zp wsum(o, pixel)) + bias_f32[o] + res_step (res + res_zp)
+   * (wsum: the int8 weights of channel o summed over the taps inside the image) */
+  float *w_step;  /* host [c_out]: the weights' per-channel steps, until the scales are set */
+  float *q_scale; /* device [c_out]: s_in * s_w[o] */
+  float *q_wsum;  /* device [c_out][k * k + 1] (the last: all taps), or NULL when in_zp = 0 */
 } eop;
 
 typedef struct eact {
   int c, h, w; /* per sample; c padded for the input */
   int slot;    /* activation buffer, -1 for the input and the feature */
+  /* int8: real value = step * (code + zp); zp = 128 for a non-negative tensor (a u8 code
+   * q in 0..255 stored as q - 128), 0 for a signed one */
+  float step;
+  int zp;
 } eact;
 
 typedef struct eplan {
@@ -95,6 +106,12 @@ typedef struct cuda_engine {
   size_t workspace_bytes;
   cudnnActivationDescriptor_t relu, identity;
 
+  /* int8: the input arrives as float NHWC8 (input_f, what reid_cuda_engine_input hands
+   * out) and is quantized into input; each convolution's int32 sums land in acc */
+  float *input_f;
+  float *acc;
+  size_t acc_bytes;
+
   int n_buckets;
   int bucket_n[ENGINE_MAX_BUCKETS];
   eplan *plans[ENGINE_MAX_BUCKETS];
@@ -128,6 +145,32 @@ reid_status engine_eltwise(cuda_state *s, int op, const void *a, const void *b, 
 /* y [n, c] = mean over hw of x [n, hw, c], storage type */
 reid_status engine_gap_store(cuda_state *s, const void *x, void *y, int n, int hw, int c,
                              int dtype);
+
+/* int8 (engine_kernels.cu, cuda_engine_int8.c) */
+struct reid_net;
+typedef struct engine_i8_conv {
+  int n, c, ho, wo;               /* output */
+  int h_in, w_in, k, stride, pad; /* for the taps inside the image */
+  const float *acc;               /* [n, ho, wo, c] int32 sums as float */
+  const float *scale, *bias;      /* [c] */
+  const float *wsum;              /* [c][k * k + 1] or NULL */
+  int in_zp;
+  const int8_t *res; /* or NULL */
+  float res_step;
+  int res_zp, relu;
+  float out_step;
+  int out_zp; /* 128: codes 0..255 stored minus 128; 0: codes -128..127 */
+  int8_t *y;
+} engine_i8_conv;
+reid_status engine_i8_epilogue(cuda_state *s, const engine_i8_conv *a);
+/* x float NHWC [n * pixels * c] -> round(x / step) saturated to -128..127 */
+reid_status engine_i8_quantize(cuda_state *s, const float *x, int8_t *y, size_t count, float step);
+/* out[i, ch] = step * (mean over hw of x[i, :, ch] + zp), then * scale + shift when given */
+reid_status engine_i8_gap(cuda_state *s, const int8_t *x, int n, int hw, int c, float step, int zp,
+                          const float *scale, const float *shift, float *out);
+/* rewrites the folded float weights of op (uploaded by cuda_engine.c) as int8 and sets the
+ * steps and codes of every activation (cuda_engine_int8.c) */
+reid_status engine_int8_prepare(cuda_engine *g, const struct reid_net *net);
 
 #ifdef __cplusplus
 }

@@ -6,7 +6,9 @@
  * runs the network once eagerly ("trial"): a fused call cuDNN refuses falls
  * back to a float bias, then to cudnnConvolutionForward + engine_epilogue.
  * The same op sequence is then captured into a CUDA graph, so a later batch
- * is one cudaGraphLaunch; if capture fails the plan runs eagerly. */
+ * is one cudaGraphLaunch; if capture fails the plan runs eagerly. int8:
+ * INT8 x and w, INT32 compute, FLOAT y (cuDNN's INT8_EXT_CONFIG, always
+ * IMPLICIT_PRECOMP_GEMM) into the engine's acc buffer, then engine_i8_epilogue. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,12 +38,14 @@ static reid_status conv_descriptors(cuda_engine *g, eplan *p, int i) {
   CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->x[i]));
   CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->y[i]));
   CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv[i]));
+  const int i8 = g->dtype == ENGINE_INT8;
   CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x[i], CUDNN_TENSOR_NHWC, g->dt, p->n, d->c_in, d->h_in,
                                          d->w_in));
-  CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y[i], CUDNN_TENSOR_NHWC, g->dt, p->n, d->c_out,
-                                         d->h_out, d->w_out));
+  CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y[i], CUDNN_TENSOR_NHWC, i8 ? CUDNN_DATA_FLOAT : g->dt,
+                                         p->n, d->c_out, d->h_out, d->w_out));
   CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv[i], d->pad, d->pad, d->stride, d->stride, 1,
-                                              1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+                                              1, CUDNN_CROSS_CORRELATION,
+                                              i8 ? CUDNN_DATA_INT32 : CUDNN_DATA_FLOAT));
   CUDNN_CHECK(cudnnSetConvolutionGroupCount(p->conv[i], d->groups > 1 ? d->groups : 1));
   CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv[i], g->math));
   int n, c, h, w;
@@ -59,6 +63,18 @@ static reid_status conv_descriptors(cuda_engine *g, eplan *p, int i) {
  * unfused (engine_epilogue after the convolution). */
 static reid_status conv_algorithm(cuda_engine *g, eplan *p, int i) {
   const eop *op = &g->ops[i];
+  if (g->dtype == ENGINE_INT8) { /* the one algorithm cuDNN runs int8 with */
+    p->algo[i] = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+    p->mode[i] = MODE_UNFUSED;
+    CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(
+        g->s->cudnn, p->x[i], op->w_desc, p->conv[i], p->y[i],
+        CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, &p->ws[i]));
+    if (p->ws[i] > g->workspace_bytes)
+      return reid_fail(REID_EDEVICE,
+                       "engine: int8 conv %d needs %zu B of cuDNN workspace, the engine has %zu", i,
+                       p->ws[i], g->workspace_bytes);
+    return REID_OK;
+  }
   cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
   int found = 0;
   CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
@@ -111,9 +127,43 @@ static reid_status conv_algorithm(cuda_engine *g, eplan *p, int i) {
 
 /* One convolution with its epilogue. probe = 1 (trial run): a refused fused
  * call moves the op to the next mode and tries again. */
+/* int8: cuDNN's int32 sums into acc, then scales, bias, shortcut, ReLU and the output codes */
+static reid_status run_conv_i8(cuda_engine *g, eplan *p, int i) {
+  const eop *op = &g->ops[i];
+  const eact *in = &g->acts[op->src], *out = &g->acts[op->dst];
+  const eact *res = op->res >= 0 ? &g->acts[op->res] : NULL;
+  CUDNN_CHECK(cudnnConvolutionForward(g->s->cudnn, &ONE, p->x[i], engine_act_ptr(g, op->src),
+                                      op->w_desc, op->w, p->conv[i],
+                                      (cudnnConvolutionFwdAlgo_t)p->algo[i], g->workspace,
+                                      g->workspace_bytes, &ZERO, p->y[i], g->acc));
+  const engine_i8_conv a = {.n = p->n,
+                            .c = op->conv.c_out,
+                            .ho = op->conv.h_out,
+                            .wo = op->conv.w_out,
+                            .h_in = op->conv.h_in,
+                            .w_in = op->conv.w_in,
+                            .k = op->conv.k,
+                            .stride = op->conv.stride,
+                            .pad = op->conv.pad,
+                            .acc = g->acc,
+                            .scale = op->q_scale,
+                            .bias = op->bias_f32,
+                            .wsum = in->zp ? op->q_wsum : NULL,
+                            .in_zp = in->zp,
+                            .res = res ? engine_act_ptr(g, op->res) : NULL,
+                            .res_step = res ? res->step : 0.0f,
+                            .res_zp = res ? res->zp : 0,
+                            .relu = op->act == ENGINE_ACT_RELU,
+                            .out_step = out->step,
+                            .out_zp = out->zp,
+                            .y = engine_act_ptr(g, op->dst)};
+  return engine_i8_epilogue(g->s, &a);
+}
+
 static reid_status run_conv(cuda_engine *g, eplan *p, int i, int probe) {
   const eop *op = &g->ops[i];
   cuda_state *s = g->s;
+  if (g->dtype == ENGINE_INT8) return run_conv_i8(g, p, i);
   const void *x = engine_act_ptr(g, op->src);
   void *y = engine_act_ptr(g, op->dst);
   const void *res = op->res >= 0 ? engine_act_ptr(g, op->res) : NULL;
@@ -139,6 +189,10 @@ static reid_status run_conv(cuda_engine *g, eplan *p, int i, int probe) {
 /* The whole network on p->n images, then the embeddings to host_out. */
 static reid_status enqueue(cuda_engine *g, eplan *p, int probe) {
   cuda_state *s = g->s;
+  if (g->dtype == ENGINE_INT8) /* the float input to codes */
+    REID_TRY(engine_i8_quantize(s, g->input_f, g->input,
+                                (size_t)p->n * g->in_h * g->in_w * ENGINE_INPUT_CHANNELS,
+                                g->acts[g->input_act].step));
   for (int i = 0; i < g->n_ops; i++) {
     const eop *op = &g->ops[i];
     const eact *in = &g->acts[op->src];
@@ -163,8 +217,12 @@ static reid_status enqueue(cuda_engine *g, eplan *p, int probe) {
       REID_TRY(engine_eltwise(s, ENGINE_ELT_NONE, x, NULL, y, p->n, hw, in->c, op->act, g->dtype));
       break;
     case EOP_OUTPUT:
-      REID_TRY(
-          engine_gap(s, x, p->n, hw, in->c, g->neck_scale, g->neck_shift, g->out_dev, g->dtype));
+      if (g->dtype == ENGINE_INT8)
+        REID_TRY(engine_i8_gap(s, x, p->n, hw, in->c, in->step, in->zp, g->neck_scale,
+                               g->neck_shift, g->out_dev));
+      else
+        REID_TRY(
+            engine_gap(s, x, p->n, hw, in->c, g->neck_scale, g->neck_shift, g->out_dev, g->dtype));
       break;
     }
   }

@@ -4,7 +4,10 @@
  * max and average pooling, global average pooling (+ the BNNeck affine map)
  * into float embeddings or into T, the bias + residual + activation epilogue
  * used when cuDNN cannot fuse it into the convolution, and the elementwise
- * ops (add, channel gate, activation) of the graphs that are not ResNets. */
+ * ops (add, channel gate, activation) of the graphs that are not ResNets.
+ * int8 (cuda_engine_int8.c): max pooling on the codes, the input's
+ * quantization, the epilogue of the int8 convolutions and the global average
+ * pooling of codes. */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -20,6 +23,13 @@ template <> __device__ __forceinline__ __half from_f<__half>(float v) {
 }
 template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
   return __float2bfloat16_rn(v);
+}
+/* int8 codes through max pooling: the max of codes is a code (exact in float) */
+template <> __device__ __forceinline__ int8_t from_f<int8_t>(float v) {
+  return (int8_t)v;
+}
+__device__ __forceinline__ float to_f(int8_t v) {
+  return (float)v;
 }
 __device__ __forceinline__ float to_f(float v) {
   return v;
@@ -237,6 +247,10 @@ extern "C" reid_status engine_pool(cuda_state *s, const void *x, void *y, int n,
   const size_t total = (size_t)n * d->h_out * d->w_out * c;
   if (dtype == ENGINE_FP16) return pool_t<__half>(s, total, c, d, avg, x, y);
   if (dtype == ENGINE_BF16) return pool_t<__nv_bfloat16>(s, total, c, d, avg, x, y);
+  if (dtype == ENGINE_INT8) { /* max of codes is a code; an average would need rounding */
+    if (avg) return reid_fail(REID_EUNSUPPORTED, "engine: int8 average pooling is not implemented");
+    return pool_t<int8_t>(s, total, c, d, 0, x, y);
+  }
   return pool_t<float>(s, total, c, d, avg, x, y);
 }
 
@@ -246,4 +260,86 @@ extern "C" reid_status engine_gap_store(cuda_state *s, const void *x, void *y, i
   if (dtype == ENGINE_FP16) return gap_store_t<__half>(s, total, hw, c, x, y);
   if (dtype == ENGINE_BF16) return gap_store_t<__nv_bfloat16>(s, total, hw, c, x, y);
   return gap_store_t<float>(s, total, hw, c, x, y);
+}
+
+/* ---- int8 ---- */
+
+__global__ void k_i8_quantize(size_t n, const float *x, int8_t *y, float inv_step) {
+  GRID_STRIDE(i, n) {
+    const float q = rintf(x[i] * inv_step);
+    y[i] = (int8_t)(q < -128.0f ? -128.0f : q > 127.0f ? 127.0f : q);
+  }
+}
+
+/* One output element of an int8 convolution (see engine_i8_conv). */
+__global__ void k_i8_epilogue(size_t total, engine_i8_conv a) {
+  const int taps = a.k * a.k;
+  const float lo = a.out_zp ? 0.0f : -128.0f, hi = a.out_zp ? 255.0f : 127.0f;
+  const float inv = 1.0f / a.out_step;
+  GRID_STRIDE(o, total) {
+    const int ch = (int)(o % a.c);
+    float acc = a.acc[o];
+    if (a.wsum) { /* zero point of the input: the taps inside the image */
+      const size_t pix = o / a.c;
+      const int ow = (int)(pix % a.wo), oh = (int)((pix / a.wo) % a.ho);
+      const int h0 = oh * a.stride - a.pad, w0 = ow * a.stride - a.pad;
+      const int r_lo = h0 < 0 ? -h0 : 0, r_hi = h0 + a.k > a.h_in ? a.h_in - h0 : a.k;
+      const int q_lo = w0 < 0 ? -w0 : 0, q_hi = w0 + a.k > a.w_in ? a.w_in - w0 : a.k;
+      const float *ws = a.wsum + (size_t)ch * (taps + 1);
+      float sum = 0.0f;
+      if (r_lo == 0 && q_lo == 0 && r_hi == a.k && q_hi == a.k)
+        sum = ws[taps];
+      else
+        for (int r = r_lo; r < r_hi; r++)
+          for (int q = q_lo; q < q_hi; q++) sum += ws[r * a.k + q];
+      acc += (float)a.in_zp * sum;
+    }
+    float v = a.scale[ch] * acc + a.bias[ch];
+    if (a.res) v += a.res_step * ((float)a.res[o] + (float)a.res_zp);
+    if (a.relu) v = v < 0.0f ? 0.0f : v;
+    float q = rintf(v * inv);
+    q = q < lo ? lo : q > hi ? hi : q;
+    a.y[o] = (int8_t)(q - (float)a.out_zp);
+  }
+}
+
+/* out[i, ch] = step * (mean over hw of x[i, :, ch] + zp), then * scale + shift */
+__global__ void k_i8_gap(size_t total, int hw, int c, const int8_t *x, float step, int zp,
+                         const float *scale, const float *shift, float *out) {
+  GRID_STRIDE(o, total) {
+    const int ch = (int)(o % c);
+    const size_t i = o / c;
+    const int8_t *xp = x + i * hw * c + ch;
+    int acc = 0;
+    for (int j = 0; j < hw; j++) acc += xp[(size_t)j * c];
+    float v = step * ((float)acc / (float)hw + (float)zp);
+    if (scale) v = v * scale[ch] + shift[ch];
+    out[o] = v;
+  }
+}
+
+extern "C" reid_status engine_i8_quantize(cuda_state *s, const float *x, int8_t *y, size_t count,
+                                          float step) {
+  const int grid = cuda_grid_for(s, count, THREADS);
+  k_i8_quantize<<<grid, THREADS, 0, s->stream>>>(count, x, y, 1.0f / step);
+  CUDA_LAUNCH_CHECK("k_i8_quantize");
+  return REID_OK;
+}
+
+extern "C" reid_status engine_i8_epilogue(cuda_state *s, const engine_i8_conv *a) {
+  const size_t total = (size_t)a->n * a->ho * a->wo * a->c;
+  const int grid = cuda_grid_for(s, total, THREADS);
+  k_i8_epilogue<<<grid, THREADS, 0, s->stream>>>(total, *a);
+  CUDA_LAUNCH_CHECK("k_i8_epilogue");
+  return REID_OK;
+}
+
+extern "C" reid_status engine_i8_gap(cuda_state *s, const int8_t *x, int n, int hw, int c,
+                                     float step, int zp, const float *scale, const float *shift,
+                                     float *out) {
+  const size_t total = (size_t)n * c;
+  const int grid = cuda_grid_for(s, total, THREADS);
+  k_i8_gap<<<grid, THREADS, 0, s->stream>>>(total, hw, c, x, step, zp, scale, shift, out);
+  CUDA_LAUNCH_CHECK("k_i8_gap");
+  return REID_OK;
 }

@@ -7,7 +7,8 @@
  *   - the CUDA engine (BN folded, grouped convolutions in NHWC, ReLU6 and
  *     sigmoid epilogues, gates, adds, pooling, the feature after OSNet's fc)
  *     in fp32 (>= 0.9999) and fp16 (>= 0.999), with its buckets and graph
- *     replay (test_engine);
+ *     replay (test_engine); int8 is refused for both by name (the CUDA
+ *     engine's int8 runs ResNets);
  *   - the backward pass (BNNeck + classifier, label-smoothed cross-entropy)
  *     with frozen batch norm: every gradient tensor within 1e-3 relative L2
  *     of the CPU's;
@@ -27,6 +28,7 @@
  * layer it does not run yet.
  * Outputs are poisoned with NaN before every call. */
 #include "cuda_net_fixture.h"
+#include "quantize.h"
 
 #define BATCH   4
 #define CLASSES 6
@@ -131,6 +133,18 @@ static void test_arch(reid_arch arch, uint64_t seed) {
     test_graph(&f);
     test_engine(&f, REID_PRECISION_FP32, 0.9999);
     test_engine(&f, REID_PRECISION_FP16, 0.999);
+    /* int8 on CUDA runs ResNets only: a quantized graph of another architecture fails at start
+     * naming what it cannot run (ranges of 1: only the refusal is tested) */
+    const int n_act = reid_net_activation_count(f.gnet);
+    float *range = test_alloc((size_t)n_act);
+    for (int i = 0; i < n_act; i++) range[i] = 1.0f;
+    CHECK_OK(reid_net_set_activation_ranges(f.gnet, range, n_act));
+    reid_engine *e = NULL;
+    const reid_status st = reid_engine_create(f.gnet, REID_PRECISION_INT8, 4, &e);
+    CHECK(st == REID_EUNSUPPORTED && strstr(reid_last_error(), "runs ResNets"),
+          "%s int8 on CUDA: status %d, %s", reid_arch_name(arch), (int)st, reid_last_error());
+    reid_engine_destroy(e);
+    free(range);
   }
   fixture_free(&f);
   test_train(cfg, seed + 1);

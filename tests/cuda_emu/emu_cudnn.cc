@@ -33,10 +33,17 @@
  * overwrites its output buffer with NaN (the real one leaves the result of
  * whichever candidate ran last there) and is refused during stream capture.
  *
- * Not emulated (CUDNN_STATUS_NOT_SUPPORTED with a diagnostic): DOUBLE / INT8
- * data, TRUE_HALF_CONFIG (HALF compute type), N-d / strided-by-hand
- * descriptors, other activation modes, the backend (graph) API, and any
- * function the project does not call (those are simply not defined). */
+ * int8 (INT8_EXT_CONFIG of cudnnConvolutionForward): x and w INT8 in NHWC
+ * with feature maps a multiple of 4, an INT32 compute type, y FLOAT, algorithm
+ * IMPLICIT_PRECOMP_GEMM, one group; the products are summed exactly in int32
+ * and y = alpha * sum + beta * y in float. Padding reads 0.
+ *
+ * Not emulated (CUDNN_STATUS_NOT_SUPPORTED with a diagnostic): DOUBLE data,
+ * INT8 anywhere else (int8 y, grouped, the backward directions, the fused
+ * call, vectorised INT8x4 / INT8x32 types), TRUE_HALF_CONFIG (HALF compute
+ * type), N-d / strided-by-hand descriptors, other activation modes, the
+ * backend (graph) API, and any function the project does not call (those are
+ * simply not defined). */
 #include <cudnn.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -216,7 +223,7 @@ cudnnStatus_t get_filter(const char *call, cudnnFilterDescriptor_t d, tens *t) {
 cudnnStatus_t get_conv(const char *call, cudnnConvolutionDescriptor_t d, conv *cv) {
   if (!d) return fail(CUDNN_STATUS_BAD_PARAM, call, "convDesc is NULL");
   if (!d->set) return fail(CUDNN_STATUS_BAD_PARAM, call, "convDesc was never set");
-  *cv = conv{d->pad_h, d->pad_w,  d->u,       d->v,   d->dil_h, d->dil_w, d->mode == CUDNN_CONVOLUTION,
+  *cv = conv{d->pad_h,  d->pad_w,   d->u,   d->v, d->dil_h, d->dil_w, d->mode == CUDNN_CONVOLUTION,
              d->groups, d->compute, d->math};
   return CUDNN_STATUS_SUCCESS;
 }
@@ -272,6 +279,7 @@ struct problem {
   conv cv;
   geom g;
   int tf32; /* FLOAT data, math type other than FMA */
+  int int8; /* INT8_EXT_CONFIG: x, w INT8 (NHWC), INT32 compute, y FLOAT (forward only) */
 };
 
 int out_dim(int in, int pad, int filt, int dil, int stride) {
@@ -289,12 +297,33 @@ cudnnStatus_t get_problem(const char *call, cudnnTensorDescriptor_t xd, const ch
   TRY(get_tensor(call, yname, yd, &p->y));
   const tens &x = p->x, &w = p->w, &y = p->y;
   const conv &cv = p->cv;
-  if (x.dt != w.dt || x.dt != y.dt)
+  p->int8 = x.dt == CUDNN_DATA_INT8 || w.dt == CUDNN_DATA_INT8;
+  if (p->int8) {
+    if (x.dt != CUDNN_DATA_INT8 || w.dt != CUDNN_DATA_INT8)
+      return fail(CUDNN_STATUS_NOT_SUPPORTED, call, "%s %s with w %s: int8 needs both INT8", xname,
+                  dt_name(x.dt), dt_name(w.dt));
+    if (y.dt != CUDNN_DATA_FLOAT)
+      return fail(CUDNN_STATUS_NOT_SUPPORTED, call,
+                  "INT8 %s with %s %s: only INT8_EXT_CONFIG (FLOAT output) is emulated", xname,
+                  yname, dt_name(y.dt));
+    if (cv.compute != CUDNN_DATA_INT32)
+      return fail(CUDNN_STATUS_BAD_PARAM, call,
+                  "INT8 data needs a CUDNN_DATA_INT32 compute type, not %s", dt_name(cv.compute));
+    if (x.cs != 1 || w.cs != 1)
+      return fail(CUDNN_STATUS_NOT_SUPPORTED, call, "INT8 %s and w must be NHWC", xname);
+    if (x.c % 4 || w.n % 4)
+      return fail(CUDNN_STATUS_NOT_SUPPORTED, call,
+                  "INT8 needs input and output feature maps in multiples of 4 (%d -> %d)", x.c,
+                  w.n);
+    if (cv.groups != 1)
+      return fail(CUDNN_STATUS_NOT_SUPPORTED, call, "INT8 with %d groups is not emulated",
+                  cv.groups);
+  } else if (x.dt != w.dt || x.dt != y.dt)
     return fail(CUDNN_STATUS_BAD_PARAM, call, "non-matching data types: %s %s, w %s, %s %s", xname,
                 dt_name(x.dt), dt_name(w.dt), yname, dt_name(y.dt));
-  if (!dt_emulated(x.dt))
+  if (!p->int8 && !dt_emulated(x.dt))
     return fail(CUDNN_STATUS_NOT_SUPPORTED, call, "%s data is not emulated", dt_name(x.dt));
-  if (cv.compute != CUDNN_DATA_FLOAT)
+  if (!p->int8 && cv.compute != CUDNN_DATA_FLOAT)
     return fail(CUDNN_STATUS_NOT_SUPPORTED, call,
                 "%s data with a %s compute type is not a supported (emulated) configuration; use "
                 "CUDNN_DATA_FLOAT",
@@ -320,8 +349,8 @@ cudnnStatus_t get_problem(const char *call, cudnnTensorDescriptor_t xd, const ch
     return fail(CUDNN_STATUS_NOT_SUPPORTED, call,
                 "%s spatial size %dx%d differs from the output size %dx%d of the convolution",
                 yname, y.h, y.w, P, Q);
-  p->g = geom{x.n,      w.c,      x.h,      x.w,      w.n, w.h, w.w, P, Q, cv.u, cv.v,
-              cv.pad_h, cv.pad_w, cv.dil_h, cv.dil_w, cv.groups};
+  p->g = geom{x.n, w.c,  x.h,  x.w,      w.n,      w.h,      w.w,      P,
+              Q,   cv.u, cv.v, cv.pad_h, cv.pad_w, cv.dil_h, cv.dil_w, cv.groups};
   p->tf32 = x.dt == CUDNN_DATA_FLOAT && cv.math != CUDNN_FMA_MATH;
   return CUDNN_STATUS_SUCCESS;
 }
@@ -704,6 +733,63 @@ void conv_backward_filter(const geom &g, const float *x, const float *dy, float 
     }
 }
 
+/* INT8 x [N][H][W][C] (NHWC) * w [K][R][S][C] -> acc [N][K][P][Q], summed exactly in int32
+ * (padding reads 0). Output channels are split across threads. */
+void conv_forward_i8(const geom &g, const tens &xt, const int8_t *x, const tens &wt,
+                     const int8_t *w, std::vector<int32_t> &acc) {
+  const int PQ = g.P * g.Q, CRS = g.C * g.R * g.S;
+  acc.assign((size_t)g.N * g.K * PQ, 0);
+  std::vector<int16_t> wk((size_t)g.K * CRS); /* [k][c][r][s] */
+  for (int k = 0; k < g.K; k++)
+    for (int c = 0; c < g.C; c++)
+      for (int r = 0; r < g.R; r++)
+        for (int s = 0; s < g.S; s++)
+          wk[(((size_t)k * g.C + c) * g.R + r) * g.S + s] =
+              w[k * wt.ns + c * wt.cs + r * wt.hs + s * wt.ws];
+  std::vector<int16_t> col((size_t)CRS * PQ); /* [c][r][s][p][q] */
+  for (int n = 0; n < g.N; n++) {
+    for (int c = 0; c < g.C; c++)
+      for (int r = 0; r < g.R; r++)
+        for (int s = 0; s < g.S; s++) {
+          int16_t *o = col.data() + (((size_t)c * g.R + r) * g.S + s) * PQ;
+          for (int p = 0; p < g.P; p++) {
+            const int ih = p * g.u - g.ph + r * g.dh;
+            for (int q = 0; q < g.Q; q++) {
+              const int iw = in_col(g, q, s);
+              o[(size_t)p * g.Q + q] = ih >= 0 && ih < g.H && iw >= 0
+                                           ? x[n * xt.ns + c * xt.cs + ih * xt.hs + iw * xt.ws]
+                                           : 0;
+            }
+          }
+        }
+    int32_t *yn = acc.data() + (size_t)n * g.K * PQ;
+    parallel_chunks(g.K, (double)g.K * CRS * PQ, [&](int lo, int hi) {
+      for (int k = lo; k < hi; k++) {
+        int32_t *yr = yn + (size_t)k * PQ;
+        for (int i = 0; i < CRS; i++) {
+          const int32_t wv = wk[(size_t)k * CRS + i];
+          if (!wv) continue;
+          const int16_t *cr = col.data() + (size_t)i * PQ;
+          for (int j = 0; j < PQ; j++) yr[j] += wv * cr[j];
+        }
+      }
+    });
+  }
+}
+
+/* Only IMPLICIT_PRECOMP_GEMM runs int8, and only forward. */
+cudnnStatus_t int8_algo(const char *call, dir d, const problem &p, int a) {
+  if (!p.int8) return CUDNN_STATUS_SUCCESS;
+  if (d != FWD)
+    return fail(CUDNN_STATUS_NOT_SUPPORTED, call, "INT8 data runs forward convolutions only");
+  if (a != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)
+    return fail(
+        CUDNN_STATUS_NOT_SUPPORTED, call,
+        "INT8 data runs CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM only, not algorithm %d",
+        a);
+  return CUDNN_STATUS_SUCCESS;
+}
+
 /* ---- Find ---- */
 
 template <class Perf>
@@ -716,7 +802,8 @@ void fill_perf(dir d, const problem &p, size_t ws_bytes, int requested, int *ret
     r.determinism = algo(d, a).det;
     r.mathType = p.cv.math;
     r.time = -1.0f;
-    if (!algo(d, a).emulated) {
+    if (!algo(d, a).emulated ||
+        (p.int8 && (d != FWD || a != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM))) {
       r.status = CUDNN_STATUS_NOT_SUPPORTED;
     } else {
       r.memory = workspace_of(d, a, p.g);
@@ -958,8 +1045,7 @@ cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor_t convD
   return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t cudnnSetConvolutionGroupCount(cudnnConvolutionDescriptor_t convDesc,
-                                            int groupCount) {
+cudnnStatus_t cudnnSetConvolutionGroupCount(cudnnConvolutionDescriptor_t convDesc, int groupCount) {
   const char *call = "cudnnSetConvolutionGroupCount";
   if (!convDesc) return fail(CUDNN_STATUS_BAD_PARAM, call, "convDesc is NULL");
   if (groupCount < 1) return fail(CUDNN_STATUS_BAD_PARAM, call, "groupCount %d < 1", groupCount);
@@ -1052,6 +1138,7 @@ cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(
   TRY(check_handle(call, handle));
   if (!sizeInBytes) return fail(CUDNN_STATUS_BAD_PARAM, call, "sizeInBytes is NULL");
   TRY(get_problem(call, xDesc, "xDesc", wDesc, convDesc, yDesc, "yDesc", &p));
+  TRY(int8_algo(call, FWD, p, algo));
   return algo_workspace(call, FWD, algo, p.g, sizeInBytes);
 }
 
@@ -1064,6 +1151,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(
   TRY(check_handle(call, handle));
   if (!sizeInBytes) return fail(CUDNN_STATUS_BAD_PARAM, call, "sizeInBytes is NULL");
   TRY(get_problem(call, dxDesc, "dxDesc", wDesc, convDesc, dyDesc, "dyDesc", &p));
+  TRY(int8_algo(call, BWD_DATA, p, algo));
   return algo_workspace(call, BWD_DATA, algo, p.g, sizeInBytes);
 }
 
@@ -1076,6 +1164,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(
   TRY(check_handle(call, handle));
   if (!sizeInBytes) return fail(CUDNN_STATUS_BAD_PARAM, call, "sizeInBytes is NULL");
   TRY(get_problem(call, xDesc, "xDesc", gradDesc, convDesc, dyDesc, "dyDesc", &p));
+  TRY(int8_algo(call, BWD_FILTER, p, algo));
   return algo_workspace(call, BWD_FILTER, algo, p.g, sizeInBytes);
 }
 
@@ -1143,6 +1232,7 @@ cudnnStatus_t conv_direction(const char *call, dir d, cudnnHandle_t handle, cons
                              void *workSpace, size_t workSpaceSizeInBytes) {
   float al = 0, be = 0;
   size_t need = 0;
+  TRY(int8_algo(call, d, p, algo));
   TRY(read_scalar(call, "alpha", alpha, &al));
   TRY(read_scalar(call, "beta", beta, &be));
   TRY(need_device(call, a.name, a.data, tens_bytes(a.t)));
@@ -1150,6 +1240,18 @@ cudnnStatus_t conv_direction(const char *call, dir d, cudnnHandle_t handle, cons
   TRY(need_device(call, out_name, out, tens_bytes(out_t)));
   TRY(check_workspace(call, d, algo, p.g, workSpace, workSpaceSizeInBytes, &need));
   const int flip_b = d != BWD_FILTER && p.cv.flip, flip_out = d == BWD_FILTER && p.cv.flip;
+  if (p.int8) {
+    if (p.cv.flip)
+      return fail(CUDNN_STATUS_NOT_SUPPORTED, call,
+                  "INT8 data in CUDNN_CONVOLUTION mode is not emulated");
+    return run(call, handle, [=] {
+      std::vector<int32_t> acc;
+      if (need) memset(workSpace, 0xff, need);
+      conv_forward_i8(p.g, a.t, (const int8_t *)a.data, b.t, (const int8_t *)b.data, acc);
+      std::vector<float> of(acc.begin(), acc.end()); /* |sum| < 2^24 is exact, larger rounds once */
+      scatter(out_t, out, of.data(), al, be, 0);
+    });
+  }
   return run(call, handle, [=] {
     std::vector<float> af(tens_count(a.t)), bf(tens_count(b.t)), of(tens_count(out_t));
     gather(a.t, a.data, af.data(), 0, p.tf32);
@@ -1229,6 +1331,10 @@ cudnnStatus_t cudnnConvolutionBiasActivationForward(
   size_t need = 0;
   TRY(check_handle(call, handle));
   TRY(get_problem(call, xDesc, "xDesc", wDesc, convDesc, yDesc, "yDesc", &p));
+  if (p.int8)
+    return fail(CUDNN_STATUS_NOT_SUPPORTED, call,
+                "INT8 data in the fused call is not emulated (cudnnConvolutionForward runs "
+                "INT8_EXT_CONFIG)");
   TRY(get_tensor(call, "zDesc", zDesc, &zt));
   TRY(get_tensor(call, "biasDesc", biasDesc, &bt));
   if (!activationDesc) return fail(CUDNN_STATUS_BAD_PARAM, call, "activationDesc is NULL");

@@ -12,6 +12,8 @@
  *   - workspace sizes and a too small workspace, bad arguments
  *   - Find*Ex: results, NaN-clobbered output, refusal during capture
  *   - work recorded during stream capture runs at graph launch, by value
+ *   - int8 (INT8_EXT_CONFIG): exact int32 sums against a naive integer loop,
+ *     sums beyond 2^24, alpha / beta, and the int8 configurations refused
  *   - cublasSgemm for the four transpose combinations, beta = 0 with NaN C,
  *     TF32 math mode, argument checks.
  * Diagnostics of deliberately refused calls ("cuda-emu: ...") are expected on
@@ -935,6 +937,140 @@ static void test_sgemm(void) {
   EXPECT(cublasDestroy(b) == CUBLAS_STATUS_SUCCESS, "cublasDestroy");
 }
 
+/* INT8 NHWC x and w, INT32 compute, FLOAT y: exact sums (a naive int64 loop), then alpha / beta */
+static void test_int8(cudnnHandle_t h) {
+  const int N = 2, C = 8, H = 7, W = 5, K = 12, R = 3, S = 3, pad = 1, stride = 2;
+  const int P = (H + 2 * pad - R) / stride + 1, Q = (W + 2 * pad - S) / stride + 1;
+  std::vector<int8_t> x((size_t)N * H * W * C), w((size_t)K * R * S * C);
+  for (auto &v : x) v = (int8_t)(int)(uniform() * 128.0f);
+  for (auto &v : w) v = (int8_t)(int)(uniform() * 127.0f);
+  x[0] = -128, w[0] = -127, w[1] = 127;
+  cudnnTensorDescriptor_t xd, yd;
+  cudnnFilterDescriptor_t wd;
+  cudnnConvolutionDescriptor_t cv;
+  OK(cudnnCreateTensorDescriptor(&xd));
+  OK(cudnnCreateTensorDescriptor(&yd));
+  OK(cudnnCreateFilterDescriptor(&wd));
+  OK(cudnnCreateConvolutionDescriptor(&cv));
+  OK(cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NHWC, CUDNN_DATA_INT8, N, C, H, W));
+  OK(cudnnSetFilter4dDescriptor(wd, CUDNN_DATA_INT8, CUDNN_TENSOR_NHWC, K, C, R, S));
+  OK(cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, N, K, P, Q));
+  OK(cudnnSetConvolution2dDescriptor(cv, pad, pad, stride, stride, 1, 1, CUDNN_CROSS_CORRELATION,
+                                     CUDNN_DATA_INT32));
+  void *px = upload(x.data(), x.size()), *pw = upload(w.data(), w.size());
+  std::vector<float> y0((size_t)N * P * Q * K, 3.0f);
+  void *py = upload(y0.data(), 4 * y0.size());
+  const cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+  size_t ws_bytes = 0;
+  OK(cudnnGetConvolutionForwardWorkspaceSize(h, xd, wd, cv, yd, algo, &ws_bytes));
+  void *ws = ws_bytes ? dev(ws_bytes) : NULL;
+  const float alpha = 0.5f, beta = 2.0f;
+  OK(cudnnConvolutionForward(h, &alpha, xd, px, wd, pw, cv, algo, ws, ws_bytes, &beta, yd, py));
+  std::vector<float> got = download(py, y0.size());
+  int bad = 0;
+  for (int n = 0; n < N; n++)
+    for (int p = 0; p < P; p++)
+      for (int q = 0; q < Q; q++)
+        for (int k = 0; k < K; k++) {
+          long long acc = 0;
+          for (int r = 0; r < R; r++)
+            for (int s2 = 0; s2 < S; s2++) {
+              const int ih = p * stride - pad + r, iw = q * stride - pad + s2;
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+              for (int c = 0; c < C; c++)
+                acc += (long long)x[(((size_t)n * H + ih) * W + iw) * C + c] *
+                       w[(((size_t)k * R + r) * S + s2) * C + c];
+            }
+          const float want = alpha * (float)acc + beta * 3.0f;
+          if (got[(((size_t)n * P + p) * Q + q) * K + k] != want) bad++;
+        }
+  EXPECT(bad == 0, "int8 forward: %d of %zu outputs differ from the exact sums", bad, got.size());
+
+  /* a sum beyond 2^24 (a float GEMM would round it): 1 x 1 convolution over 1100 channels of
+   * 127 * 127 */
+  {
+    const int CC = 1100;
+    std::vector<int8_t> xb(CC, 127), wb((size_t)4 * CC, 127);
+    cudnnTensorDescriptor_t xbd, ybd;
+    cudnnFilterDescriptor_t wbd;
+    cudnnConvolutionDescriptor_t cb;
+    OK(cudnnCreateTensorDescriptor(&xbd));
+    OK(cudnnCreateTensorDescriptor(&ybd));
+    OK(cudnnCreateFilterDescriptor(&wbd));
+    OK(cudnnCreateConvolutionDescriptor(&cb));
+    OK(cudnnSetTensor4dDescriptor(xbd, CUDNN_TENSOR_NHWC, CUDNN_DATA_INT8, 1, CC, 1, 1));
+    OK(cudnnSetFilter4dDescriptor(wbd, CUDNN_DATA_INT8, CUDNN_TENSOR_NHWC, 4, CC, 1, 1));
+    OK(cudnnSetTensor4dDescriptor(ybd, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, 1, 4, 1, 1));
+    OK(cudnnSetConvolution2dDescriptor(cb, 0, 0, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
+                                       CUDNN_DATA_INT32));
+    void *pxb = upload(xb.data(), xb.size()), *pwb = upload(wb.data(), wb.size());
+    void *pyb = dev(16);
+    size_t wsb = 0;
+    OK(cudnnGetConvolutionForwardWorkspaceSize(h, xbd, wbd, cb, ybd, algo, &wsb));
+    void *wsp = wsb ? dev(wsb) : NULL;
+    OK(cudnnConvolutionForward(h, &ONE, xbd, pxb, wbd, pwb, cb, algo, wsp, wsb, &ZERO, ybd, pyb));
+    std::vector<float> yb = download(pyb, 4);
+    EXPECT(yb[0] == (float)(127LL * 127 * CC), "int8 large sum: %.1f, expected %lld", yb[0],
+           127LL * 127 * CC);
+    cudaFree(pxb), cudaFree(pwb), cudaFree(pyb), cudaFree(wsp);
+    cudnnDestroyTensorDescriptor(xbd), cudnnDestroyTensorDescriptor(ybd);
+    cudnnDestroyFilterDescriptor(wbd), cudnnDestroyConvolutionDescriptor(cb);
+  }
+
+  /* refused: another algorithm, a FLOAT compute type, int8 y, NCHW, channels not a multiple of
+   * 4, the backward directions, the fused call */
+  EXPECT(cudnnConvolutionForward(h, &ONE, xd, px, wd, pw, cv, CUDNN_CONVOLUTION_FWD_ALGO_GEMM, ws,
+                                 1 << 20, &ZERO, yd, py) == CUDNN_STATUS_NOT_SUPPORTED,
+         "int8 with FWD_ALGO_GEMM accepted");
+  cudnnConvolutionDescriptor_t cf;
+  OK(cudnnCreateConvolutionDescriptor(&cf));
+  OK(cudnnSetConvolution2dDescriptor(cf, pad, pad, stride, stride, 1, 1, CUDNN_CROSS_CORRELATION,
+                                     CUDNN_DATA_FLOAT));
+  EXPECT(cudnnConvolutionForward(h, &ONE, xd, px, wd, pw, cf, algo, ws, ws_bytes, &ZERO, yd, py) ==
+             CUDNN_STATUS_BAD_PARAM,
+         "int8 with a FLOAT compute type accepted");
+  cudnnTensorDescriptor_t t;
+  OK(cudnnCreateTensorDescriptor(&t));
+  OK(cudnnSetTensor4dDescriptor(t, CUDNN_TENSOR_NHWC, CUDNN_DATA_INT8, N, K, P, Q));
+  EXPECT(cudnnConvolutionForward(h, &ONE, xd, px, wd, pw, cv, algo, ws, ws_bytes, &ZERO, t, py) ==
+             CUDNN_STATUS_NOT_SUPPORTED,
+         "int8 y accepted");
+  OK(cudnnSetTensor4dDescriptor(t, CUDNN_TENSOR_NCHW, CUDNN_DATA_INT8, N, C, H, W));
+  EXPECT(cudnnConvolutionForward(h, &ONE, t, px, wd, pw, cv, algo, ws, ws_bytes, &ZERO, yd, py) ==
+             CUDNN_STATUS_NOT_SUPPORTED,
+         "int8 NCHW x accepted");
+  cudnnFilterDescriptor_t w6;
+  OK(cudnnCreateFilterDescriptor(&w6));
+  OK(cudnnSetFilter4dDescriptor(w6, CUDNN_DATA_INT8, CUDNN_TENSOR_NHWC, K, 6, R, S));
+  OK(cudnnSetTensor4dDescriptor(t, CUDNN_TENSOR_NHWC, CUDNN_DATA_INT8, N, 6, H, W));
+  EXPECT(cudnnConvolutionForward(h, &ONE, t, px, w6, pw, cv, algo, ws, ws_bytes, &ZERO, yd, py) ==
+             CUDNN_STATUS_NOT_SUPPORTED,
+         "int8 with 6 input channels accepted");
+  EXPECT(cudnnConvolutionBackwardData(h, &ONE, wd, pw, yd, py, cv,
+                                      CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, ws, 1 << 20, &ZERO, xd,
+                                      px) != CUDNN_STATUS_SUCCESS,
+         "int8 backward data accepted");
+  cudnnActivationDescriptor_t act;
+  OK(cudnnCreateActivationDescriptor(&act));
+  OK(cudnnSetActivationDescriptor(act, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0));
+  cudnnTensorDescriptor_t bd;
+  OK(cudnnCreateTensorDescriptor(&bd));
+  OK(cudnnSetTensor4dDescriptor(bd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, K, 1, 1));
+  EXPECT(cudnnConvolutionBiasActivationForward(h, &ONE, xd, px, wd, pw, cv, algo, ws, ws_bytes,
+                                               &ZERO, yd, py, bd, py, act, yd,
+                                               py) == CUDNN_STATUS_NOT_SUPPORTED,
+         "int8 in the fused call accepted");
+  cudnnDestroyActivationDescriptor(act);
+  cudnnDestroyTensorDescriptor(bd);
+  cudnnDestroyFilterDescriptor(w6);
+  cudnnDestroyTensorDescriptor(t);
+  cudnnDestroyConvolutionDescriptor(cf);
+  cudaFree(px), cudaFree(pw), cudaFree(py);
+  if (ws) cudaFree(ws);
+  cudnnDestroyTensorDescriptor(xd), cudnnDestroyTensorDescriptor(yd);
+  cudnnDestroyFilterDescriptor(wd), cudnnDestroyConvolutionDescriptor(cv);
+}
+
 int main(void) {
   cudnnHandle_t h;
   OK(cudnnCreate(&h));
@@ -948,6 +1084,7 @@ int main(void) {
   test_find(h);
   test_capture(h);
   test_sgemm();
+  test_int8(h);
   OK(cudnnDestroy(h));
   printf("test_emu_cudnn: %d checks, %d failed\n", checks, failures);
   return failures ? 1 : 0;

@@ -4,13 +4,16 @@
  * pixel format the element accepts, padded strides (one frame bottom-up),
  * fractional and edge
  * boxes, chunks of 8, 4, 2, 1. The embeddings must match device=cpu on the
- * same checkpoint: cosine >= 0.9999 per box in fp32, >= 0.999 in fp16.
+ * same checkpoint: cosine >= 0.9999 per box in fp32, >= 0.999 in fp16, and
+ * for a quantized checkpoint (reid-train quantize's file) device=cuda
+ * precision=int8 against device=cpu precision=int8: >= 0.999.
  * Exits 77 without a usable GPU (the real CUDA build on a machine without
  * one); the emulated build (tests/cuda_emu) runs it everywhere. */
 #include <math.h>
 
 #include "checkpoint.h"
 #include "embedder.h"
+#include "quantize.h"
 #include "test_frames.h"
 #include "test_util.h"
 #include "unit_workdir.h"
@@ -31,7 +34,9 @@ static reid_embedder *open_embedder(const char *path, const char *device, reid_p
 }
 
 static void test_precision(const char *path, reid_precision prec, double min_cos) {
-  reid_embedder *cpu = open_embedder(path, "cpu", REID_PRECISION_FP32);
+  /* a quantized model runs in int8 on both devices */
+  reid_embedder *cpu = open_embedder(
+      path, "cpu", prec == REID_PRECISION_INT8 ? REID_PRECISION_INT8 : REID_PRECISION_FP32);
   reid_embedder *gpu = open_embedder(path, "cuda", prec);
   if (!cpu || !gpu) goto done;
   CHECK(strstr(reid_embedder_describe(gpu), "cuda") != NULL, "describe: %s",
@@ -94,6 +99,24 @@ int main(int argc, char **argv) {
     CHECK_OK(reid_checkpoint_save(net, path, ST_F32));
     test_precision(path, REID_PRECISION_FP32, 0.9999);
     test_precision(path, REID_PRECISION_FP16, 0.999);
+    /* the same model quantized on 8 random crops, written as reid-train quantize writes it */
+    const int n_cal = 8, n_act = reid_net_activation_count(net);
+    const size_t image = (size_t)3 * cfg.input_height * cfg.input_width;
+    float *cal = test_alloc(image * n_cal), *range = test_alloc((size_t)n_act);
+    test_rng rng = test_rng_make(9);
+    for (size_t i = 0; i < image * n_cal; i++) cal[i] = test_rng_uniform(&rng, -2.0f, 2.0f);
+    reid_calibrator *c = NULL;
+    CHECK_OK(reid_calibrator_create(net, &c));
+    if (c) {
+      CHECK_OK(reid_calibrator_add(c, cal, n_cal));
+      CHECK_OK(reid_calibrator_ranges(c, 99.99, range));
+      reid_calibrator_destroy(c);
+      CHECK_OK(reid_net_quantize(net, range));
+      snprintf(path, sizeof path, "%s/cuda-int8.safetensors", dir);
+      CHECK_OK(reid_checkpoint_save_int8(net, NULL, path, "test: percentile 99.99"));
+      test_precision(path, REID_PRECISION_INT8, 0.999);
+    }
+    free(cal), free(range);
   }
   reid_net_destroy(net);
   reid_backend_destroy(be);

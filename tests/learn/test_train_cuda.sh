@@ -6,7 +6,7 @@
 #   - an MDKT student (mutual, all four losses) trains on --device cuda;
 #   - eval --device cuda gives the CPU's I2V mAP (within 0.002);
 #   - embed --device cuda --precision fp16 / fp32 gives the CPU's embeddings (cosine >= 0.999
-#     / 0.9999 per image).
+#     / 0.9999 per image), and int8 (the teacher quantized) the CPU's int8 ones (>= 0.999).
 #   test_train_cuda.sh PATH/reid-train   (built with CUDA; exits 77 when no CUDA device works)
 set -u
 rt=$1
@@ -80,4 +80,15 @@ for p in fp32:0.9999 fp16:0.999; do
   echo "embed $prec: min cosine to the CPU $cos"
   check "embed --device cuda --precision $prec: min cosine to the CPU $cos >= $want" awk -v a="${cos:-0}" -v b="$want" 'BEGIN { exit !(a + 0 >= b + 0) }'
 done
+
+# ---- embed int8: the teacher quantized on the same crops; the CUDA engine's int8 against the CPU's
+expect 0 "mean cosine" -- "$rt" quantize --model "$work/tg.safetensors" --calibration "$work/list.txt" \
+  --output "$work/tg8.safetensors"
+expect 0 "" -- "$rt" embed --model "$work/tg8.safetensors" --input "$work/list.txt" --output "$work/c8.npy" \
+  --device cpu --precision int8
+expect 0 "" -- "$rt" embed --model "$work/tg8.safetensors" --input "$work/list.txt" --output "$work/g8.npy" \
+  --device cuda --precision int8 --batch-size 4
+cos=$(min_cosine "$work/g8.npy" "$work/c8.npy" 512)
+echo "embed int8: min cosine to the CPU's int8 $cos"
+check "embed --device cuda --precision int8: min cosine to the CPU's int8 $cos >= 0.999" awk -v a="${cos:-0}" 'BEGIN { exit !(a + 0 >= 0.999) }'
 cli_test_end learn-cuda
