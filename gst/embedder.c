@@ -223,17 +223,61 @@ int reid_embedder_batch_size(const reid_embedder *e) {
   return e->batch;
 }
 
-reid_status reid_embedder_preprocess_boxes(const reid_embedder *e, const reid_frame *frame,
-                                           const reid_box *boxes, int n, float *x) {
-  return n > 0 ? reid_preprocess_cpu(frame, boxes, n, &e->video.pp, x) : REID_OK;
+/* Rows [first, first + count) of the crop sequence written at `input` (row 0 = `first`), in
+ * `fmt`: the parts of every frame's boxes that fall there. cuda: on the GPU. */
+static reid_status preprocess_rows(reid_embedder *e, const role_model *m,
+                                   const reid_embedder_crops *crops, int n_crops, int first,
+                                   int count, const reid_tensor_format *fmt, void *input,
+                                   int cuda) {
+  const size_t row_bytes = reid_tensor_format_element_size(fmt) * (size_t)fmt->channels *
+                           (size_t)m->pp.height * m->pp.width;
+  for (int c = 0, start = 0; c < n_crops && start < first + count; start += crops[c++].n) {
+    const int lo = first > start ? first : start;
+    const int hi = first + count < start + crops[c].n ? first + count : start + crops[c].n;
+    if (hi <= lo) continue;
+    char *dst = (char *)input + row_bytes * (size_t)(lo - first);
+    const reid_box *boxes = crops[c].boxes + (lo - start);
+#if HAVE_CUDA
+    if (cuda) {
+      REID_TRY(reid_preprocess_cuda(e->be, crops[c].frame, REID_MEMORY_HOST, boxes, hi - lo, &m->pp,
+                                    fmt, dst));
+      continue;
+    }
+#endif
+    (void)e, (void)cuda;
+    REID_TRY(reid_preprocess_cpu_format(crops[c].frame, boxes, hi - lo, &m->pp, fmt, dst));
+  }
+  return REID_OK;
 }
 
-reid_status reid_embedder_embed_input(reid_embedder *e, const float *x, int n, float *out) {
+reid_status reid_embedder_embed_crops(reid_embedder *e, const reid_embedder_crops *crops,
+                                      int n_crops, float *out) {
   const role_model *m = &e->video;
-  size_t image = (size_t)3 * m->pp.height * m->pp.width;
+  int n = 0;
+  for (int c = 0; c < n_crops; c++) n += crops[c].n;
+  const reid_tensor_format nchw = {REID_LAYOUT_NCHW, 3, REID_PRECISION_FP32};
   for (int done = 0; done < n;) {
-    int chunk = reid_embedder_next_chunk(n - done, e->batch);
-    REID_TRY(reid_engine_embed(m->engine, x + image * done, chunk, out + (size_t)m->dim * done));
+    const int chunk = reid_embedder_next_chunk(n - done, e->batch);
+    float *o = out + (size_t)m->dim * done;
+    void *input;
+    reid_tensor_format fmt;
+#if HAVE_CUDA
+    if (reid_engine_is_cuda(m->engine)) {
+      REID_TRY(reid_cuda_engine_input(m->engine, &input, &fmt));
+      REID_TRY(preprocess_rows(e, m, crops, n_crops, done, chunk, &fmt, input, 1));
+      REID_TRY(reid_cuda_engine_run(m->engine, chunk, o));
+      done += chunk;
+      continue;
+    }
+#endif
+    if (reid_engine_input(m->engine, chunk, &input, &fmt) == REID_OK) {
+      REID_TRY(preprocess_rows(e, m, crops, n_crops, done, chunk, &fmt, input, 0));
+      REID_TRY(reid_engine_run(m->engine, chunk, o));
+    } else { /* an engine without an input layout of its own (int8 quantizes its input) */
+      reid_clear_error();
+      REID_TRY(preprocess_rows(e, m, crops, n_crops, done, chunk, &nchw, e->x, 0));
+      REID_TRY(reid_engine_embed(m->engine, e->x, chunk, o));
+    }
     done += chunk;
   }
   reid_l2_normalize_rows(out, n, m->dim);

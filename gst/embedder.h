@@ -63,14 +63,19 @@ double reid_embedder_match_threshold(const reid_embedder *e);
 reid_status reid_embedder_embed_boxes(reid_embedder *e, const reid_frame *frame,
                                       const reid_box *boxes, int n, float *out);
 
-/* The two halves of reid_embedder_embed_boxes, for callers that gather the
- * crops of several frames into one batch (gst/shared_engine.c):
- * preprocess_boxes writes n crops of a frame for the video network into
- * x [n, 3, H, W] on the CPU; embed_input embeds n preprocessed crops
- * (n may exceed batch_size: chunks as above) into out [n, dim], L2-normalised. */
-reid_status reid_embedder_preprocess_boxes(const reid_embedder *e, const reid_frame *frame,
-                                           const reid_box *boxes, int n, float *x);
-reid_status reid_embedder_embed_input(reid_embedder *e, const float *x, int n, float *out);
+/* Boxes of one frame, for batches gathered from several frames. */
+typedef struct reid_embedder_crops {
+  const reid_frame *frame;
+  const reid_box *boxes; /* clipped */
+  int n;
+} reid_embedder_crops;
+
+/* reid_embedder_embed_boxes over the crops of several frames as one sequence
+ * (gst/shared_engine.c): out [sum of n, dim], L2-normalised, in chunks as
+ * above; each chunk is preprocessed straight into the engine's input (on the
+ * GPU for the CUDA engine), whichever frames its crops come from. */
+reid_status reid_embedder_embed_crops(reid_embedder *e, const reid_embedder_crops *crops,
+                                      int n_crops, float *out);
 int reid_embedder_batch_size(const reid_embedder *e);
 
 /* Decodes image files (FFmpeg) and embeds each whole image with the image

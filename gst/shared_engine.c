@@ -34,9 +34,10 @@ typedef struct SharedInstance {
 
   reid_embedder *embedder;
   GMutex embedder_lock; /* the worker's batches vs query images of start() */
-  float *x, *y;         /* [batch, 3, H, W] input, [batch, dim] embeddings */
+  float *y;             /* [batch, dim] embeddings */
   int dim;
-  SharedSlice *slices; /* [batch] */
+  SharedSlice *slices;        /* [batch] */
+  reid_embedder_crops *parts; /* [batch]: the slices' boxes, for the embedder */
 
   GMutex lock; /* the rest */
   GCond work, done;
@@ -75,20 +76,16 @@ static int take_batch(SharedInstance *s, int *n_slices) {
   return rows;
 }
 
-/* Preprocesses and embeds the slices (lock not held; their clients wait). */
+/* Embeds the slices, each preprocessed straight into the engine's input (lock not held; their
+ * clients wait). */
 static void run_batch(SharedInstance *s, int rows, int n_slices) {
-  size_t image = 0;
-  int h, w;
-  reid_embedder_input_size(s->embedder, REID_ROLE_VIDEO, &h, &w);
-  image = (size_t)3 * h * w;
-  g_mutex_lock(&s->embedder_lock);
-  reid_status st = REID_OK;
-  for (int i = 0; i < n_slices && st == REID_OK; i++) {
+  for (int i = 0; i < n_slices; i++) {
     const SharedSlice *sl = &s->slices[i];
-    st = reid_embedder_preprocess_boxes(s->embedder, sl->job->frame, sl->job->boxes + sl->first,
-                                        sl->count, s->x + image * sl->row);
+    s->parts[i] = (reid_embedder_crops){sl->job->frame, sl->job->boxes + sl->first, sl->count};
   }
-  if (st == REID_OK) st = reid_embedder_embed_input(s->embedder, s->x, rows, s->y);
+  (void)rows; /* the slices' counts add up to it */
+  g_mutex_lock(&s->embedder_lock);
+  reid_status st = reid_embedder_embed_crops(s->embedder, s->parts, n_slices, s->y);
   g_mutex_unlock(&s->embedder_lock);
   for (int i = 0; i < n_slices; i++) {
     const SharedSlice *sl = &s->slices[i];
@@ -142,9 +139,9 @@ static void instance_free(SharedInstance *s) {
     g_thread_join(s->worker);
   }
   reid_embedder_close(s->embedder);
-  g_free(s->x);
   g_free(s->y);
   g_free(s->slices);
+  g_free(s->parts);
   g_mutex_clear(&s->embedder_lock);
   g_mutex_clear(&s->lock);
   g_cond_clear(&s->work);
@@ -178,13 +175,11 @@ static reid_status instance_open(const char *name, const reid_embedder_options *
   g_queue_init(&s->queue);
   reid_status st = reid_embedder_open(o, &s->embedder);
   if (st == REID_OK) {
-    int h, w;
-    reid_embedder_input_size(s->embedder, REID_ROLE_VIDEO, &h, &w);
     s->dim = reid_embedder_dim(s->embedder, REID_ROLE_VIDEO);
-    s->x = g_try_malloc(sizeof(float) * 3 * (size_t)h * w * (size_t)s->batch);
     s->y = g_try_malloc(sizeof(float) * (size_t)s->dim * (size_t)s->batch);
     s->slices = g_try_new(SharedSlice, s->batch);
-    if (!s->x || !s->y || !s->slices)
+    s->parts = g_try_new(reid_embedder_crops, s->batch);
+    if (!s->y || !s->slices || !s->parts)
       st =
           reid_fail(REID_ENOMEM, "model instance '%s': out of memory for batch %d", name, s->batch);
   }

@@ -97,6 +97,18 @@ static void test_single(const char *dir, reid_backend *be) {
   reference_boxes(net, &frame, boxes, 21, want);
   CHECK_CLOSE(got, want, 21 * 512, 1e-5, 1e-3, "batched boxes vs one at a time");
   CHECK_OK(reid_embedder_embed_boxes(e, &frame, boxes, 0, got));
+  /* the crops of two frames as one sequence (the shared engine's batches): 13 boxes of the
+   * first frame, none of a third, 8 of the second; chunks 8, 8, 4, 1, the second one across
+   * the frames, each written straight into the engine's input */
+  reid_image img2 = picture(2);
+  reid_frame frame2 = reid_frame_from_image(&img2);
+  const reid_embedder_crops crops[3] = {
+      {&frame, boxes, 13}, {&frame2, boxes, 0}, {&frame2, boxes + 13, 8}};
+  CHECK_OK(reid_embedder_embed_crops(e, crops, 3, got));
+  reference_boxes(net, &frame, boxes, 13, want);
+  reference_boxes(net, &frame2, boxes + 13, 8, want + 13 * 512);
+  CHECK_CLOSE(got, want, 21 * 512, 1e-5, 1e-3, "crops of two frames vs one box at a time");
+  reid_image_free(&img2);
   /* an image file: the whole image as one box */
   snprintf(path, sizeof path, "%s/whole.png", dir);
   CHECK_OK(reid_image_save_png(path, &img));

@@ -71,6 +71,39 @@ done:
   reid_embedder_close(cpu);
 }
 
+/* The shared engine's batches (reid_embedder_embed_crops) on the GPU: 5 boxes of one frame and 4
+ * of another, batch 8, so the first chunk holds both frames' crops, each preprocessed on the
+ * GPU into its rows of the engine's input; against device=cpu frame by frame. */
+static void test_crops(const char *path) {
+  reid_embedder *cpu = open_embedder(path, "cpu", REID_PRECISION_FP32);
+  reid_embedder *gpu = open_embedder(path, "cuda", REID_PRECISION_FP32);
+  if (!cpu || !gpu) goto done;
+  const int d = reid_embedder_dim(cpu, REID_ROLE_VIDEO);
+  test_rng rng = test_rng_make(8);
+  test_frame a = test_frame_make(&rng, test_formats[0], FW, FH, 13, 0);
+  test_frame b = test_frame_make(&rng, test_formats[6], FW, FH, 13, 0);
+  reid_box boxes[9];
+  for (int i = 0; i < 9; i++) {
+    const reid_box raw = {test_rng_uniform(&rng, 0, FW - 30), test_rng_uniform(&rng, 0, FH - 30),
+                          test_rng_uniform(&rng, 25, 90), test_rng_uniform(&rng, 25, 110)};
+    CHECK_OK(reid_box_clip(&raw, FW, FH, &boxes[i]));
+  }
+  float *want = test_alloc((size_t)9 * d), *got = test_alloc((size_t)9 * d);
+  CHECK_OK(reid_embedder_embed_boxes(cpu, &a.f, boxes, 5, want));
+  CHECK_OK(reid_embedder_embed_boxes(cpu, &b.f, boxes + 5, 4, want + (size_t)5 * d));
+  for (size_t i = 0; i < (size_t)9 * d; i++) got[i] = NAN;
+  const reid_embedder_crops crops[2] = {{&a.f, boxes, 5}, {&b.f, boxes + 5, 4}};
+  CHECK_OK(reid_embedder_embed_crops(gpu, crops, 2, got));
+  const double c = test_min_row_cosine(got, want, 9, d);
+  fprintf(stderr, "crops of two frames on the GPU: min cosine to the CPU %.9f\n", c);
+  CHECK(c >= 0.9999, "crops of two frames on the GPU: cosine %.9f < 0.9999", c);
+  free(want), free(got);
+  test_frame_free(&a), test_frame_free(&b);
+done:
+  reid_embedder_close(gpu);
+  reid_embedder_close(cpu);
+}
+
 int main(int argc, char **argv) {
 #if HAVE_CUDA
   if (!reid_cuda_available()) {
@@ -99,6 +132,7 @@ int main(int argc, char **argv) {
     CHECK_OK(reid_checkpoint_save(net, path, ST_F32));
     test_precision(path, REID_PRECISION_FP32, 0.9999);
     test_precision(path, REID_PRECISION_FP16, 0.999);
+    test_crops(path);
     /* the same model quantized on 8 random crops, written as reid-train quantize writes it */
     const int n_cal = 8, n_act = reid_net_activation_count(net);
     const size_t image = (size_t)3 * cfg.input_height * cfg.input_width;
