@@ -105,6 +105,34 @@ static reid_status check_image(const char *path, const reid_image *rgb) {
   return REID_OK;
 }
 
+reid_status reid_image_resize_bicubic(const reid_image *src, int width, int height,
+                                      reid_image *out) {
+  memset(out, 0, sizeof *out);
+  REID_TRY(check_image("bicubic resize", src));
+  if (width < 1 || height < 1)
+    return reid_fail(REID_EINVAL, "bicubic resize to %dx%d", width, height);
+  REID_TRY(reid_image_alloc(width, height, out));
+  struct SwsContext *sws =
+      sws_getContext(src->width, src->height, AV_PIX_FMT_RGB24, width, height, AV_PIX_FMT_RGB24,
+                     SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, NULL, NULL, NULL);
+  if (!sws) {
+    reid_image_free(out);
+    return reid_fail(REID_EUNSUPPORTED, "swscale cannot resize %dx%d to %dx%d", src->width,
+                     src->height, width, height);
+  }
+  const uint8_t *in[4] = {src->data, NULL, NULL, NULL};
+  int in_stride[4] = {src->stride, 0, 0, 0};
+  uint8_t *dst[4] = {out->data, NULL, NULL, NULL};
+  int dst_stride[4] = {out->stride, 0, 0, 0};
+  int rows = sws_scale(sws, in, in_stride, 0, src->height, dst, dst_stride);
+  sws_freeContext(sws);
+  if (rows != height) {
+    reid_image_free(out);
+    return reid_fail(REID_EFORMAT, "swscale resized %d of %d rows", rows, height);
+  }
+  return REID_OK;
+}
+
 /* ---------------------------------------------------------------- file -> memory */
 
 typedef struct {

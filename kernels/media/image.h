@@ -29,6 +29,12 @@ void reid_image_free(reid_image *img);
 void reid_image_resize_into(const reid_image *src, float x, float y, float w, float h,
                             reid_image *dst, int dx, int dy, int dw, int dh);
 
+/* Bicubic resize of the whole of src to a new width x height image (*out, allocated here;
+ * zeroed on failure): FFmpeg swscale's SWS_BICUBIC (its default bicubic, B = 0, C = 0.6,
+ * filter support widened when shrinking, as PIL's resize), with accurate rounding. */
+reid_status reid_image_resize_bicubic(const reid_image *src, int width, int height,
+                                      reid_image *out);
+
 /* Decodes the first frame of the first video stream of any file FFmpeg can
  * read by content (JPEG, PNG, BMP, PPM, WebP, TIFF, GIF, ...) into RGB24.
  * Alpha is dropped (not composited). Truncated JPEGs (no EOI marker after

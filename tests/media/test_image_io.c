@@ -216,6 +216,44 @@ static void test_concurrent_loads(void) {
   free(src.data);
 }
 
+/* reid_image_resize_bicubic: the same size is a copy; shrinking a ramp by 2 averages
+ * neighbours; enlarging a step overshoots on both sides (bicubic, not bilinear, whose
+ * values stay within the step); a zero size is refused. */
+static void test_bicubic_resize(void) {
+  reid_image src, out;
+  CHECK_OK(reid_image_alloc(64, 32, &src));
+  for (int y = 0; y < 32; y++)
+    for (int x = 0; x < 64; x++)
+      for (int c = 0; c < 3; c++) src.data[y * src.stride + 3 * x + c] = (uint8_t)(4 * x + c);
+  CHECK_OK(reid_image_resize_bicubic(&src, 64, 32, &out));
+  CHECK(!memcmp(out.data, src.data, (size_t)64 * 32 * 3), "bicubic: the same size is a copy");
+  reid_image_free(&out);
+  CHECK_OK(reid_image_resize_bicubic(&src, 32, 16, &out));
+  int worst = 0;
+  for (int y = 0; y < 16; y++)
+    for (int x = 2; x < 30; x++) /* output x covers input 2x, 2x + 1: mean 8x + 2 */
+      for (int c = 0; c < 3; c++) {
+        int err = abs(out.data[y * out.stride + 3 * x + c] - (8 * x + 2 + c));
+        worst = err > worst ? err : worst;
+      }
+  CHECK(worst <= 2, "bicubic: a halved ramp is off by %d", worst);
+  reid_image_free(&out);
+  for (int y = 0; y < 32; y++) /* a step 64 | 192 at x = 32 */
+    for (int x = 0; x < 64; x++) memset(src.data + y * src.stride + 3 * x, x < 32 ? 64 : 192, 3);
+  CHECK_OK(reid_image_resize_bicubic(&src, 256, 128, &out));
+  int lo = 255, hi = 0;
+  for (int x = 0; x < 256; x++) {
+    int v = out.data[64 * out.stride + 3 * x];
+    lo = v < lo ? v : lo;
+    hi = v > hi ? v : hi;
+  }
+  CHECK(lo < 64 && hi > 192, "bicubic: an enlarged step spans [%d, %d], no overshoot", lo, hi);
+  reid_image_free(&out);
+  CHECK(reid_image_resize_bicubic(&src, 0, 16, &out) == REID_EINVAL && !out.data,
+        "bicubic: a zero width is refused");
+  reid_image_free(&src);
+}
+
 int main(void) {
   const char *tmp = getenv("TMPDIR");
   snprintf(dir, sizeof dir, "%s/reid-image-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -226,6 +264,7 @@ int main(void) {
   test_round_trip();
   test_broken_inputs();
   test_concurrent_loads();
+  test_bicubic_resize();
   remove_dir();
   return test_finish("test_image_io");
 }

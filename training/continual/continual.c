@@ -143,6 +143,7 @@ static reid_status evaluate(cl_run *cr, int t, int task) {
   reid_eval_config_default(&ec);
   ec.protocol = REID_PROTOCOL_I2I;
   ec.flip = 1;
+  ec.bicubic = 1; /* papers.md §2: the input is resized with bicubic */
   ec.batch = c->eval_batch;
   ec.workers = c->workers > 0 ? c->workers : 1;
   const int joint = c->method == REID_CL_JOINT;
@@ -263,6 +264,7 @@ static reid_status run_task(cl_run *cr, int t, int resume) {
                                          .grow_batches = (long)c->epochs * steps,
                                          .erase_p_end = c->erase_p_end,
                                          .erase_area_max_end = c->erase_area_end},
+                             .bicubic = 1, /* papers.md §2: "256x128 (bicubic)" */
                              .threads = c->workers > 0 ? c->workers : 1,
                              .prefetch = 2,
                              .seed = c->seed * 1000003ull + (uint64_t)t};

@@ -39,7 +39,7 @@ typedef struct slot {
 
 struct reid_loader {
   reid_sampler sampler;
-  int T, max_batch, pad;
+  int T, max_batch, pad, bicubic;
   size_t image_floats; /* 3 * H * W */
   reid_preprocess_params pp;
   int n_slots;
@@ -94,6 +94,13 @@ static reid_status run_task(reid_loader *l, slot *s, int task, float *scratch) {
   const char *path = l->sampler.d->frames[job->frame];
   reid_image img;
   REID_TRY(reid_image_load_rgb(path, &img)); /* the message names the path */
+  if (l->bicubic && (img.width != l->pp.width || img.height != l->pp.height)) {
+    reid_image resized;
+    reid_status rs = reid_image_resize_bicubic(&img, l->pp.width, l->pp.height, &resized);
+    reid_image_free(&img);
+    if (rs != REID_OK) return reid_fail_context(rs, "%s", path);
+    img = resized;
+  }
   reid_status st = reid_augment_apply(&img, &job->aug, l->pad, &l->pp, scratch,
                                       s->images + (size_t)task * l->image_floats);
   reid_image_free(&img);
@@ -174,6 +181,7 @@ static reid_status create(const reid_dataset *d, const reid_split *split, int tr
   l->max_batch = train ? c->batch_p * c->batch_k : c->batch;
   if (!train && l->max_batch > split->count) l->max_batch = split->count > 0 ? split->count : 1;
   l->pad = c->augment.enabled ? c->augment.pad : 0;
+  l->bicubic = c->bicubic;
   l->pp.height = c->height;
   l->pp.width = c->width;
   memcpy(l->pp.mean, c->mean, sizeof l->pp.mean);

@@ -11,7 +11,10 @@
  * random offset; that box is resized to height x width with
  * reid_preprocess_cpu; then mirrored (flip) and a random rectangle erased
  * (set to 0 = the mean after normalisation). Without augmentation the whole
- * image is resized. */
+ * image is resized. With `bicubic` (DwoPP, papers.md §2: "256x128 (bicubic)") an image
+ * not already height x width is first resized to it with swscale's bicubic
+ * (reid_image_resize_bicubic), as torchvision's Resize before Pad/RandomCrop; the
+ * crop then moves whole pixels. */
 #pragma once
 
 #include <stddef.h>
@@ -47,6 +50,7 @@ typedef struct reid_loader_config {
   int height, width;
   float mean[3], std[3];
   reid_augment augment;
+  int bicubic;  /* 1: bicubic resize to height x width first (above); 0: bilinear */
   int threads;  /* decoding threads (>= 1) */
   int prefetch; /* batches decoded ahead (>= 1) */
   uint64_t seed;

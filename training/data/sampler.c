@@ -154,6 +154,10 @@ uint64_t reid_sampler_fingerprint(const reid_sampler *s) {
     uint64_t x = h ^ (uint64_t)v[i];
     h = reid_splitmix64(&x);
   }
+  if (c->bicubic) { /* only then, so that the states of bilinear runs stay valid */
+    uint64_t x = h ^ 0xB1C0B1Cull;
+    h = reid_splitmix64(&x);
+  }
   return h;
 }
 

@@ -55,6 +55,7 @@ reid_status reid_eval_features(reid_net *net, const reid_dataset *d, const reid_
                            .sampling = sampling,
                            .height = m->input_height,
                            .width = m->input_width,
+                           .bicubic = c->bicubic,
                            .threads = c->workers > 0 ? c->workers : 1,
                            .prefetch = 2};
   memcpy(lc.mean, m->mean, sizeof lc.mean);

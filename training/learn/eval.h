@@ -35,6 +35,7 @@ typedef struct reid_eval_config {
   int workers;  /* decoding threads (default 2) */
   int max_rank; /* CMC length (default 50) */
   reid_precision precision;
+  int bicubic; /* resize with bicubic (reid_loader_config.bicubic), as the model was trained */
 } reid_eval_config;
 
 void reid_eval_config_default(reid_eval_config *c);
