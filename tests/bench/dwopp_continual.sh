@@ -4,8 +4,9 @@
 #          (8 + 9 x 8 of 80 training identities; 20 test identities never trained on),
 #          DwoPP, DwPP, FT and Joint, each with seeds 1..SEEDS: final unseen mAP / R1,
 #          final mAP on the tasks' own identities and the average forgetting, mean ± std;
-#   inter  four synthetic datasets rendered differently (layout, cameras, image size,
-#          seed) as four tasks in the LReID style, plus an unseen one: Seen / Unseen.
+#   inter  four synthetic datasets of four `synth --domain`s (palette, background, lighting,
+#          colour cast) that also differ in layout, cameras, image size and seed, as four
+#          tasks in the LReID style, plus an unseen fifth domain: Seen / Unseen.
 # ResNet-18 at 64x32, episodes of 8 identities x (5 + 1), the paper's other settings.
 #
 #   tests/bench/dwopp_continual.sh BUILD_DIR OUT_DIR [intra|inter|all|tables|steptime]
@@ -68,7 +69,7 @@ intra_table() {
 }
 
 inter() {
-  # four domains: layout, cameras, image size and seed differ (synth has no palette option)
+  # four domains (synth --domain 1..4), whose layout, cameras, image size and seed differ too
   local doms=(market:4:64x32:21 duke:6:96x48:22 mars:3:128x64:23 market:8:160x80:24)
   local name
   for i in 0 1 2 3; do
@@ -76,12 +77,12 @@ inter() {
     name=$out/inter-d$i-$layout
     [ -d "$name" ] || "$rt" synth --layout "$layout" --output "$name" --identities 40 \
       --test-identities 10 --cameras "$cams" --tracklets-per-identity 3 --frames 4 --size "$sz" \
-      --seed "$sd" --threads "$threads" >/dev/null
+      --seed "$sd" --domain $((i + 1)) --threads "$threads" >/dev/null
   done
-  local unseen=$out/inter-unseen-veri
+  local unseen=$out/inter-unseen-d5
   [ -d "$unseen" ] || "$rt" synth --layout market --output "$unseen" --identities 30 \
     --test-identities 20 --cameras 5 --tracklets-per-identity 3 --frames 4 --size 80x40 --seed 25 \
-    --threads "$threads" >/dev/null
+    --domain 5 --threads "$threads" >/dev/null
   local data=()
   for i in 0 1 2 3; do data+=(--data "$(ls -d "$out"/inter-d$i-*)"); done
   for method in dwopp dwpp ft joint; do

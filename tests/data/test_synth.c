@@ -2,7 +2,7 @@
  * seed different pixels; hard-case identities differ from their twin in exactly one pattern or
  * accessory; identities keep their look across cameras (a colour-histogram matcher finds them
  * far above chance) without being trivial (it does not find them all); bad options are
- * refused with a message. */
+ * refused with a message; --domain shifts the colours more than other people do. */
 #include <dirent.h>
 
 #include "data_fixture.h"
@@ -49,7 +49,8 @@ static void generate(const char *root, reid_layout layout, uint64_t seed, int th
                      layout == REID_LAYOUT_MARS,
                      90,
                      threads,
-                     seed};
+                     seed,
+                     0};
   CHECK_OK(synth_generate(&o, NULL));
 }
 
@@ -83,7 +84,8 @@ static void test_determinism(const char *tmp) {
                      0,
                      90,
                      1,
-                     5};
+                     5,
+                     0};
   CHECK(synth_generate(&o, NULL) == REID_EIO && strstr(reid_last_error(), "not empty"),
         "non-empty output: %s", reid_last_error());
   o.output = fixture_path("%s/fresh", tmp);
@@ -173,12 +175,67 @@ static void test_learnable(const char *tmp) {
   reid_dataset_free(d);
 }
 
+/* The mean histogram (whole images) of a domain's dataset: market layout, 8 identities. */
+static void domain_histogram(const char *tmp, int domain, uint64_t seed, float *h) {
+  const char *root = fixture_path("%s/domain%d-seed%llu", tmp, domain, (unsigned long long)seed);
+  synth_options o = {.layout = REID_LAYOUT_MARKET,
+                     .kind = SYNTH_PERSON,
+                     .output = root,
+                     .identities = 8,
+                     .test_identities = 2,
+                     .cameras = 3,
+                     .tracklets = 2,
+                     .frames = 2,
+                     .height = 64,
+                     .width = 32,
+                     .quality = 90,
+                     .threads = 1,
+                     .seed = seed,
+                     .domain = domain};
+  CHECK_OK(synth_generate(&o, NULL));
+  reid_dataset *d = NULL;
+  CHECK_OK(reid_dataset_load(root, REID_LAYOUT_MARKET, &d));
+  if (!d) return;
+  memset(h, 0, sizeof(float) * BINS);
+  for (int i = 0; i < d->n_frames; i++) histogram(d->frames[i], h);
+  float norm = 0; /* the 4 bands summed: 64 colour bins */
+  for (int k = 64; k < BINS; k++) h[k % 64] += h[k], h[k] = 0;
+  for (int k = 0; k < 64; k++) norm += h[k];
+  for (int k = 0; k < 64; k++) h[k] = sqrtf(h[k] / norm);
+  reid_dataset_free(d);
+}
+
+/* Hellinger distance of two square-rooted histograms. */
+static float hellinger(const float *a, const float *b) {
+  float bc = 0;
+  for (int k = 0; k < BINS; k++) bc += a[k] * b[k];
+  return sqrtf(fmaxf(0, 1 - bc));
+}
+
+/* --domain is a real shift: the same people (seed) rendered in another domain look further
+ * from themselves than other people (another seed) in the same domain do. */
+static void test_domains(const char *tmp) {
+  float *h = calloc(4 * BINS, sizeof(float));
+  domain_histogram(tmp, 1, 5, h);
+  domain_histogram(tmp, 1, 6, h + BINS);
+  domain_histogram(tmp, 2, 5, h + 2 * BINS);
+  domain_histogram(tmp, 3, 5, h + 3 * BINS);
+  float same = hellinger(h, h + BINS), d12 = hellinger(h, h + 2 * BINS),
+        d13 = hellinger(h, h + 3 * BINS);
+  fprintf(stderr, "domain histograms: other people %.3f, domain 1-2 %.3f, domain 1-3 %.3f\n", same,
+          d12, d13);
+  CHECK(d12 > 1.4f * same && d13 > 1.4f * same,
+        "domains are not told apart: other people %.3f, other domains %.3f, %.3f", same, d12, d13);
+  free(h);
+}
+
 int main(void) {
   char tmp[512];
   fixture_tmpdir(tmp, sizeof tmp);
   test_determinism(tmp);
   test_hard_cases();
   test_learnable(tmp);
+  test_domains(tmp);
   fixture_rm_tree(tmp);
   return test_finish("test_synth");
 }

@@ -42,6 +42,12 @@ static const char *const help =
     "  --distractors N          gallery-only tracklets of other identities (pid 0000 for\n"
     "                           mars/market, new ids for duke/veri; default 0)\n"
     "  --junk N                 junk tracklets, pid -1 (mars, market; default 0)\n"
+    "  --domain N               render as domain N (default 0: none): its own clothing\n"
+    "                           palette (hue, saturation, value), background style and\n"
+    "                           tint, lighting (brightness, contrast, gamma, noise, blur)\n"
+    "                           and a colour cast shared by all its cameras; N alone sets\n"
+    "                           them, so datasets of one domain look alike and datasets of\n"
+    "                           different domains do not (inter-domain task streams)\n"
     "  --quality Q              JPEG quality 1..100 (default 90)\n"
     "  --seed S                 random seed (default 1)\n"
     "  --threads N              rendering threads (default: all cores)\n"
@@ -140,6 +146,9 @@ static int dataset_option(const char *cmd, int opt, void *ctx) {
   case 'q':
     if (cli_parse_int(cmd, "--quality", optarg, 1, 100, &x->o.quality)) return CLI_USAGE;
     break;
+  case 'D':
+    if (cli_parse_int(cmd, "--domain", optarg, 0, 1000000, &x->o.domain)) return CLI_USAGE;
+    break;
   default: return SYNTH_NOT_OWN;
   }
   return CLI_OK;
@@ -158,6 +167,7 @@ int cmd_synth(int argc, char **argv) {
       {"distractors", required_argument, 0, 'd'},
       {"junk", required_argument, 0, 'j'},
       {"quality", required_argument, 0, 'q'},
+      {"domain", required_argument, 0, 'D'},
       {0, 0, 0, 0},
   };
   for (int i = 1; i < argc; i++)

@@ -110,6 +110,21 @@ typedef struct synth_camera {
 
 void synth_camera_make(uint64_t seed, int index, synth_camera *out);
 
+/* A domain (synth_domain.c): palette, background, lighting and colour cast shared by all
+ * the cameras and identities of one dataset. Index 0 is the identity (no change). */
+typedef struct synth_domain {
+  int index;
+  float hue, saturation, value; /* clothing: hue rotation (rad), saturation, value factors */
+  int bg_style;                 /* every camera's background style (-1: each its own) */
+  synth_rgb bg_tint, cast;      /* wall/ground tint; colour gain of every camera */
+  float brightness, contrast, gamma; /* factors on each camera's */
+  float noise, blur;                 /* added to each camera's */
+} synth_domain;
+
+void synth_domain_make(int index, synth_domain *d);
+void synth_domain_camera(const synth_domain *d, synth_camera *c);
+void synth_domain_identity(const synth_domain *d, synth_identity *id);
+
 /* Per clip: viewpoint, motion and occluder, drawn once; per frame: pose and box jitter. */
 typedef struct synth_clip_look {
   synth_view view;
@@ -162,6 +177,7 @@ typedef struct synth_options {
   int identities, test_identities, cameras, tracklets, frames, height, width;
   int distractors, junk, quality, threads;
   uint64_t seed;
+  int domain; /* synth_domain index, 0: none */
 } synth_options;
 
 typedef struct synth_stats {

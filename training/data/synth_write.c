@@ -205,6 +205,9 @@ static reid_status render_clip(const synth_options *o, const synth_camera *cams,
                                float *canvas, reid_image *img) {
   synth_identity id;
   synth_identity_make(o->kind, o->seed, c->identity, &id);
+  synth_domain dom;
+  synth_domain_make(o->domain, &dom);
+  synth_domain_identity(&dom, &id);
   reid_rng rng;
   synth_stream(&rng, o->seed, 12, (uint64_t)c->order);
   synth_clip_look look;
@@ -227,7 +230,12 @@ static reid_status render_clip(const synth_options *o, const synth_camera *cams,
 static reid_status render_all(const synth_options *o, const plan *p) {
   synth_camera *cams = malloc(sizeof *cams * (size_t)o->cameras);
   if (!cams) return reid_fail(REID_ENOMEM, "synth: out of memory");
-  for (int c = 0; c < o->cameras; c++) synth_camera_make(o->seed, c, &cams[c]);
+  synth_domain dom;
+  synth_domain_make(o->domain, &dom);
+  for (int c = 0; c < o->cameras; c++) {
+    synth_camera_make(o->seed, c, &cams[c]);
+    synth_domain_camera(&dom, &cams[c]);
+  }
   reid_status failed = REID_OK;
   int failed_flag = 0;
   char message[1024] = "";
