@@ -73,20 +73,27 @@ check "inter: task 0 distils from the --init model" any_positive < <(kd_values "
 
 # ---- collected: two folders in the layout of reidembed collect-location= (made here from the
 # synthetic Market's training images: each identity's images of one camera form a tracklet
-# folder of stream cam<C>), one task each; only the unseen set is evaluated
+# folder of stream cam<C>, each seen together with the previous one of its stream), one task
+# each; only the unseen set is evaluated
+declare -A last
 for f in "$work"/m/bounding_box_train/*.jpg; do
   b=${f##*/} pid=$((10#${b:0:4})) cam=${b:6:1} fr=${b:10:6}
   site=$work/site$((pid % 2)) dir=$(printf '%06d' "$pid")
   mkdir -p "$site/cam$cam/$dir"
   cp "$f" "$site/cam$cam/$dir/$(printf '%010d' $((10#$fr))).jpg"
-  grep -qs "\"dir\":\"$dir\"" "$site/cam$cam/index.jsonl" ||
-    echo "{\"event\":\"collected\",\"dir\":\"$dir\",\"track_id\":$pid}" >>"$site/cam$cam/index.jsonl"
+  grep -qs "\"dir\":\"$dir\"" "$site/cam$cam/index.jsonl" && continue
+  with=${last[$site/$cam]:+\"${last[$site/$cam]}\"}
+  echo "{\"event\":\"collected\",\"dir\":\"$dir\",\"track_id\":$pid,\"together_with\":[$with]}" \
+    >>"$site/cam$cam/index.jsonl"
+  last[$site/$cam]=$dir
 done
 expect 0 "" -- "$rt" continual --stream collected --data "$work/site0" --data "$work/site1" \
   --unseen "$work/u" "${tiny[@]}" --output "$work/site.safetensors"
 check "collected: 2 tasks x 1 unseen set" [ "$(($(wc -l <"$work/site.results.csv") - 1))" = 2 ]
 check "collected: results for the unseen set after each task" [ "$(grep -c ',u,unseen,0' "$work/site.results.csv")" = 2 ]
 expect 0 "collected" -- "$rt" info "$work/site.safetensors"
+expect 2 "expects known or all" -- "$rt" continual --stream collected --data "$work/site0" \
+  --collected-negatives some --output "$work/bad.safetensors"
 
 # ---- resumption: stop within task 1 (after 1 of its 2 epochs), and at a task boundary
 r=(--method dwopp --save-every 1 "${intra[@]}" --epochs 2)

@@ -20,8 +20,9 @@ static const float *row(const float *x, int c, int k) {
   return x + (c * (S + Q) + k) * D;
 }
 
-/* DMML from the formula: a C x C matrix per query, -log softmax of its own column */
-static double naive_dmml(const float *x, double m) {
+/* DMML from the formula: a C x C matrix per query, -log softmax of its own column over
+ * the class itself and its negatives (mask[i][j]; NULL: all classes) */
+static double naive_dmml_masked(const float *x, double m, const unsigned char *mask) {
   double total = 0;
   for (int i = 0; i < C; i++)
     for (int q = 0; q < Q; q++) {
@@ -35,10 +36,14 @@ static double naive_dmml(const float *x, double m) {
         }
         Dm[j] = j == i ? mx : (mn - m > 0 ? mn - m : 0);
       }
-      for (int j = 0; j < C; j++) z += exp(-Dm[j]);
+      for (int j = 0; j < C; j++)
+        if (j == i || !mask || mask[i * C + j]) z += exp(-Dm[j]);
       total += -log(exp(-Dm[i]) / z);
     }
   return total / (C * Q);
+}
+static double naive_dmml(const float *x, double m) {
+  return naive_dmml_masked(x, m, NULL);
 }
 
 /* prototype distillation from the formula: build the logits, delete the diagonal when
@@ -82,6 +87,15 @@ static float g_T, g_clamp;
 static double dmml_of(void *ctx) {
   double l;
   reid_dmml_loss(ctx, &shape, 0.4f, &l, 1, NULL);
+  return l;
+}
+/* classes 0 and 1 of different cameras, not known distinct: not each other's negatives;
+ * class 3 has no negative at all */
+static const unsigned char g_mask[C * C] = {0,      0, 1, 0, /**/ 0, 0, 1, 1,
+                                            /**/ 1, 1, 0, 0, 0,      0, 0, 0};
+static double dmml_masked_of(void *ctx) {
+  double l;
+  reid_dmml_loss_masked(ctx, &shape, 0.4f, g_mask, &l, 1, NULL);
   return l;
 }
 static double kd_of(void *ctx) {
@@ -183,6 +197,46 @@ static void test_kd(void) {
   CHECK(gmax < 1e-9, "identical models: zero gradient (max %g)", gmax);
 }
 
+/* The masked DMML: against the naive formula and finite differences; an all-ones mask is
+ * the plain loss; a masked pair passes no gradient between the two classes. */
+static void test_dmml_masked(void) {
+  test_rng r = test_rng_make(5);
+  float x[N * D], dx[N * D], dx2[N * D];
+  unsigned char ones[C * C];
+  memset(ones, 1, sizeof ones);
+  for (int trial = 0; trial < 3; trial++) {
+    test_fill_uniform(&r, x, N * D, -1.0f, 1.0f);
+    if (trial == 2)
+      for (int i = 0; i < N * D; i++) x[i] *= 0.25f;
+    memset(dx, 0, sizeof dx);
+    double l, plain, all;
+    CHECK_OK(reid_dmml_loss_masked(x, &shape, 0.4f, g_mask, &l, 1, dx));
+    double want = naive_dmml_masked(x, 0.4, g_mask);
+    CHECK(fabs(l - want) < 1e-7 * (1 + want), "trial %d: masked DMML %.12g, naive %.12g", trial, l,
+          want);
+    CHECK(gradcheck("dmml masked", x, N * D, dx, dmml_masked_of, x, 1e-3f, 1e-4, 1e-2) == 0,
+          "trial %d: masked DMML gradient", trial);
+    CHECK_OK(reid_dmml_loss(x, &shape, 0.4f, &plain, 1, NULL));
+    CHECK_OK(reid_dmml_loss_masked(x, &shape, 0.4f, ones, &all, 1, NULL));
+    CHECK(all == plain, "trial %d: all-ones mask %.17g, plain %.17g", trial, all, plain);
+  }
+  /* only class 1's rows move: class 0's queries must not feel it (1 is not their negative) */
+  test_fill_uniform(&r, x, N * D, -1.0f, 1.0f);
+  memset(dx, 0, sizeof dx);
+  memset(dx2, 0, sizeof dx2);
+  double l0, l1;
+  CHECK_OK(reid_dmml_loss_masked(x, &shape, 0.4f, g_mask, &l0, 1, dx));
+  for (int k = 0; k < S + Q; k++)
+    for (int d = 0; d < D; d++) x[(1 * (S + Q) + k) * D + d] = x[(0 * (S + Q) + k) * D + d];
+  CHECK_OK(reid_dmml_loss_masked(x, &shape, 0.4f, g_mask, &l1, 1, dx2));
+  for (int q = 0; q < Q; q++)
+    for (int d = 0; d < D; d++) {
+      int i = (0 * (S + Q) + S + q) * D + d;
+      CHECK(fabsf(dx[i] - dx2[i]) < 1e-6f, "class 0 query %d moved by class 1 (%g vs %g)", q, dx[i],
+            dx2[i]);
+    }
+}
+
 static void test_errors(void) {
   float x[N * D] = {0};
   double l;
@@ -195,6 +249,7 @@ static void test_errors(void) {
 
 int main(void) {
   test_dmml();
+  test_dmml_masked();
   test_norm();
   test_kd();
   test_errors();

@@ -2,7 +2,8 @@
  * samples each, frames inside the sample's tracklet, one frame per chunk and every frame of a
  * chunk reachable, evenly spaced evaluation frames, multi-view frames across the identity's
  * tracklets and cameras, epochs that visit every identity, batches that depend only on
- * (seed, index), evaluation batches in order, and bad configurations refused. */
+ * (seed, index), evaluation batches in order, identities seen together kept together
+ * (group_distinct), and bad configurations refused. */
 #include "sampler.h"
 #include "test_util.h"
 
@@ -238,8 +239,45 @@ static void test_bad_configs(const reid_dataset *d) {
   }
 }
 
+/* group_distinct: identities with known distinct pairs ({0, 2, 4} as a chain, {1, 5},
+ * {3, 6}; one pair inside identity 0, ignored) stand next to each other in every epoch's
+ * order, which still visits every identity once; a plain shuffle does not keep them so. */
+static void test_group_distinct(const reid_dataset *base) {
+  static int pairs[][2] = {{0, 2}, {1, 5}, {2, 4}, {3, 6}, {0, 7}}; /* sample 7: identity 0 */
+  reid_dataset d = *base;
+  d.distinct_pairs = pairs;
+  d.n_distinct_pairs = 5;
+  static const int cluster[IDS] = {0, 1, 0, 2, 0, 1, 2};
+  const int P = IDS, K = 2, T = 1;
+  int broken[2] = {0, 0};
+  for (int grouped = 0; grouped < 2; grouped++) {
+    reid_loader_config c = config(P, K, T, REID_FRAMES_RANDOM_CHUNKS);
+    c.group_distinct = grouped;
+    reid_sampler s;
+    CHECK_OK(reid_sampler_init(&s, &d, &d.train, 1, &c));
+    int samples[IDS * K];
+    reid_frame_job jobs[IDS * K];
+    for (long e = 0; e < 12; e++) {
+      CHECK(reid_sampler_plan(&s, e, samples, jobs) == P * K, "one batch per epoch");
+      int seen[IDS] = {0}, runs = 0;
+      for (int i = 0; i < P; i++) {
+        int g = d.train.samples[samples[i * K]].label;
+        seen[g]++;
+        runs += i == 0 || cluster[g] != cluster[d.train.samples[samples[(i - 1) * K]].label];
+      }
+      for (int g = 0; g < IDS; g++)
+        CHECK(seen[g] == 1, "epoch %ld: identity %d %d times", e, g, seen[g]);
+      broken[grouped] += runs != 3; /* 3 clusters, each contiguous: 3 runs */
+    }
+    reid_sampler_free(&s);
+  }
+  CHECK(broken[1] == 0, "grouped: %d of 12 epochs split a cluster", broken[1]);
+  CHECK(broken[0] > 0, "plain shuffles kept every cluster together (the test cannot fail)");
+}
+
 int main(void) {
   reid_dataset d = make_dataset();
+  test_group_distinct(&d);
   test_pk(&d);
   test_frame_picks();
   test_multiview(&d);

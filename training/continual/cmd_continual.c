@@ -39,6 +39,12 @@ static const char *const help =
     "  --tasks N              tasks (intra, default 10)\n"
     "  --ids-per-task N       identities per dataset (inter, default 500)\n"
     "  --unseen DIR           an unseen test set (its query/gallery; repeat for more)\n"
+    "  --collected-negatives N  collected streams: known (default): a tracklet's DMML\n"
+    "                         negatives are the tracklets of its own camera and those seen\n"
+    "                         with it in one frame (different people by construction); one\n"
+    "                         of another camera may be the same person and is not pushed\n"
+    "                         away; episodes gather tracklets seen together. all: every\n"
+    "                         other tracklet is a negative, episodes at random\n"
     "method:\n"
     "  --method M             dwopp (default): distillation of the 32 x 31 negatives only;\n"
     "                         dwpp: with the positive pairs (32 x 32); ft: no distillation;\n"
@@ -106,6 +112,7 @@ enum {
   O_TASKS,
   O_IPT,
   O_UNSEEN,
+  O_NEGATIVES,
   O_METHOD,
   O_EPIDS,
   O_SUPPORT,
@@ -151,6 +158,7 @@ static const struct option options[] = {
     {"tasks", required_argument, 0, O_TASKS},
     {"ids-per-task", required_argument, 0, O_IPT},
     {"unseen", required_argument, 0, O_UNSEEN},
+    {"collected-negatives", required_argument, 0, O_NEGATIVES},
     {"method", required_argument, 0, O_METHOD},
     {"episode-ids", required_argument, 0, O_EPIDS},
     {"support", required_argument, 0, O_SUPPORT},
@@ -246,6 +254,11 @@ static int parse(int argc, char **argv, reid_continual_config *c, const char ***
       break;
     case O_DATA: bad = add_path(data, &n_data, optarg); break;
     case O_UNSEEN: bad = add_path(unseen, &n_unseen, optarg); break;
+    case O_NEGATIVES:
+      if (strcmp(optarg, "known") && strcmp(optarg, "all"))
+        bad = cli_usage_error(cmd, "--collected-negatives expects known or all, got '%s'", optarg);
+      c->known_negatives = !strcmp(optarg, "known");
+      break;
     case O_LAYOUT:
       if (reid_layout_parse(optarg, &c->stream.layout) != REID_OK)
         bad = cli_usage_error(

@@ -55,6 +55,7 @@ void reid_continual_config_default(reid_continual_config *c) {
   c->kd_weight = 1.0f;
   c->temperature = -1;
   c->clamp = 1e-4f;
+  c->known_negatives = 1;
   c->lr = 2e-4f;
   c->weight_decay = 1e-4f;
   c->lr_end = 1e-6f;
@@ -92,7 +93,7 @@ static void describe(const reid_continual_config *c, const char *datasets, int t
            "task=%d;method=%s;stream=%s;data=%s;base_ids=%d;tasks=%d;ids_per_task=%d;arch=%s;"
            "last_stride=%d;input=%dx%d;init=%s;episode=%dx(%d+%d);margin=%g;norm=%g;kd=%g;"
            "temperature=%g;clamp=%g;lr=%g;weight_decay=%g;lr_end=%g;epochs=%d;steps=%d;"
-           "flip=%g;erase=%g-%g,%g-%g,%g,%g;seed=%llu;",
+           "flip=%g;erase=%g-%g,%g-%g,%g,%g;seed=%llu;negatives=%s;",
            task, reid_cl_method_name(c->method), reid_stream_kind_name(c->stream.kind), datasets,
            c->stream.base_ids, c->stream.tasks, c->stream.ids_per_task, reid_arch_name(c->arch),
            c->last_stride, c->height, c->width, c->init ? c->init : "", c->episode_ids, c->support,
@@ -101,7 +102,7 @@ static void describe(const reid_continual_config *c, const char *datasets, int t
            (double)c->weight_decay, (double)c->lr_end, c->epochs, steps, (double)c->flip_p,
            (double)c->erase_p_start, (double)c->erase_p_end, (double)c->erase_area_start,
            (double)c->erase_area_end, (double)c->erase_area_min, (double)c->erase_aspect_min,
-           (unsigned long long)c->seed);
+           (unsigned long long)c->seed, c->known_negatives ? "known" : "all");
 }
 
 typedef struct cl_run {
@@ -212,7 +213,7 @@ static reid_status run_task(cl_run *cr, int t, int resume) {
   reid_train_config tc;
   reid_train_config_default(&tc, 0);
   char *task_path = malloc(strlen(cr->stem) + 64), *log_path = malloc(strlen(cr->stem) + 64);
-  continual_state cs = {.cfg = c, .task = task, .datasets = cr->datasets};
+  continual_state cs = {.cfg = c, .task = task, .datasets = cr->datasets, .view = view};
   train_run r = {.cfg = &tc,
                  .task = &continual_train_task,
                  .be = cr->be,
@@ -265,6 +266,8 @@ static reid_status run_task(cl_run *cr, int t, int resume) {
                                          .erase_p_end = c->erase_p_end,
                                          .erase_area_max_end = c->erase_area_end},
                              .bicubic = 1, /* papers.md §2: "256x128 (bicubic)" */
+                             .group_distinct =
+                                 c->stream.kind == REID_STREAM_COLLECTED && c->known_negatives,
                              .threads = c->workers > 0 ? c->workers : 1,
                              .prefetch = 2,
                              .seed = c->seed * 1000003ull + (uint64_t)t};

@@ -59,6 +59,10 @@ typedef struct reid_continual_config {
   float margin, norm_weight;       /* 0.4, 5e-4 */
   float kd_weight, temperature;    /* lambda 1; T: 1 (dwopp), 10 (dwpp); < 0 = the method's */
   float clamp;                     /* 1e-4 */
+  /* collected streams: 1 (default) = a tracklet's DMML negatives are the tracklets of its own
+   * camera and those seen with it in one frame (known distinct), and episodes gather the
+   * tracklets seen together; 0 = every other tracklet, episodes at random (labelled data) */
+  int known_negatives;
 
   float lr, weight_decay, lr_end;   /* 2e-4, 1e-4, 1e-6 */
   int epochs, steps_per_epoch;      /* per task: 600, 0 = the loader's epoch */

@@ -13,6 +13,8 @@ typedef struct continual_state {
   const char *datasets;         /* the stream's folders, ';'-separated (checkpoint metadata) */
   float *emb, *emb_old, *d_emb; /* host [B, D] each */
   int cap, batch;
+  const reid_dataset *view; /* the task's training view (its distinct pairs) */
+  unsigned char *negatives; /* [C * C] DMML negatives of the episode, NULL: all */
 } continual_state;
 
 extern const train_task continual_train_task;

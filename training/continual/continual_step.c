@@ -22,6 +22,29 @@ static reid_status ensure_host(continual_state *s, int batch, int dim) {
   return REID_OK;
 }
 
+/* The DMML negatives of a collected episode (continual.h, known_negatives): class j is a
+ * negative of class i when both tracklets come from one camera (a tracker splits a person
+ * there rarely) or were seen together in one frame (different people by construction);
+ * a tracklet of another camera not known distinct may be the same person and is left out.
+ * Class c's tracklet is the sample of its first row (a pseudo-identity is one tracklet).
+ * Returns NULL (every class a negative) for labelled streams. */
+static reid_status episode_negatives(continual_state *s, const reid_batch *b,
+                                     const reid_episode_shape *e, const unsigned char **out) {
+  *out = NULL;
+  const reid_continual_config *c = s->cfg;
+  if (c->stream.kind != REID_STREAM_COLLECTED || !c->known_negatives) return REID_OK;
+  const int C = e->classes, K = e->support + e->query;
+  if (!s->negatives && !(s->negatives = malloc((size_t)C * C)))
+    return reid_fail(REID_ENOMEM, "out of memory");
+  for (int i = 0; i < C; i++)
+    for (int j = 0; j < C; j++)
+      s->negatives[i * C + j] = i != j && (b->camids[i * K] == b->camids[j * K] ||
+                                           reid_dataset_distinct(s->view, b->sample_index[i * K],
+                                                                 b->sample_index[j * K]));
+  *out = s->negatives;
+  return REID_OK;
+}
+
 static reid_status step_compute(train_run *r, const reid_batch *b, loss_terms *t) {
   continual_state *s = r->task_state;
   const reid_continual_config *c = s->cfg;
@@ -43,7 +66,9 @@ static reid_status step_compute(train_run *r, const reid_batch *b, loss_terms *t
   REID_TRY(train_download_outputs(net, "model", B, s->emb, NULL));
   memset(s->d_emb, 0, sizeof(float) * (size_t)B * D);
   double dmml, norm, kd = 0;
-  REID_TRY(reid_dmml_loss(s->emb, &e, c->margin, &dmml, 1.0f, s->d_emb));
+  const unsigned char *negatives;
+  REID_TRY(episode_negatives(s, b, &e, &negatives));
+  REID_TRY(reid_dmml_loss_masked(s->emb, &e, c->margin, negatives, &dmml, 1.0f, s->d_emb));
   REID_TRY(reid_norm_penalty(s->emb, B, D, &norm, c->norm_weight, s->d_emb));
   if (distil)
     REID_TRY(reid_proto_distill_loss(s->emb_old, s->emb, &e, c->method == REID_CL_DWPP,
@@ -85,8 +110,11 @@ static reid_status step_save(train_run *r, const char *path) {
 
 static void step_destroy(train_run *r) {
   continual_state *s = r->task_state;
-  if (s) free(s->emb);
+  if (!s) return;
+  free(s->emb);
+  free(s->negatives);
   s->emb = NULL;
+  s->negatives = NULL;
   s->cap = 0;
 }
 

@@ -48,6 +48,12 @@ static void softmax(double *v, int n) {
 
 reid_status reid_dmml_loss(const float *x, const reid_episode_shape *e, float margin, double *loss,
                            float scale, float *dx) {
+  return reid_dmml_loss_masked(x, e, margin, NULL, loss, scale, dx);
+}
+
+reid_status reid_dmml_loss_masked(const float *x, const reid_episode_shape *e, float margin,
+                                  const unsigned char *negatives, double *loss, float scale,
+                                  float *dx) {
   REID_TRY(check_shape(e));
   const int C = e->classes, S = e->support, Q = e->query, d = e->dim, N = C * Q;
   double *D = malloc(sizeof(double) * 2 * C);
@@ -71,13 +77,18 @@ reid_status reid_dmml_loss(const float *x, const reid_episode_shape *e, float ma
         pick[j] = arg;
         D[j] = j == i ? best : fmax(best - margin, 0.0);
       }
-      double *p = D + C; /* softmax(-D) */
+      double *p = D + C; /* softmax(-D) over class i and its negatives */
       for (int j = 0; j < C; j++) p[j] = -D[j];
+      const unsigned char *neg = negatives ? negatives + (size_t)i * C : NULL;
+      if (neg)
+        for (int j = 0; j < C; j++)
+          if (j != i && !neg[j]) p[j] = -HUGE_VAL; /* exp -> 0: out of the softmax */
       softmax(p, C);
       total += -log(fmax(p[i], DBL_MIN));
       if (!dx) continue;
       /* dL/dD[j] = (1[j = i] - p_j) / N; dd(q, s)/dq = 2 (q - s) = -dd/ds */
       for (int j = 0; j < C; j++) {
+        if (neg && j != i && !neg[j]) continue; /* not a negative of class i */
         double g = ((j == i) - p[j]) / N * scale;
         if (j != i && D[j] <= 0) continue; /* the hinge */
         if (g == 0) continue;

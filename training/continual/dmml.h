@@ -25,6 +25,14 @@ typedef struct reid_episode_shape {
  * Ties in the max/min go to the lowest support; the hinge passes no gradient at 0. */
 reid_status reid_dmml_loss(const float *x, const reid_episode_shape *e, float margin, double *loss,
                            float scale, float *dx);
+/* The same with only some classes as negatives: a query of class i is compared with class
+ * j != i where negatives[i * C + j] != 0 (NULL: all of them). Pseudo-identities that may be
+ * one person (two tracklets of different cameras, not known to be distinct) are left out of
+ * each other's softmax instead of being pushed apart. A query with no negative left has
+ * loss 0 (its softmax is its own class alone). */
+reid_status reid_dmml_loss_masked(const float *x, const reid_episode_shape *e, float margin,
+                                  const unsigned char *negatives, double *loss, float scale,
+                                  float *dx);
 
 /* ---- feature-norm penalty ---------------------------------------------------
  *   L = (1/n) sum_i ||x_i||^2   over the n rows of x[n, d] (the caller weighs it, 5e-4) */

@@ -55,6 +55,7 @@ reid_status reid_split_intra(const int *ids, int n, int base, int tasks, int *ta
 
 void task_view_free(reid_dataset *v) {
   if (!v) return;
+  free(v->distinct_pairs);
   free(v->frames);
   free(v->train.samples);
   free(v->query.samples);
@@ -89,6 +90,40 @@ static reid_status view_new(const task_part *parts, int n_parts, int *frame_base
   return REID_OK;
 }
 
+static int cmp_pair(const void *a, const void *b) {
+  const int *x = a, *y = b;
+  return x[0] != y[0] ? (x[0] > y[0]) - (x[0] < y[0]) : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* The distinct pairs of src whose samples are both in the part, renumbered as the view's
+ * train samples (the part's were appended from view index first_sample on, in src order). */
+static reid_status view_distinct_pairs(reid_dataset *v, const reid_dataset *src,
+                                       const task_part *part, int first_sample) {
+  if (src->n_distinct_pairs < 1) return REID_OK;
+  int *at = malloc(sizeof(int) * (size_t)(src->train.count + 1)); /* src sample -> view */
+  int(*grown)[2] = realloc(v->distinct_pairs,
+                           sizeof *grown * (size_t)(v->n_distinct_pairs + src->n_distinct_pairs));
+  if (grown) v->distinct_pairs = grown;
+  if (!at || !grown) {
+    free(at);
+    return reid_fail(REID_ENOMEM, "out of memory");
+  }
+  for (int k = 0, n = first_sample; k < src->train.count; k++) {
+    int l = src->train.samples[k].label;
+    at[k] = l >= part->first && l < part->first + part->count ? n++ : -1;
+  }
+  for (int i = 0; i < src->n_distinct_pairs; i++) {
+    int a = at[src->distinct_pairs[i][0]], b = at[src->distinct_pairs[i][1]];
+    if (a < 0 || b < 0) continue;
+    v->distinct_pairs[v->n_distinct_pairs][0] = a < b ? a : b;
+    v->distinct_pairs[v->n_distinct_pairs][1] = a < b ? b : a;
+    v->n_distinct_pairs++;
+  }
+  qsort(v->distinct_pairs, (size_t)v->n_distinct_pairs, sizeof *v->distinct_pairs, cmp_pair);
+  free(at);
+  return REID_OK;
+}
+
 reid_status task_view_build(const task_stream *s, int first, int count, reid_dataset **out) {
   if (first < 0 || count < 1 || first + count > s->n_tasks)
     return reid_fail(REID_EINVAL, "tasks %d..%d of a stream of %d", first, first + count - 1,
@@ -109,6 +144,7 @@ reid_status task_view_build(const task_stream *s, int first, int count, reid_dat
   int label0 = 0;
   for (int p = 0; p < count && st == REID_OK; p++) {
     const reid_split *tr = &parts[p].src->train;
+    const int first_sample = v->train.count;
     for (int k = 0; k < tr->count; k++) {
       reid_sample x = tr->samples[k];
       if (x.label < parts[p].first || x.label >= parts[p].first + parts[p].count) continue;
@@ -117,6 +153,7 @@ reid_status task_view_build(const task_stream *s, int first, int count, reid_dat
       v->train.samples[v->train.count++] = x;
     }
     label0 += parts[p].count;
+    st = view_distinct_pairs(v, parts[p].src, &parts[p], first_sample);
   }
   free(base);
   if (st != REID_OK) {

@@ -212,6 +212,13 @@ static void unique_pairs(reid_dataset *d) {
   d->n_distinct_pairs = n;
 }
 
+int reid_dataset_distinct(const reid_dataset *d, int a, int b) {
+  if (a == b || d->n_distinct_pairs < 1) return 0;
+  const int key[2] = {a < b ? a : b, a < b ? b : a};
+  return bsearch(key, d->distinct_pairs, (size_t)d->n_distinct_pairs, sizeof *d->distinct_pairs,
+                 compare_pair) != NULL;
+}
+
 void ds_skip(reid_dataset *d, const char *a, const char *b, const char *c) {
   dataset_impl *impl = (dataset_impl *)d;
   d->skipped++;

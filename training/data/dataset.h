@@ -60,5 +60,7 @@ typedef struct reid_dataset {
  * collected). */
 reid_status reid_dataset_load(const char *root, reid_layout layout, reid_dataset **out);
 void reid_dataset_free(reid_dataset *d);
+/* 1 when train samples a and b are a known distinct pair (either order), else 0. */
+int reid_dataset_distinct(const reid_dataset *d, int a, int b);
 /* The first skipped entry's path (for the caller's warning), NULL when none was skipped. */
 const char *reid_dataset_skipped_example(const reid_dataset *d);

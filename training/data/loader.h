@@ -50,7 +50,11 @@ typedef struct reid_loader_config {
   int height, width;
   float mean[3], std[3];
   reid_augment augment;
-  int bicubic;  /* 1: bicubic resize to height x width first (above); 0: bilinear */
+  int bicubic; /* 1: bicubic resize to height x width first (above); 0: bilinear */
+  /* train: each epoch's identity order keeps identities with a known distinct pair
+   * (reid_dataset.distinct_pairs: tracklets seen together) next to each other, so a P x K
+   * batch holds people known to be different; 0: a plain shuffle */
+  int group_distinct;
   int threads;  /* decoding threads (>= 1) */
   int prefetch; /* batches decoded ahead (>= 1) */
   uint64_t seed;

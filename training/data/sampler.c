@@ -66,6 +66,55 @@ static reid_status groups_build(reid_groups *g, const reid_split *split, int tra
 
 /* ------------------------------------------------------------ sampler */
 
+/* The groups known distinct from each group (CSR), from the dataset's distinct pairs of
+ * train samples; pairs inside one group (a labelling contradiction) are ignored. */
+static reid_status adjacency_build(reid_sampler *s) {
+  const reid_dataset *d = s->d;
+  const int G = s->groups.n_groups, n = d->n_distinct_pairs;
+  s->adj_offset = calloc((size_t)G + 1, sizeof(int));
+  s->adj = malloc(sizeof(int) * (2 * (size_t)n + 1));
+  s->queue = malloc(sizeof(int) * ((size_t)G + 1));
+  if (!s->adj_offset || !s->adj || !s->queue)
+    return reid_fail(REID_ENOMEM, "train loader: out of memory for %d distinct pairs", n);
+  for (int pass = 0; pass < 2; pass++) { /* count, then fill */
+    for (int i = 0; i < n; i++) {
+      const int a = d->distinct_pairs[i][0], b = d->distinct_pairs[i][1];
+      if (a < 0 || b < 0 || a >= s->split->count || b >= s->split->count) continue;
+      const int ga = s->groups.group_of[a], gb = s->groups.group_of[b];
+      if (ga == gb) continue;
+      if (pass == 0) {
+        s->adj_offset[ga + 1]++, s->adj_offset[gb + 1]++;
+      } else {
+        s->adj[s->queue[ga]++] = gb, s->adj[s->queue[gb]++] = ga;
+      }
+    }
+    if (pass == 0) {
+      for (int g = 0; g < G; g++) s->adj_offset[g + 1] += s->adj_offset[g];
+      memcpy(s->queue, s->adj_offset, sizeof(int) * (size_t)G); /* fill cursors */
+    }
+  }
+  return REID_OK;
+}
+
+/* perm (a shuffle) walked breadth-first over the adjacency into s->queue, copied back. */
+static void order_by_distinct(reid_sampler *s, int *perm) {
+  const int G = s->groups.n_groups;
+  if (G < 1) return;
+  memset(s->chosen, 0, (size_t)G);
+  int head = 0, tail = 0;
+  for (int k = 0; k < G; k++) {
+    if (s->chosen[perm[k]]) continue;
+    s->chosen[perm[k]] = 1;
+    s->queue[tail++] = perm[k];
+    while (head < tail) {
+      const int g = s->queue[head++];
+      for (int a = s->adj_offset[g]; a < s->adj_offset[g + 1]; a++)
+        if (!s->chosen[s->adj[a]]) s->chosen[s->adj[a]] = 1, s->queue[tail++] = s->adj[a];
+    }
+  }
+  memcpy(perm, s->queue, sizeof(int) * (size_t)G);
+}
+
 reid_status reid_sampler_init(reid_sampler *s, const reid_dataset *d, const reid_split *split,
                               int train, const reid_loader_config *c) {
   memset(s, 0, sizeof *s);
@@ -122,6 +171,7 @@ reid_status reid_sampler_init(reid_sampler *s, const reid_dataset *d, const reid
   s->cams = malloc(sizeof(int) * N);
   if (!s->perm || !s->ids || !s->chosen || !s->pool || !s->cams)
     return reid_fail(REID_ENOMEM, "%s: out of memory", who);
+  if (train && c->group_distinct) REID_TRY(adjacency_build(s));
   if (train) {
     s->batches_per_epoch = (s->groups.n_groups + c->batch_p - 1) / c->batch_p;
     s->total_batches = LONG_MAX;
@@ -140,6 +190,9 @@ void reid_sampler_free(reid_sampler *s) {
   free(s->pool);
   free(s->cams);
   free(s->chosen);
+  free(s->adj_offset);
+  free(s->adj);
+  free(s->queue);
   memset(s, 0, sizeof *s);
 }
 
@@ -154,8 +207,12 @@ uint64_t reid_sampler_fingerprint(const reid_sampler *s) {
     uint64_t x = h ^ (uint64_t)v[i];
     h = reid_splitmix64(&x);
   }
-  if (c->bicubic) { /* only then, so that the states of bilinear runs stay valid */
+  if (c->bicubic) { /* only then, so that the states of earlier runs stay valid */
     uint64_t x = h ^ 0xB1C0B1Cull;
+    h = reid_splitmix64(&x);
+  }
+  if (s->adj_offset) {
+    uint64_t x = h ^ 0xD157ull ^ (uint64_t)s->d->n_distinct_pairs;
     h = reid_splitmix64(&x);
   }
   return h;
@@ -178,6 +235,7 @@ static const int *epoch_order(reid_sampler *s, long e) {
     stream_seed(&rng, s->c.seed, 1, (uint64_t)e);
     for (int g = 0; g < s->groups.n_groups; g++) s->perm[g] = g;
     shuffle(s->perm, s->groups.n_groups, &rng);
+    if (s->adj_offset) order_by_distinct(s, s->perm);
     s->perm_epoch = e;
   }
   return s->perm;

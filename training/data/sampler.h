@@ -6,7 +6,10 @@
  * Training (P x K): epoch e visits the train identities in a random order, P per batch
  * (batches_per_epoch = ceil(ids / P); the last batch of an epoch is filled up with other
  * identities drawn at random); each identity gives K distinct samples (with repeats only when
- * it has fewer than K). Evaluation: the split's samples in order, `batch` at a time. */
+ * it has fewer than K). With group_distinct, the epoch's order is the shuffle walked
+ * breadth-first over the known distinct pairs: each identity not yet placed is followed by
+ * its partners, theirs, and so on, so that consecutive batches hold people seen together.
+ * Evaluation: the split's samples in order, `batch` at a time. */
 #pragma once
 
 #include "augment.h"
@@ -47,6 +50,8 @@ typedef struct reid_sampler {
   char *chosen; /* [n_groups] */
   int *pool;    /* [count] a group's members being drawn from */
   int *cams;    /* [count + 1] start of each camera run of a group */
+  /* group_distinct: groups known distinct from group g: adj[adj_offset[g] .. adj_offset[g+1]) */
+  int *adj_offset, *adj, *queue;
 } reid_sampler;
 
 /* Validates the config against the split and builds the groups. */
