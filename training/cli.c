@@ -2,9 +2,11 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
   va_list ap;
@@ -43,6 +45,29 @@ int cli_parse_int(const char *cmd, const char *option, const char *text, int lo,
     return -1;
   }
   *out = (int)v;
+  return 0;
+}
+
+int cli_parse_float(const char *cmd, const char *option, const char *text, double lo, int lo_open,
+                    double hi, float *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (errno || end == text || *end || !isfinite(v) || v < lo || v > hi || (lo_open && v == lo)) {
+    cli_usage_error(cmd, "%s expects a number in %s%g, %g], got '%s'", option, lo_open ? "(" : "[",
+                    lo, hi, text);
+    return -1;
+  }
+  *out = (float)v;
+  return 0;
+}
+
+int cli_parse_device(const char *cmd, const char *option, const char *text, const char **out) {
+  if (strcmp(text, "cpu") && strcmp(text, "cuda") && strcmp(text, "auto")) {
+    cli_usage_error(cmd, "%s expects cpu, cuda or auto, got '%s'", option, text);
+    return -1;
+  }
+  *out = text;
   return 0;
 }
 

@@ -18,6 +18,11 @@ int cli_library_error(const char *cmd, reid_status st);
 int cli_parse_int(const char *cmd, const char *option, const char *text, int lo, int hi, int *out);
 /* Parses a --seed value: a non-negative decimal integer below 2^64; 0 on success. */
 int cli_parse_seed(const char *cmd, const char *text, unsigned long long *out);
+/* Parses a number in [lo, hi] (lo excluded when lo_open) into a float; 0 on success. */
+int cli_parse_float(const char *cmd, const char *option, const char *text, double lo, int lo_open,
+                    double hi, float *out);
+/* Checks cpu, cuda or auto; 0 on success. */
+int cli_parse_device(const char *cmd, const char *option, const char *text, const char **out);
 /* Parses "HxW" (e.g. 256x128); 0 on success. */
 int cli_parse_size(const char *cmd, const char *option, const char *text, int *h, int *w);
 /* The message getopt_long would print, as a one-line error (call when it returns '?'). */

@@ -148,9 +148,7 @@ int cmd_embed(int argc, char **argv) {
     case 'i': a.input = optarg; break;
     case 'o': a.output = optarg; break;
     case 'd':
-      if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda") && strcmp(optarg, "auto"))
-        return cli_usage_error(cmd, "--device expects cpu, cuda or auto, got '%s'", optarg);
-      a.device = optarg;
+      if (cli_parse_device(cmd, "--device", optarg, &a.device)) return CLI_USAGE;
       break;
     case 'g':
       if (cli_parse_int(cmd, "--gpu-id", optarg, 0, 63, &a.gpu_id)) return CLI_USAGE;

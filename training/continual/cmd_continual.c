@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "continual.h"
+#include "train_options.h"
 
 static const char *const help =
     "usage: reid-train continual --stream intra|inter|collected --data DIR... --output "
@@ -107,7 +108,6 @@ static const char *const help =
 enum {
   O_STREAM = 256,
   O_DATA,
-  O_LAYOUT,
   O_BASE,
   O_TASKS,
   O_IPT,
@@ -122,38 +122,19 @@ enum {
   O_KD,
   O_TEMP,
   O_CLAMP,
-  O_ARCH,
-  O_LS,
-  O_SIZE,
-  O_INIT,
-  O_EPOCHS,
-  O_STEPS,
-  O_LR,
   O_LR_END,
-  O_WD,
-  O_FLIP,
   O_ERASE_P,
   O_ERASE_AREA,
   O_ERASE_MIN,
   O_ERASE_ASPECT,
-  O_SEED,
-  O_OUTPUT,
-  O_SAVE,
   O_STOP,
-  O_RESUME,
   O_EVAL_BATCH,
-  O_QUIET,
-  O_DEVICE,
-  O_GPU,
-  O_TF32,
-  O_THREADS,
-  O_WORKERS,
 };
 
 static const struct option options[] = {
+    TRAIN_OPTIONS,
     {"stream", required_argument, 0, O_STREAM},
     {"data", required_argument, 0, O_DATA},
-    {"layout", required_argument, 0, O_LAYOUT},
     {"base-ids", required_argument, 0, O_BASE},
     {"tasks", required_argument, 0, O_TASKS},
     {"ids-per-task", required_argument, 0, O_IPT},
@@ -168,50 +149,18 @@ static const struct option options[] = {
     {"kd-weight", required_argument, 0, O_KD},
     {"temperature", required_argument, 0, O_TEMP},
     {"clamp", required_argument, 0, O_CLAMP},
-    {"arch", required_argument, 0, O_ARCH},
-    {"last-stride", required_argument, 0, O_LS},
-    {"input-size", required_argument, 0, O_SIZE},
-    {"init", required_argument, 0, O_INIT},
-    {"epochs", required_argument, 0, O_EPOCHS},
-    {"steps-per-epoch", required_argument, 0, O_STEPS},
-    {"lr", required_argument, 0, O_LR},
     {"lr-end", required_argument, 0, O_LR_END},
-    {"weight-decay", required_argument, 0, O_WD},
-    {"flip-p", required_argument, 0, O_FLIP},
     {"erase-p", required_argument, 0, O_ERASE_P},
     {"erase-area", required_argument, 0, O_ERASE_AREA},
     {"erase-area-min", required_argument, 0, O_ERASE_MIN},
     {"erase-aspect-min", required_argument, 0, O_ERASE_ASPECT},
-    {"seed", required_argument, 0, O_SEED},
-    {"output", required_argument, 0, O_OUTPUT},
-    {"save-every", required_argument, 0, O_SAVE},
-    {"resume", no_argument, 0, O_RESUME},
     {"stop-after", required_argument, 0, O_STOP},
     {"eval-batch", required_argument, 0, O_EVAL_BATCH},
-    {"quiet", no_argument, 0, O_QUIET},
-    {"device", required_argument, 0, O_DEVICE},
-    {"gpu-id", required_argument, 0, O_GPU},
-    {"tf32", no_argument, 0, O_TF32},
-    {"threads", required_argument, 0, O_THREADS},
-    {"workers", required_argument, 0, O_WORKERS},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
 
 static const char *const cmd = "continual";
-
-/* A number in [lo, hi] (lo excluded when lo_open). */
-static int parse_num(const char *option, const char *text, double lo, int lo_open, double hi,
-                     float *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(text, &end);
-  if (errno || end == text || *end || !isfinite(v) || v < lo || v > hi || (lo_open && v == lo))
-    return cli_usage_error(cmd, "%s expects a number in %s%g, %g], got '%s'", option,
-                           lo_open ? "(" : "[", lo, hi, text);
-  *out = (float)v;
-  return 0;
-}
 
 /* "A:B" with both in [lo, hi] and A <= B. */
 static int parse_range(const char *option, const char *text, double lo, double hi, float *a,
@@ -245,7 +194,13 @@ static int parse(int argc, char **argv, reid_continual_config *c, const char ***
   optind = 1;
   opterr = 0;
   int code, n_data = 0, n_unseen = 0;
+  const train_options shared = {TRAIN_OPTIONS_OF(c), .layout = &c->stream.layout,
+                                .flip_p = &c->flip_p};
   while ((code = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    if (code >= TRAIN_OPT_FIRST && code < TRAIN_OPT_LAST) {
+      if (train_option_parse(cmd, code, optarg, &shared)) return 0;
+      continue;
+    }
     int bad = 0;
     switch (code) {
     case O_STREAM:
@@ -258,11 +213,6 @@ static int parse(int argc, char **argv, reid_continual_config *c, const char ***
       if (strcmp(optarg, "known") && strcmp(optarg, "all"))
         bad = cli_usage_error(cmd, "--collected-negatives expects known or all, got '%s'", optarg);
       c->known_negatives = !strcmp(optarg, "known");
-      break;
-    case O_LAYOUT:
-      if (reid_layout_parse(optarg, &c->stream.layout) != REID_OK)
-        bad = cli_usage_error(
-            cmd, "--layout expects auto, mars, duke, market, veri or collected, got '%s'", optarg);
       break;
     case O_BASE:
       bad = cli_parse_int(cmd, "--base-ids", optarg, 1, 1 << 24, &c->stream.base_ids);
@@ -280,26 +230,16 @@ static int parse(int argc, char **argv, reid_continual_config *c, const char ***
       break;
     case O_SUPPORT: bad = cli_parse_int(cmd, "--support", optarg, 1, 256, &c->support); break;
     case O_QUERY: bad = cli_parse_int(cmd, "--query", optarg, 1, 256, &c->query); break;
-    case O_MARGIN: bad = parse_num("--margin", optarg, 0, 0, 1e6, &c->margin); break;
-    case O_NORM: bad = parse_num("--norm-weight", optarg, 0, 0, 1e6, &c->norm_weight); break;
-    case O_KD: bad = parse_num("--kd-weight", optarg, 0, 0, 1e6, &c->kd_weight); break;
-    case O_TEMP: bad = parse_num("--temperature", optarg, 0, 1, 1e6, &c->temperature); break;
-    case O_CLAMP: bad = parse_num("--clamp", optarg, 0, 0, 0.5, &c->clamp); break;
-    case O_ARCH:
-      if (reid_arch_parse(optarg, &c->arch) != REID_OK)
-        bad = cli_usage_error(cmd, "--arch expects one of %s, got '%s'", reid_arch_list(), optarg);
+    case O_MARGIN: bad = cli_parse_float(cmd, "--margin", optarg, 0, 0, 1e6, &c->margin); break;
+    case O_NORM:
+      bad = cli_parse_float(cmd, "--norm-weight", optarg, 0, 0, 1e6, &c->norm_weight);
       break;
-    case O_LS: bad = cli_parse_int(cmd, "--last-stride", optarg, 1, 2, &c->last_stride); break;
-    case O_SIZE: bad = cli_parse_size(cmd, "--input-size", optarg, &c->height, &c->width); break;
-    case O_INIT: c->init = optarg; break;
-    case O_EPOCHS: bad = cli_parse_int(cmd, "--epochs", optarg, 1, 1000000, &c->epochs); break;
-    case O_STEPS:
-      bad = cli_parse_int(cmd, "--steps-per-epoch", optarg, 0, 10000000, &c->steps_per_epoch);
+    case O_KD: bad = cli_parse_float(cmd, "--kd-weight", optarg, 0, 0, 1e6, &c->kd_weight); break;
+    case O_TEMP:
+      bad = cli_parse_float(cmd, "--temperature", optarg, 0, 1, 1e6, &c->temperature);
       break;
-    case O_LR: bad = parse_num("--lr", optarg, 0, 1, 1e3, &c->lr); break;
-    case O_LR_END: bad = parse_num("--lr-end", optarg, 0, 1, 1e3, &c->lr_end); break;
-    case O_WD: bad = parse_num("--weight-decay", optarg, 0, 0, 1, &c->weight_decay); break;
-    case O_FLIP: bad = parse_num("--flip-p", optarg, 0, 0, 1, &c->flip_p); break;
+    case O_CLAMP: bad = cli_parse_float(cmd, "--clamp", optarg, 0, 0, 0.5, &c->clamp); break;
+    case O_LR_END: bad = cli_parse_float(cmd, "--lr-end", optarg, 0, 1, 1e3, &c->lr_end); break;
     case O_ERASE_P:
       bad = parse_range("--erase-p", optarg, 0, 1, &c->erase_p_start, &c->erase_p_end);
       break;
@@ -307,24 +247,11 @@ static int parse(int argc, char **argv, reid_continual_config *c, const char ***
       bad = parse_range("--erase-area", optarg, 0, 0.999, &c->erase_area_start, &c->erase_area_end);
       break;
     case O_ERASE_MIN:
-      bad = parse_num("--erase-area-min", optarg, 0, 1, 0.999, &c->erase_area_min);
+      bad = cli_parse_float(cmd, "--erase-area-min", optarg, 0, 1, 0.999, &c->erase_area_min);
       break;
     case O_ERASE_ASPECT:
-      bad = parse_num("--erase-aspect-min", optarg, 0, 1, 1, &c->erase_aspect_min);
+      bad = cli_parse_float(cmd, "--erase-aspect-min", optarg, 0, 1, 1, &c->erase_aspect_min);
       break;
-    case O_SEED: {
-      unsigned long long v;
-      if (cli_parse_seed(cmd, optarg, &v))
-        bad = CLI_USAGE;
-      else
-        c->seed = v;
-      break;
-    }
-    case O_OUTPUT: c->output = optarg; break;
-    case O_SAVE:
-      bad = cli_parse_int(cmd, "--save-every", optarg, 1, 1000000, &c->save_every);
-      break;
-    case O_RESUME: c->resume = 1; break;
     case O_STOP: {
       char *end;
       long t = strtol(optarg, &end, 10), e = 0;
@@ -341,16 +268,6 @@ static int parse(int argc, char **argv, reid_continual_config *c, const char ***
     case O_EVAL_BATCH:
       bad = cli_parse_int(cmd, "--eval-batch", optarg, 1, 4096, &c->eval_batch);
       break;
-    case O_QUIET: c->progress = NULL; break;
-    case O_DEVICE:
-      if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda") && strcmp(optarg, "auto"))
-        bad = cli_usage_error(cmd, "--device expects cpu, cuda or auto, got '%s'", optarg);
-      c->device = optarg;
-      break;
-    case O_GPU: bad = cli_parse_int(cmd, "--gpu-id", optarg, 0, 63, &c->gpu_id); break;
-    case O_TF32: c->tf32 = 1; break;
-    case O_THREADS: bad = cli_parse_int(cmd, "--threads", optarg, 1, 1024, &c->threads); break;
-    case O_WORKERS: bad = cli_parse_int(cmd, "--workers", optarg, 1, 256, &c->workers); break;
     case 'h':
       fputs(help, stdout);
       *exit_code = CLI_OK;

@@ -109,14 +109,16 @@ typedef struct synth_camera {
 } synth_camera;
 
 void synth_camera_make(uint64_t seed, int index, synth_camera *out);
+/* Directions of a colour cast (per unit of amount): warm, cool, green, magenta. */
+extern const synth_rgb synth_cast_directions[4];
 
 /* A domain (synth_domain.c): palette, background, lighting and colour cast shared by all
  * the cameras and identities of one dataset. Index 0 is the identity (no change). */
 typedef struct synth_domain {
   int index;
-  float hue, saturation, value; /* clothing: hue rotation (rad), saturation, value factors */
-  int bg_style;                 /* every camera's background style (-1: each its own) */
-  synth_rgb bg_tint, cast;      /* wall/ground tint; colour gain of every camera */
+  float hue, saturation, value;      /* clothing: hue rotation (rad), saturation, value factors */
+  int bg_style;                      /* every camera's background style (-1: each its own) */
+  synth_rgb bg_tint, cast;           /* wall/ground tint; colour gain of every camera */
   float brightness, contrast, gamma; /* factors on each camera's */
   float noise, blur;                 /* added to each camera's */
 } synth_domain;

@@ -18,13 +18,15 @@ static synth_rgb muted(reid_rng *r, float lo, float hi) {
                      clamp01(g + range(r, -t, t))};
 }
 
+const synth_rgb synth_cast_directions[4] = {
+    {1, 0, -1}, {-1, 0, 1}, {-0.5f, 1, -0.5f}, {0.5f, -1, 0.5f}};
+
 void synth_camera_make(uint64_t seed, int index, synth_camera *c) {
   reid_rng r;
   synth_stream(&r, seed, 11, (uint64_t)index);
   memset(c, 0, sizeof *c);
   /* a colour cast along a random direction: warm, cool, green or magenta, up to 15% */
-  static const synth_rgb casts[4] = {{1, 0, -1}, {-1, 0, 1}, {-0.5f, 1, -0.5f}, {0.5f, -1, 0.5f}};
-  synth_rgb dirn = casts[reid_rng_below(&r, 4)];
+  synth_rgb dirn = synth_cast_directions[reid_rng_below(&r, 4)];
   float amount = range(&r, 0, 0.15f);
   c->gain = (synth_rgb){1 + amount * dirn.r, 1 + amount * dirn.g, 1 + amount * dirn.b};
   c->brightness = range(&r, 0.75f, 1.25f);

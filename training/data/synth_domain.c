@@ -38,8 +38,8 @@ void synth_domain_make(int index, synth_domain *d) {
   d->value = range(&r, 0.7f, 1.2f);
   d->bg_style = (int)reid_rng_below(&r, 4);
   d->bg_tint = (synth_rgb){range(&r, 0.6f, 1.3f), range(&r, 0.6f, 1.3f), range(&r, 0.6f, 1.3f)};
-  static const synth_rgb casts[4] = {{1, 0, -1}, {-1, 0, 1}, {-0.5f, 1, -0.5f}, {0.5f, -1, 0.5f}};
-  synth_rgb dirn = casts[(index - 1) % 4]; /* four domains in a row: four different casts */
+  /* four domains in a row: four different casts */
+  synth_rgb dirn = synth_cast_directions[(index - 1) % 4];
   float amount = range(&r, 0.15f, 0.3f);
   d->cast = (synth_rgb){1 + amount * dirn.r, 1 + amount * dirn.g, 1 + amount * dirn.b};
   d->brightness = range(&r, 0.6f, 1.3f);

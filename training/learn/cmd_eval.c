@@ -268,9 +268,7 @@ int cmd_eval(int argc, char **argv) {
       if (cli_parse_int(cmd, "--batch-size", optarg, 1, 4096, &a.cfg.batch)) return CLI_USAGE;
       break;
     case 'D':
-      if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda") && strcmp(optarg, "auto"))
-        return cli_usage_error(cmd, "--device expects cpu, cuda or auto, got '%s'", optarg);
-      a.device = optarg;
+      if (cli_parse_device(cmd, "--device", optarg, &a.device)) return CLI_USAGE;
       break;
     case 'g':
       if (cli_parse_int(cmd, "--gpu-id", optarg, 0, 63, &a.gpu_id)) return CLI_USAGE;

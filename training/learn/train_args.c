@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "plot.h"
+#include "train_options.h"
 
 const char *const train_args_common_help =
     "data and outputs:\n"
@@ -57,37 +58,17 @@ const char *const train_args_common_help =
 
 enum {
   OPT_DATA = 256,
-  OPT_LAYOUT,
-  OPT_OUTPUT,
   OPT_PLOT,
-  OPT_SAVE_EVERY,
-  OPT_RESUME,
-  OPT_QUIET,
-  OPT_DEVICE,
-  OPT_GPU_ID,
-  OPT_TF32,
-  OPT_THREADS,
-  OPT_WORKERS,
-  OPT_ARCH,
-  OPT_LAST_STRIDE,
-  OPT_INPUT_SIZE,
-  OPT_INIT,
   OPT_BATCH_P,
   OPT_BATCH_K,
   OPT_FRAMES,
   OPT_SAMPLING,
-  OPT_STEPS,
   OPT_NO_AUGMENT,
-  OPT_FLIP_P,
   OPT_PAD,
   OPT_ERASE_P,
-  OPT_EPOCHS,
-  OPT_LR,
-  OPT_WD,
   OPT_OPTIMIZER,
   OPT_SCHEDULE,
   OPT_SMOOTHING,
-  OPT_SEED,
   /* student only */
   OPT_TEACHER,
   OPT_MODE,
@@ -104,38 +85,19 @@ enum {
 };
 
 static const struct option options[] = {
+    TRAIN_OPTIONS,
     {"data", required_argument, 0, OPT_DATA},
-    {"layout", required_argument, 0, OPT_LAYOUT},
-    {"output", required_argument, 0, OPT_OUTPUT},
     {"plot", required_argument, 0, OPT_PLOT},
-    {"save-every", required_argument, 0, OPT_SAVE_EVERY},
-    {"resume", no_argument, 0, OPT_RESUME},
-    {"quiet", no_argument, 0, OPT_QUIET},
-    {"device", required_argument, 0, OPT_DEVICE},
-    {"gpu-id", required_argument, 0, OPT_GPU_ID},
-    {"tf32", no_argument, 0, OPT_TF32},
-    {"threads", required_argument, 0, OPT_THREADS},
-    {"workers", required_argument, 0, OPT_WORKERS},
-    {"arch", required_argument, 0, OPT_ARCH},
-    {"last-stride", required_argument, 0, OPT_LAST_STRIDE},
-    {"input-size", required_argument, 0, OPT_INPUT_SIZE},
-    {"init", required_argument, 0, OPT_INIT},
     {"batch-p", required_argument, 0, OPT_BATCH_P},
     {"batch-k", required_argument, 0, OPT_BATCH_K},
     {"frames", required_argument, 0, OPT_FRAMES},
     {"sampling", required_argument, 0, OPT_SAMPLING},
-    {"steps-per-epoch", required_argument, 0, OPT_STEPS},
     {"no-augment", no_argument, 0, OPT_NO_AUGMENT},
-    {"flip-p", required_argument, 0, OPT_FLIP_P},
     {"pad", required_argument, 0, OPT_PAD},
     {"erase-p", required_argument, 0, OPT_ERASE_P},
-    {"epochs", required_argument, 0, OPT_EPOCHS},
-    {"lr", required_argument, 0, OPT_LR},
-    {"weight-decay", required_argument, 0, OPT_WD},
     {"optimizer", required_argument, 0, OPT_OPTIMIZER},
     {"lr-schedule", required_argument, 0, OPT_SCHEDULE},
     {"label-smoothing", required_argument, 0, OPT_SMOOTHING},
-    {"seed", required_argument, 0, OPT_SEED},
     {"teacher", required_argument, 0, OPT_TEACHER},
     {"teacher-mode", required_argument, 0, OPT_MODE},
     {"losses", required_argument, 0, OPT_LOSSES},
@@ -151,21 +113,6 @@ static const struct option options[] = {
     {0, 0, 0, 0},
 };
 
-/* A float option in [lo, hi] (lo_open: lo excluded); 0 on success. */
-static int parse_float(const char *cmd, const char *option, const char *text, double lo,
-                       int lo_open, double hi, float *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(text, &end);
-  if (errno || end == text || *end || !isfinite(v) || v > hi || v < lo || (lo_open && v == lo)) {
-    cli_usage_error(cmd, "%s expects a number in %s%g, %g], got '%s'", option, lo_open ? "(" : "[",
-                    lo, hi, text);
-    return -1;
-  }
-  *out = (float)v;
-  return 0;
-}
-
 static const char *option_name(int code) {
   for (const struct option *o = options; o->name; o++)
     if (o->val == code) return o->name;
@@ -178,6 +125,8 @@ int train_args_parse(const char *cmd, int student, const char *help, int argc, c
   *exit_code = CLI_USAGE;
   optind = 1;
   opterr = 0;
+  const train_options shared = {TRAIN_OPTIONS_OF(c), .layout = &c->layout, .arch_set = &c->arch_set,
+                                .flip_p = &c->augment.flip_p};
   int code;
   while ((code = getopt_long(argc, argv, "h", options, NULL)) != -1) {
     if (code >= OPT_TEACHER && code < OPT_STUDENT_LAST && !student) {
@@ -185,52 +134,22 @@ int train_args_parse(const char *cmd, int student, const char *help, int argc, c
       return 0;
     }
     int bad = 0;
+    if (student && code == TRAIN_OPT_INPUT_SIZE)
+      bad = cli_usage_error(cmd, "--input-size: the student uses the teacher's input size");
+    else if (student && code == TRAIN_OPT_INIT)
+      bad = cli_usage_error(cmd, "--init is a teacher option; use --student-init");
+    else if (code >= TRAIN_OPT_FIRST && code < TRAIN_OPT_LAST)
+      bad = train_option_parse(cmd, code, optarg, &shared);
+    if (bad) return 0;
+    if (code >= TRAIN_OPT_FIRST && code < TRAIN_OPT_LAST) continue;
     switch (code) {
     case OPT_DATA: c->data = optarg; break;
-    case OPT_LAYOUT:
-      if (reid_layout_parse(optarg, &c->layout) != REID_OK)
-        bad = cli_usage_error(
-            cmd, "--layout expects auto, mars, duke, market, veri or collected, got '%s'", optarg);
-      break;
-    case OPT_OUTPUT: c->output = optarg; break;
     case OPT_PLOT:
       if (reid_plot_format_of(optarg) == REID_PLOT_UNKNOWN)
         bad = cli_usage_error(
             cmd, "--plot writes SVG or PNG: the file name must end in .svg or .png, got '%s'",
             optarg);
       c->plot = optarg;
-      break;
-    case OPT_SAVE_EVERY:
-      bad = cli_parse_int(cmd, "--save-every", optarg, 1, 100000, &c->save_every);
-      break;
-    case OPT_RESUME: c->resume = 1; break;
-    case OPT_QUIET: c->progress = NULL; break;
-    case OPT_DEVICE:
-      if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda") && strcmp(optarg, "auto"))
-        bad = cli_usage_error(cmd, "--device expects cpu, cuda or auto, got '%s'", optarg);
-      c->device = optarg;
-      break;
-    case OPT_GPU_ID: bad = cli_parse_int(cmd, "--gpu-id", optarg, 0, 63, &c->gpu_id); break;
-    case OPT_TF32: c->tf32 = 1; break;
-    case OPT_THREADS: bad = cli_parse_int(cmd, "--threads", optarg, 1, 1024, &c->threads); break;
-    case OPT_WORKERS: bad = cli_parse_int(cmd, "--workers", optarg, 1, 256, &c->workers); break;
-    case OPT_ARCH:
-      if (reid_arch_parse(optarg, &c->arch) != REID_OK)
-        bad = cli_usage_error(cmd, "--arch expects one of %s, got '%s'", reid_arch_list(), optarg);
-      c->arch_set = 1;
-      break;
-    case OPT_LAST_STRIDE:
-      bad = cli_parse_int(cmd, "--last-stride", optarg, 1, 2, &c->last_stride);
-      break;
-    case OPT_INPUT_SIZE:
-      if (student)
-        bad = cli_usage_error(cmd, "--input-size: the student uses the teacher's input size");
-      else
-        bad = cli_parse_size(cmd, "--input-size", optarg, &c->height, &c->width);
-      break;
-    case OPT_INIT:
-      if (student) bad = cli_usage_error(cmd, "--init is a teacher option; use --student-init");
-      c->init = optarg;
       break;
     case OPT_BATCH_P: bad = cli_parse_int(cmd, "--batch-p", optarg, 2, 1024, &c->batch_p); break;
     case OPT_BATCH_K: bad = cli_parse_int(cmd, "--batch-k", optarg, 2, 1024, &c->batch_k); break;
@@ -243,18 +162,11 @@ int train_args_parse(const char *cmd, int student, const char *help, int argc, c
       else
         bad = cli_usage_error(cmd, "--sampling expects chunks or multiview, got '%s'", optarg);
       break;
-    case OPT_STEPS:
-      bad = cli_parse_int(cmd, "--steps-per-epoch", optarg, 0, 10000000, &c->steps_per_epoch);
-      break;
     case OPT_NO_AUGMENT: c->augment.enabled = 0; break;
-    case OPT_FLIP_P: bad = parse_float(cmd, "--flip-p", optarg, 0, 0, 1, &c->augment.flip_p); break;
     case OPT_PAD: bad = cli_parse_int(cmd, "--pad", optarg, 0, 256, &c->augment.pad); break;
     case OPT_ERASE_P:
-      bad = parse_float(cmd, "--erase-p", optarg, 0, 0, 1, &c->augment.erase_p);
+      bad = cli_parse_float(cmd, "--erase-p", optarg, 0, 0, 1, &c->augment.erase_p);
       break;
-    case OPT_EPOCHS: bad = cli_parse_int(cmd, "--epochs", optarg, 1, 1000000, &c->epochs); break;
-    case OPT_LR: bad = parse_float(cmd, "--lr", optarg, 0, 1, 1e30, &c->lr); break;
-    case OPT_WD: bad = parse_float(cmd, "--weight-decay", optarg, 0, 0, 1, &c->weight_decay); break;
     case OPT_OPTIMIZER:
       if (!strcmp(optarg, "adam"))
         c->adamw = 0;
@@ -270,16 +182,8 @@ int train_args_parse(const char *cmd, int student, const char *help, int argc, c
         snprintf(c->schedule_text, sizeof c->schedule_text, "%s", optarg);
       break;
     case OPT_SMOOTHING:
-      bad = parse_float(cmd, "--label-smoothing", optarg, 0, 0, 0.999, &c->label_smoothing);
+      bad = cli_parse_float(cmd, "--label-smoothing", optarg, 0, 0, 0.999, &c->label_smoothing);
       break;
-    case OPT_SEED: {
-      unsigned long long v;
-      if (cli_parse_seed(cmd, optarg, &v))
-        bad = CLI_USAGE;
-      else
-        c->seed = v;
-      break;
-    }
     case OPT_TEACHER: c->teacher = optarg; break;
     case OPT_MODE:
       if (reid_teacher_mode_parse(optarg, &c->mode) != REID_OK)
@@ -290,12 +194,12 @@ int train_args_parse(const char *cmd, int student, const char *help, int argc, c
       if (reid_losses_parse(optarg, &c->losses) != REID_OK)
         bad = cli_usage_error(cmd, "--losses: %s", reid_last_error());
       break;
-    case OPT_TAU1: bad = parse_float(cmd, "--tau1", optarg, 0, 1, 1e6, &c->tau1); break;
-    case OPT_TAU2: bad = parse_float(cmd, "--tau2", optarg, 0, 1, 1e6, &c->tau2); break;
-    case OPT_W_TR: bad = parse_float(cmd, "--w-tr", optarg, 0, 0, 1e6, &c->w_tr); break;
-    case OPT_W_MKD: bad = parse_float(cmd, "--w-mkd", optarg, 0, 0, 1e6, &c->w_mkd); break;
-    case OPT_W_PD: bad = parse_float(cmd, "--w-pd", optarg, 0, 0, 1e6, &c->w_pd); break;
-    case OPT_W_TCL: bad = parse_float(cmd, "--w-tcl", optarg, 0, 0, 1e6, &c->w_tcl); break;
+    case OPT_TAU1: bad = cli_parse_float(cmd, "--tau1", optarg, 0, 1, 1e6, &c->tau1); break;
+    case OPT_TAU2: bad = cli_parse_float(cmd, "--tau2", optarg, 0, 1, 1e6, &c->tau2); break;
+    case OPT_W_TR: bad = cli_parse_float(cmd, "--w-tr", optarg, 0, 0, 1e6, &c->w_tr); break;
+    case OPT_W_MKD: bad = cli_parse_float(cmd, "--w-mkd", optarg, 0, 0, 1e6, &c->w_mkd); break;
+    case OPT_W_PD: bad = cli_parse_float(cmd, "--w-pd", optarg, 0, 0, 1e6, &c->w_pd); break;
+    case OPT_W_TCL: bad = cli_parse_float(cmd, "--w-tcl", optarg, 0, 0, 1e6, &c->w_tcl); break;
     case OPT_STUDENT_FRAMES:
       bad = cli_parse_int(cmd, "--student-frames", optarg, 1, 64, &c->student_frames);
       break;
