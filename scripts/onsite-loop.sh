@@ -16,7 +16,8 @@
 #
 #   scripts/onsite-loop.sh [BUILD_DIR] [WORK_DIR]
 #   env: CAMERAS (3), PEOPLE (24), QUERIES (12), SECONDS_C (60), SECONDS_E (40), SEED (5),
-#        EPOCHS (20), METHODS ("dwopp"), THREADS (2), MODEL (the shipped model)
+#        EPOCHS (20), METHODS ("dwopp"), THREADS (2), MODEL (the shipped model),
+#        CONTINUAL_ARGS (more options of the update, e.g. "--collected-negatives all")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=$(realpath "${1:-build}") work=$(realpath -m "${2:-build/onsite}")
@@ -100,6 +101,7 @@ for method in ${METHODS:-dwopp}; do
   [ -f "$out" ] || "$rt" continual --stream collected --data "$work/collected" --method "$method" \
     --init "$model" --arch resnet18 --input-size 128x64 --epochs "${EPOCHS:-20}" \
     --unseen "$work/earlier" --device cpu --threads "$threads" --seed 1 --quiet --output "$out" \
+    ${CONTINUAL_ARGS:-} \
     >"$work/$method.log" 2>&1
   measure "$method" "$out"
 done

@@ -10,8 +10,8 @@
 # ResNet-18 at 64x32, episodes of 8 identities x (5 + 1), the paper's other settings.
 #
 #   tests/bench/dwopp_continual.sh BUILD_DIR OUT_DIR [intra|inter|all|tables|steptime]
-# Environment: EPOCHS (epochs of one step per task, default 10), SEEDS (the intra seeds,
-# default "1 2 3"), THREADS (default 1). Runs already done (their results JSON is there)
+# Environment: EPOCHS (epochs of one step per task, default 10), SEEDS (the seeds of both
+# streams, default "1 2 3"), THREADS (default 1). Runs already done (their results JSON is there)
 # are skipped, so several invocations with different SEEDS can share OUT_DIR in parallel;
 # `tables` only prints the tables of the runs done.
 set -euo pipefail
@@ -85,23 +85,31 @@ inter() {
     --domain 5 --threads "$threads" >/dev/null
   local data=()
   for i in 0 1 2 3; do data+=(--data "$(ls -d "$out"/inter-d$i-*)"); done
-  for method in dwopp dwpp ft joint; do
-    local o=$out/inter-$method
-    [ -f "$o.results.json" ] && [ -f "$o.safetensors" ] ||
-      "$rt" continual --stream inter "${data[@]}" --unseen "$unseen" --ids-per-task 30 \
-        --method $method --seed 1 "${common[@]}" --output "$o.safetensors"
+  for seed in $seeds; do
+    for method in dwopp dwpp ft joint; do
+      local o=$out/inter-$method-s$seed
+      [ -f "$o.results.json" ] && [ -f "$o.safetensors" ] ||
+        "$rt" continual --stream inter "${data[@]}" --unseen "$unseen" --ids-per-task 30 \
+          --method $method --seed "$seed" "${common[@]}" --output "$o.safetensors"
+    done
   done
 }
 
 inter_table() {
+  local seeds_done
+  seeds_done=$(ls "$out"/inter-joint-s*.results.json 2>/dev/null | sed 's/.*-s\([0-9]*\)\.results.json/\1/' | sort -n)
   {
     echo "| method | Seen mAP | Seen R1 | Unseen mAP | Unseen R1 | avg forgetting (mAP) |"
     echo "|---|---|---|---|---|---|"
     for method in dwopp dwpp ft joint; do
-      local j=$out/inter-$method.results.json
-      echo "| $method | $(summary "$j" seen_mAP) | $(summary "$j" seen_R1) |" \
-        "$(summary "$j" unseen_mAP) | $(summary "$j" unseen_R1) |" \
-        "$([ $method = joint ] && echo - || summary "$j" seen_forgetting_mAP) |"
+      local col k cells=""
+      for k in seen_mAP seen_R1 unseen_mAP unseen_R1 seen_forgetting_mAP; do
+        col=""
+        for seed in $seeds_done; do col+="$(summary "$out/inter-$method-s$seed.results.json" $k)"$'\n'; done
+        [ $method = joint ] && [ $k = seen_forgetting_mAP ] && cells+=" - |" && continue
+        cells+=" $(meanstd <<<"${col%$'\n'}") |"
+      done
+      echo "| $method |$cells"
     done
   } | tee "$out/inter.md"
 }
