@@ -61,8 +61,13 @@ static void check_instancenorm(test_rng *rng, int n, int c, int hw, float offset
   CHECK_OK(be->ops->instancenorm_backward(be, n, c, hw, b.x, b.gamma, b.smean, b.sinvstd, b.r, dx,
                                           dg, db));
   char what[96];
+  /* the loss sums len float outputs, each rounded (~6e-8 relative): over 1800 of them that
+   * noise divided by a 2e-3 step reaches 2e-3 in the numeric dx (it failed the sanitizer
+   * build's different rounding once); a 1e-2 step cuts it tenfold, and the normalisation's
+   * curvature over a 300-wide plane keeps the truncation error below that */
+  const float step = hw > 100 ? 1e-2f : 1e-3f;
   snprintf(what, sizeof what, "instancenorm dx %dx%dx%d", n, c, hw);
-  CHECK(gradcheck(what, b.x, len, dx, in_loss, &b, 1e-3f, 1e-3, 1e-2) == 0, "%s", what);
+  CHECK(gradcheck(what, b.x, len, dx, in_loss, &b, step, 1e-3, 1e-2) == 0, "%s", what);
   snprintf(what, sizeof what, "instancenorm dgamma %dx%dx%d", n, c, hw);
   CHECK(gradcheck(what, b.gamma, c, dg, in_loss, &b, 1e-3f, 1e-3, 1e-2) == 0, "%s", what);
   snprintf(what, sizeof what, "instancenorm dbeta %dx%dx%d", n, c, hw);
