@@ -37,6 +37,41 @@ static void write_mat(const char *path, const char *var, const double *rowmajor,
   free(cm);
 }
 
+/* Rewrites every variable of a .mat file zlib-compressed (MATLAB's default since v7). */
+static void compress_mat(const char *path) {
+  char copy[700];
+  snprintf(copy, sizeof copy, "%s.z", path);
+  mat_t *in = Mat_Open(path, MAT_ACC_RDONLY), *out = Mat_CreateVer(copy, NULL, MAT_FT_MAT5);
+  matvar_t *v;
+  int n = 0;
+  while (in && out && (v = Mat_VarReadNext(in)) != NULL) {
+    if (Mat_VarWrite(out, v, MAT_COMPRESSION_ZLIB) != 0) exit(2);
+    Mat_VarFree(v);
+    n++;
+  }
+  if (!in || !out || n == 0) {
+    fprintf(stderr, "cannot compress %s\n", path);
+    exit(2);
+  }
+  Mat_Close(in);
+  Mat_Close(out);
+  if (rename(copy, path) != 0) exit(2);
+}
+
+/* A struct variable of the index's name: MARS index files hold numeric matrices. */
+static void write_struct(const char *path, const char *var) {
+  size_t dims[2] = {1, 1};
+  const char *fields[1] = {"rows"};
+  mat_t *m = Mat_CreateVer(path, NULL, MAT_FT_MAT5);
+  matvar_t *v = Mat_VarCreateStruct(var, 2, dims, fields, 1);
+  if (!m || !v || Mat_VarWrite(m, v, MAT_COMPRESSION_NONE) != 0) {
+    fprintf(stderr, "cannot write %s\n", path);
+    exit(2);
+  }
+  Mat_VarFree(v);
+  Mat_Close(m);
+}
+
 static void truncate_file(const char *path, long keep) {
   if (truncate(path, keep) != 0) {
     fprintf(stderr, "cannot truncate %s\n", path);
@@ -85,6 +120,18 @@ static void test_mars(void) {
   double four[4] = {1, 2, 3, 4};
   write_mat(fixture_path("%s/info/query_IDX.mat", r), "query_IDX", four, 2, 2);
   CHECK_LOAD_FAILS(r, REID_LAYOUT_MARS, REID_EFORMAT, "expected a vector");
+
+  r = fresh(REID_LAYOUT_MARS); /* compressed index files load; a struct is refused */
+  compress_mat(fixture_path("%s/info/tracks_train_info.mat", r));
+  compress_mat(fixture_path("%s/info/tracks_test_info.mat", r));
+  compress_mat(fixture_path("%s/info/query_IDX.mat", r));
+  reid_dataset *loaded = NULL;
+  CHECK(reid_dataset_load(r, REID_LAYOUT_MARS, &loaded) == REID_OK, "compressed MARS index: %s",
+        reid_last_error());
+  reid_dataset_free(loaded);
+  write_struct(fixture_path("%s/info/query_IDX.mat", r), "query_IDX");
+  CHECK_LOAD_FAILS(r, REID_LAYOUT_MARS, REID_EFORMAT,
+                   "query_IDX.mat: not a valid MATLAB v5 .mat file: a cell, struct or object");
 
   r = fresh(REID_LAYOUT_MARS); /* text where a .mat belongs, then a truncated .mat */
   fixture_write(fixture_path("%s/info/tracks_train_info.mat", r), "start end pid camid\n1 4 1 1\n");

@@ -17,6 +17,9 @@
  *            numeric matrices only, and matio allocates a struct's elements x
  *            fields pointers before reading any (2.3 GB from a 17 KB file; found
  *            by the fuzzer; cell, object and function classes nest the same way);
+ *            then the data elements, each of a numeric or character type and
+ *            within the matrix (matio sizes a sparse matrix's arrays from their
+ *            tags: a 233-byte file with a bad row-index tag made it ask for 4 GB);
  *   miCOMPRESSED (15): zlib; the first bytes are inflated and the matrix inside
  *            checked the same way, its size bounded by zlib's largest ratio
  *            (1032:1) times the compressed size.
@@ -32,6 +35,12 @@
 #define MI_INT8        1
 #define MI_INT32       5
 #define MI_UINT32      6
+#define MI_SINGLE      7
+#define MI_DOUBLE      9
+#define MI_INT64       12
+#define MI_UINT64      13
+#define MI_UTF8        16
+#define MI_UTF32       18
 #define MI_MATRIX      14
 #define MI_COMPRESSED  15
 #define MX_CHAR        4
@@ -66,6 +75,31 @@ static int read_tag(const uint8_t *p, size_t n, int swap, tag *t) {
   return 1;
 }
 
+/* The data elements after a matrix's name (real and imaginary parts; a sparse one's row
+ * indices and column starts first): each of a numeric or character type, its bytes within
+ * the `left` bytes the matrix declares. p[0, n) is what can be read (less than `left` in a
+ * compressed matrix, of which only the inflated start is checked). */
+static const char *check_data(const uint8_t *p, size_t n, uint64_t left, int swap) {
+  while (n >= 8 && left >= 8) {
+    uint32_t first = u32(p, swap), type, bytes;
+    size_t size = 8;
+    if (first >> 16) { /* small element */
+      type = first & 0xffff, bytes = first >> 16;
+      if (bytes > 4) return "a bad small data element";
+    } else {
+      type = first, bytes = u32(p + 4, swap);
+      if ((uint64_t)bytes > left - 8) return "a data element is larger than its matrix";
+      size = 8 + (((size_t)bytes + 7) & ~(size_t)7);
+    }
+    int numeric = (type >= MI_INT8 && type <= MI_SINGLE) || type == MI_DOUBLE || type == MI_INT64 ||
+                  type == MI_UINT64 || (type >= MI_UTF8 && type <= MI_UTF32);
+    if (!numeric) return "a data element of no numeric type";
+    if (size >= n || size >= left) break;
+    p += size, n -= size, left -= size;
+  }
+  return NULL;
+}
+
 /* The sub-elements of a matrix whose data is p[0, n) and whose declared size is `declared`
  * (n may be less: the inflated start of a compressed one). */
 static const char *check_matrix(const uint8_t *p, size_t n, uint64_t declared, int swap) {
@@ -93,7 +127,9 @@ static const char *check_matrix(const uint8_t *p, size_t n, uint64_t declared, i
   p += dims.size, n -= dims.size;
   if (!read_tag(p, n, swap, &name) || name.bytes > MAX_NAME || name.bytes > declared)
     return "bad variable name";
-  return NULL;
+  p += name.size, n -= name.size;
+  uint64_t used = flags.size + dims.size + name.size;
+  return check_data(p, n, declared > used ? declared - used : 0, swap);
 }
 
 reid_status ds_check_mat(const char *path) {
