@@ -79,6 +79,35 @@ static reid_status fold_conv_bn(fop *op, const reid_net *net, const net_node *co
  *                                                    written in place over the shortcut
  *   other adds, channel gates (mul)                  oneDNN binary
  *   max / average / global average pooling           oneDNN pooling */
+/* Places op f, made by node i with output activation y: with the activation after it fused
+ * (any activation, or ReLU only; returns 1, the node it consumed), else deferred into the
+ * residual add that reads y when the shortcut is dead after it (the op then runs when the
+ * shortcut is ready and sums in place over it; returns 0), else as is (a shortcut, a plain
+ * convolution or norm; returns 0). */
+static int place_op(dnnl_state *s, const reid_net *net, int i, int y, fop f, int any_activation,
+                    fop *pending, int *deferred, int *n_pending) {
+  const net_node *next = i + 1 < net->n_nodes ? &net->nodes[i + 1] : NULL;
+  if (next && (any_activation ? is_activation(next->kind) : next->kind == NODE_RELU) &&
+      next->in == y && count_readers(net, y) == 1) {
+    f.act = next->kind;
+    f.dst = f.a_dst = next->out;
+    s->ops[s->n_ops++] = f;
+    return 1;
+  }
+  int add = -1;
+  for (int j = i + 1; j < net->n_nodes && add < 0; j++)
+    if (net->nodes[j].kind == NODE_ADD && net->nodes[j].in == y) add = j;
+  if (add >= 0 && count_readers(net, y) == 1 &&
+      count_readers_from(net, add + 1, net->nodes[add].in2) == 0) {
+    pending[*n_pending] = f;
+    deferred[add] = (*n_pending)++;
+    return 0;
+  }
+  f.dst = f.a_dst = y;
+  s->ops[s->n_ops++] = f;
+  return 0;
+}
+
 static reid_status rewrite_graph(dnnl_state *s, const reid_net *net) {
   float *params, *buffers;
   REID_TRY(reid_net_download((reid_net *)net, &params, &buffers));
@@ -113,32 +142,8 @@ static reid_status rewrite_graph(dnnl_state *s, const reid_net *net) {
       folded.src1 = -1;
       folded.a_src = node->in;
       folded.a_old = -1;
-      int y = bn ? bn->out : node->out;
       i += bn != NULL;
-      next = i + 1 < net->n_nodes ? &net->nodes[i + 1] : NULL;
-      if (next && is_activation(next->kind) && next->in == y && count_readers(net, y) == 1) {
-        folded.act = next->kind;
-        folded.dst = next->out;
-        folded.a_dst = next->out;
-        i++;
-        *op = folded;
-        s->n_ops++;
-        break;
-      }
-      int add = -1;
-      for (int j = i + 1; j < net->n_nodes && add < 0; j++)
-        if (net->nodes[j].kind == NODE_ADD && net->nodes[j].in == y) add = j;
-      /* fused into the add when the shortcut is dead after it: runs when the shortcut is ready */
-      if (add >= 0 && count_readers(net, y) == 1 &&
-          count_readers_from(net, add + 1, net->nodes[add].in2) == 0) {
-        pending[n_pending] = folded;
-        deferred[add] = n_pending++;
-        break;
-      }
-      folded.dst = y; /* a shortcut (downsample) or a plain conv [+ BN] */
-      folded.a_dst = y;
-      *op = folded;
-      s->n_ops++;
+      i += place_op(s, net, i, bn ? bn->out : node->out, folded, 1, pending, deferred, &n_pending);
       break;
     }
     case NODE_ADD: {
@@ -229,28 +234,8 @@ static reid_status rewrite_graph(dnnl_state *s, const reid_net *net) {
           f.b[ch] = beta - m * f.w[ch];
         }
       }
-      const int y = node->out;
-      if (next && next->kind == NODE_RELU && next->in == y && count_readers(net, y) == 1) {
-        f.act = NODE_RELU;
-        f.dst = next->out;
-        f.a_dst = next->out;
-        i++;
-        *op = f;
-        s->n_ops++;
-        break;
-      }
-      int add = -1;
-      for (int j = i + 1; j < net->n_nodes && add < 0; j++)
-        if (net->nodes[j].kind == NODE_ADD && net->nodes[j].in == y) add = j;
-      /* OSNet-AIN's IN inside the residual: added in place over the shortcut, as a conv */
-      if (add >= 0 && count_readers(net, y) == 1 &&
-          count_readers_from(net, add + 1, net->nodes[add].in2) == 0) {
-        pending[n_pending] = f;
-        deferred[add] = n_pending++;
-        break;
-      }
-      *op = f;
-      s->n_ops++;
+      /* only ReLU fuses; OSNet-AIN's IN inside the residual is added over the shortcut */
+      i += place_op(s, net, i, node->out, f, 0, pending, deferred, &n_pending);
       break;
     }
     case NODE_CONCAT:
