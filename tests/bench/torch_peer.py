@@ -7,9 +7,11 @@ usage: torch_peer.py [--threads 2] [--json OUT] [--min-time 3] [--reps 5]
 
 (a) --arch (default resnet50: torchvision's ResNet-50 with last stride 1;
     mobilenet_v2: torchvision's, classifier removed (1280-d); osnet_x0_25 ..
-    osnet_x1_0: torchreid's osnet.py (its eval forward, the 512-d feature),
-    from PyPI in a venv under --workdir, made as tests/python/arch_parity.py
-    does), eval, 256x128 input, batch 1 and batch 16:
+    osnet_x1_0, osnet_ibn_x1_0, osnet_ain_x1_0: torchreid's osnet.py /
+    osnet_ain.py (its eval forward, the 512-d feature); fastreid_resnet50,
+    fastreid_resnet50_ibn_a: fast-reid's backbone and BNNeck head (2048-d);
+    the upstream code from PyPI in venvs under --workdir, built as
+    tests/python/arch_parity.py builds it), eval, 256x128 input, batch 1 and 16:
     every variant in --variants (default: the fp32 ones,
       nograd        torch.no_grad, NCHW
       inference     torch.inference_mode, NCHW
@@ -55,7 +57,8 @@ except Exception as e:  # noqa: BLE001 - any import problem means "skip"
 FP32_VARIANTS = ('nograd', 'inference', 'nograd_cl', 'inference_cl', 'jit_freeze')
 BF16_VARIANTS = ('autocast_bf16_cl', 'bf16_cl', 'jit_freeze_bf16')
 ALL_VARIANTS = FP32_VARIANTS + BF16_VARIANTS
-ARCHS = ('resnet50', 'mobilenet_v2', 'osnet_x0_25', 'osnet_x0_5', 'osnet_x0_75', 'osnet_x1_0')
+ARCHS = ('resnet50', 'mobilenet_v2', 'osnet_x0_25', 'osnet_x0_5', 'osnet_x0_75', 'osnet_x1_0',
+         'osnet_ibn_x1_0', 'osnet_ain_x1_0', 'fastreid_resnet50', 'fastreid_resnet50_ibn_a')
 
 
 def cpu_name():
@@ -112,12 +115,12 @@ def build_model(arch, workdir):
         m.classifier = torch.nn.Identity()
         return m.eval(), 1280
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'python'))
-    import arch_parity  # noqa: E402 - torchreid's osnet.py from the venv it makes
+    import arch_parity  # noqa: E402 - torchreid's and fast-reid's code from the venvs it makes
     os.makedirs(workdir, exist_ok=True)
-    mod = arch_parity.torchreid_osnet(workdir)
-    if mod is None:
-        sys.exit(77)
-    return getattr(mod, arch)(num_classes=1000, pretrained=False).eval(), 512
+    # the parity test's upstream model: eval forward = the embedding reid computes
+    # (OSNet's 512-d feature; fast-reid's BNNeck feature, last stride 1)
+    model = arch_parity.build_upstream(arch, workdir, 0).eval()
+    return model, 2048 if arch.startswith('fastreid_') else 512
 
 
 def make_runner(arch, workdir, variant, batch, h, w):
