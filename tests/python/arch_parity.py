@@ -192,6 +192,31 @@ def run(cmd):
     return True
 
 
+def convert_and_compare(reid_train, pth, st, xin, out, height, width, ref, cos_tol):
+    """pth -> convert-checkpoint.py -> st -> `reid-train embed --raw` on xin (-> out), row by
+    row against ref [n, dim]; True when every row's cosine is >= cos_tol."""
+    if not run([sys.executable, CONVERTER, '--reid-train', reid_train, '--input-size',
+                '%dx%d' % (height, width), pth, st]):
+        return False
+    if not run([reid_train, 'embed', '--model', st, '--input', xin, '--output', out, '--raw',
+                '--device', 'cpu']):
+        return False
+    got = np.load(out).astype(np.float64)
+    if got.shape != ref.shape:
+        print('FAIL: shape %s, upstream %s' % (got.shape, ref.shape))
+        return False
+    cos = (got * ref).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(ref, axis=1))
+    refn = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+    print('  reference row-to-row cosine: min %.4f, max between rows %.4f'
+          % ((refn @ refn.T).min(), (refn @ refn.T - 2 * np.eye(len(ref))).max()))
+    for i, c in enumerate(cos):
+        print('  row %d: cosine %.8f' % (i, c))
+    rel = np.linalg.norm(got - ref) / np.linalg.norm(ref)
+    print('  relative L2 error %.3e, max abs diff %.3e (largest |value| %.3e)'
+          % (rel, np.abs(got - ref).max(), np.abs(ref).max()))
+    return cos.min() >= cos_tol
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--reid-train', required=True)
@@ -237,25 +262,7 @@ def main():
             ref = model(x)
     ref = ref.double().numpy()
 
-    if not run([sys.executable, CONVERTER, '--reid-train', a.reid_train, '--input-size',
-                '%dx%d' % (a.height, a.width), pth, st]):
-        return 1
-    if not run([a.reid_train, 'embed', '--model', st, '--input', xin, '--output', out, '--raw',
-                '--device', 'cpu']):
-        return 1
-    got = np.load(out).astype(np.float64)
-    if got.shape != ref.shape:
-        print('FAIL: shape %s, upstream %s' % (got.shape, ref.shape))
-        return 1
-    cos = (got * ref).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(ref, axis=1))
-    refn = ref / np.linalg.norm(ref, axis=1, keepdims=True)
-    print('  reference row-to-row cosine: min %.4f' % (refn @ refn.T).min())
-    for i, c in enumerate(cos):
-        print('  row %d: cosine %.8f' % (i, c))
-    rel = np.linalg.norm(got - ref) / np.linalg.norm(ref)
-    print('  relative L2 error %.3e, max abs diff %.3e (largest |value| %.3e)'
-          % (rel, np.abs(got - ref).max(), np.abs(ref).max()))
-    ok = cos.min() >= a.cos_tol
+    ok = convert_and_compare(a.reid_train, pth, st, xin, out, a.height, a.width, ref, a.cos_tol)
     if ok and a.errors:
         ok = check_errors(a, pth, sd, tag)
     print('%s %s' % ('PASS' if ok else 'FAIL', tag))

