@@ -9,6 +9,11 @@
  *                                       y = act(conv(x, w') + b' + z)
  *   pools, other adds, channel gates -> engine kernels (the BNNeck affine map fused into the
  *                                       pooling that gives the embedding)
+ *   instance norm [+ add] [+ act],   -> one channel map y = act(x k + b [+ z]): k, b from each
+ *   batch norm without a conv           (image, channel) plane's mean and variance (IN), or
+ *                                       the folded BN; it reads a slice's channels and writes
+ *                                       its channels of a concatenation in place
+ *   other slices, concatenations     -> channel-range copies
  * act: ReLU (fused by cuDNN), ReLU6 or sigmoid (engine epilogue).
  * Weights and activations are NHWC in the selected storage type (fp32, tf32 =
  * fp32 storage with TF32 math, fp16, bf16), the image's 3 channels padded to
@@ -195,25 +200,141 @@ static int add_has_branch(const deferred *pend, int n_pend, int add) {
   return 0;
 }
 
+/* whether conv node i takes the BN after it (folded into its weights) */
+static int conv_takes_bn(const reid_net *net, int i) {
+  return i + 1 < net->n_nodes && net->nodes[i + 1].kind == NODE_BN &&
+         net->nodes[i + 1].in == net->nodes[i].out && count_readers(net, net->nodes[i].out) == 1;
+}
+
+/* the node writing activation `act` (-1: the input) */
+static int producer(const reid_net *net, int act) {
+  for (int j = 0; j < net->n_nodes; j++)
+    if (net->nodes[j].out == act) return j;
+  return -1;
+}
+
+/* an instance norm, or a batch norm that no convolution takes */
+static int standalone_norm(const reid_net *net, int i) {
+  const net_node_kind k = net->nodes[i].kind;
+  return k == NODE_IN || (k == NODE_BN && !(i > 0 && net->nodes[i - 1].kind == NODE_CONV &&
+                                            conv_takes_bn(net, i - 1)));
+}
+
+/* A slice whose readers are all standalone normalisations: they read its channel range of the
+ * sliced tensor, and the slice itself runs no op. */
+static int slice_read_in_place(const reid_net *net, int slice) {
+  const int a = net->nodes[slice].out;
+  if (a == net->feature_act || count_readers(net, a) == 0) return 0;
+  for (int j = 0; j < net->n_nodes; j++)
+    if ((net->nodes[j].in == a || net->nodes[j].in2 == a) && !standalone_norm(net, j)) return 0;
+  return 1;
+}
+
+/* The concatenation that is the only reader of normalisation node i's output, which the
+ * normalisation then writes into directly (-1: none). */
+static int concat_in_place(const reid_net *net, int i) {
+  const int y = net->nodes[i].out;
+  if (!standalone_norm(net, i) || count_readers(net, y) != 1 || y == net->feature_act) return -1;
+  for (int j = i + 1; j < net->n_nodes; j++)
+    if (net->nodes[j].kind == NODE_CONCAT && (net->nodes[j].in == y || net->nodes[j].in2 == y))
+      return j;
+  return -1;
+}
+
+/* where concatenation node j is written: its output, or that of the activation right after it,
+ * which its writers then apply (*act) */
+static int concat_target(const reid_net *net, int j, int *act) {
+  const int a = act_after(net, j, net->nodes[j].out);
+  *act = a >= 0 ? a : ENGINE_ACT_NONE;
+  return a >= 0 ? net->nodes[j + 1].out : net->nodes[j].out;
+}
+
+/* The last op when it is a normalisation whose output only ADD node `add` reads, with no
+ * activation and a whole tensor as its destination: the sum then runs in its epilogue
+ * (OSNet-AIN's IN inside the residual). NULL otherwise. */
+static eop *norm_before_add(cuda_engine *g, const reid_net *net, const net_node *add) {
+  eop *last = g->n_ops > 0 ? &g->ops[g->n_ops - 1] : NULL;
+  if (!last || last->kind != EOP_NORM || last->res >= 0 || last->act != ENGINE_ACT_NONE ||
+      last->dst_c0 != 0 || last->nc != g->acts[last->dst].c || add->in == add->in2)
+    return NULL;
+  if ((last->dst != add->in && last->dst != add->in2) || last->dst == net->feature_act) return NULL;
+  return count_readers(net, last->dst) == 1 ? last : NULL;
+}
+
+/* The parameters of a normalisation as {k, b} pairs on the device: instance norm's
+ * {gamma, beta}, or a batch norm folded: k = g / sqrt(v + eps), b = beta - m k. */
+static reid_status upload_norm(cuda_engine *g, eop *op, const reid_net *net, const net_node *node,
+                               const float *params, const float *buffers) {
+  const int nc = op->nc;
+  float *h = malloc(sizeof(float) * 2 * (size_t)nc);
+  if (!h) return reid_fail(REID_ENOMEM, "engine: out of memory");
+  const float *gm = tensor_host(net, node->weight, params, buffers);
+  const float *bt = tensor_host(net, node->bias, params, buffers);
+  const float *mn = op->instance ? NULL : tensor_host(net, node->mean, params, buffers);
+  const float *vr = op->instance ? NULL : tensor_host(net, node->var, params, buffers);
+  for (int c = 0; c < nc; c++) {
+    const double k = op->instance ? gm[c] : gm[c] / sqrt((double)vr[c] + BN_EPS);
+    h[2 * c] = (float)k;
+    h[2 * c + 1] = (float)(op->instance ? bt[c] : bt[c] - mn[c] * k);
+  }
+  reid_status st = CUDA_ST(cudaMalloc((void **)&op->norm, sizeof(float) * 2 * (size_t)nc));
+  if (st == REID_OK)
+    st = CUDA_ST(cudaMemcpyAsync(op->norm, h, sizeof(float) * 2 * (size_t)nc,
+                                 cudaMemcpyHostToDevice, g->s->stream));
+  if (st == REID_OK) st = CUDA_ST(cudaStreamSynchronize(g->s->stream));
+  free(h);
+  return st;
+}
+
+/* Normalisation node *at -> one NORM op: it reads a slice's channels in place, writes its
+ * channels of a concatenation in place (with the activation after the concatenation), or
+ * takes the activation after it (*at then moves past it). */
+static reid_status rewrite_norm(cuda_engine *g, const reid_net *net, int *at, const float *params,
+                                const float *buffers) {
+  const int i = *at;
+  const net_node *node = &net->nodes[i];
+  eop *op = &g->ops[g->n_ops++];
+  *op = (eop){.kind = EOP_NORM,
+              .src = node->in,
+              .dst = node->out,
+              .res = -1,
+              .nc = net->acts[node->in].c,
+              .instance = node->kind == NODE_IN};
+  const int from = producer(net, node->in);
+  if (from >= 0 && net->nodes[from].kind == NODE_SLICE && slice_read_in_place(net, from)) {
+    op->src = net->nodes[from].in;
+    op->src_c0 = net->nodes[from].c0;
+  }
+  const int cat = concat_in_place(net, i);
+  int act;
+  if (cat >= 0) {
+    op->dst = concat_target(net, cat, &op->act);
+    op->dst_c0 = net->nodes[cat].in == node->out ? 0 : net->acts[net->nodes[cat].in].c;
+  } else if ((act = act_after(net, i, node->out)) >= 0) {
+    op->act = act;
+    op->dst = net->nodes[++*at].out;
+  }
+  if (op->instance && op->nc > g->max_instance_c) g->max_instance_c = op->nc;
+  return upload_norm(g, op, net, node, params, buffers);
+}
+
 /* The node list -> fused ops:
  *   conv [+ BN] [+ ReLU / ReLU6 / sigmoid]         one convolution with its epilogue
  *   conv [+ BN] whose only reader is add(., z) [+ activation]
  *                                                  one convolution with residual z
  *   other adds, channel gates, activations         elementwise ops
  *   max / average pooling, global average pooling  pooling ops; the GAP that gives the
- *                                                  feature writes the embedding (OUTPUT) */
+ *                                                  feature writes the embedding (OUTPUT)
+ *   instance norm, batch norm without a conv       NORM (rewrite_norm), with the add after it
+ *                                                  when it is the last op before the add
+ *   channel slice, concatenation                   nothing when the normalisations read /
+ *                                                  write the channel ranges in place (IBN-a:
+ *                                                  slice -> IN / BN -> concat -> ReLU is two
+ *                                                  NORM ops with ReLU), else COPY ops */
 static reid_status rewrite(cuda_engine *g, const reid_net *net, const float *params,
                            const float *buffers) {
-  /* layers with no CUDA engine form yet, refused by name before any fusion is attempted */
-  for (int i = 0; i < net->n_nodes; i++) {
-    const net_node_kind k = net->nodes[i].kind;
-    if (k == NODE_IN || k == NODE_CONCAT || k == NODE_SLICE)
-      return reid_fail(REID_EUNSUPPORTED,
-                       "CUDA engine: %s has a layer the CUDA engine does not run yet: %s "
-                       "(node %d); the CPU engine runs it",
-                       reid_arch_name(net->cfg.arch), net_node_kind_name(k), i);
-  }
-  g->ops = calloc((size_t)net->n_nodes + 1, sizeof *g->ops);
+  /* at most two ops per node (a concatenation copying both inputs), and the output */
+  g->ops = calloc(2 * (size_t)net->n_nodes + 1, sizeof *g->ops);
   deferred *pend = calloc((size_t)net->n_nodes, sizeof *pend);
   if (!g->ops || !pend) {
     free(pend);
@@ -228,11 +349,7 @@ static reid_status rewrite(cuda_engine *g, const reid_net *net, const float *par
     int act;
     switch (node->kind) {
     case NODE_CONV: {
-      const net_node *bn = i + 1 < net->n_nodes && net->nodes[i + 1].kind == NODE_BN &&
-                                   net->nodes[i + 1].in == node->out &&
-                                   count_readers(net, node->out) == 1
-                               ? &net->nodes[i + 1]
-                               : NULL;
+      const net_node *bn = conv_takes_bn(net, i) ? &net->nodes[i + 1] : NULL;
       const int c_pad = node->in == g->input_act
                             ? ENGINE_INPUT_CHANNELS
                             : node->conv.c_in / (node->conv.groups > 1 ? node->conv.groups : 1);
@@ -265,10 +382,15 @@ static reid_status rewrite(cuda_engine *g, const reid_net *net, const float *par
     case NODE_ADD: {
       int k = 0;
       while (k < n_pend && pend[k].add_node != i) k++;
+      eop *norm = k < n_pend ? NULL : norm_before_add(g, net, node);
       if (k < n_pend) { /* the deferred branch with the other input as its residual */
         *op = pend[k].op;
         pend[k].add_node = -1;
         op->res = pend[k].branch == node->in ? node->in2 : node->in;
+      } else if (norm) { /* the normalisation just emitted adds the other input */
+        g->n_ops--;      /* counted again below */
+        op = norm;
+        op->res = norm->dst == node->in ? node->in2 : node->in;
       } else { /* e.g. OSNet's sum of gated streams */
         *op = (eop){.kind = EOP_ADD, .src = node->in, .res = node->in2};
       }
@@ -309,6 +431,38 @@ static reid_status rewrite(cuda_engine *g, const reid_net *net, const float *par
       }
       g->n_ops++;
       break;
+    case NODE_IN:
+    case NODE_BN: /* instance norm, or a batch norm no convolution took (IBN-a's half) */
+      st = rewrite_norm(g, net, &i, params, buffers);
+      break;
+    case NODE_SLICE:
+      if (slice_read_in_place(net, i)) break; /* its readers take the channel range */
+      *op = (eop){.kind = EOP_COPY,
+                  .src = node->in,
+                  .dst = node->out,
+                  .res = -1,
+                  .src_c0 = node->c0,
+                  .nc = net->acts[node->out].c};
+      g->n_ops++;
+      break;
+    case NODE_CONCAT: { /* copies of the inputs no normalisation wrote in place */
+      int cat_act;
+      const int target = concat_target(net, i, &cat_act);
+      const int parts[2] = {node->in, node->in2};
+      for (int k = 0; k < 2; k++) {
+        const int from = producer(net, parts[k]);
+        if (from >= 0 && concat_in_place(net, from) == i) continue;
+        g->ops[g->n_ops++] = (eop){.kind = EOP_COPY,
+                                   .src = parts[k],
+                                   .dst = target,
+                                   .res = -1,
+                                   .act = cat_act,
+                                   .dst_c0 = k ? net->acts[node->in].c : 0,
+                                   .nc = net->acts[parts[k]].c};
+      }
+      i += target != node->out; /* the activation it took */
+      break;
+    }
     default:
       st = reid_fail(REID_EUNSUPPORTED,
                      "CUDA engine: %s has a node kind (%d, node %d) it does not run yet",
@@ -352,7 +506,8 @@ static reid_status assign_slots(cuda_engine *g) {
   size_t largest = 0;
   for (int i = 0; i < g->n_ops; i++) {
     const eop *op = &g->ops[i];
-    if (op->kind != EOP_OUTPUT) {
+    /* a concatenation's second writer finds its tensor placed */
+    if (op->kind != EOP_OUTPUT && g->acts[op->dst].slot < 0) {
       int slot = 0;
       while (slot < g->n_slots && owner[slot] >= 0) slot++;
       if (slot == g->n_slots) g->n_slots++;
@@ -398,6 +553,9 @@ static reid_status alloc_buffers(cuda_engine *g) {
   CUDA_CHECK(cudaMallocHost((void **)&g->host_in, sizeof(float) * image * mb));
   CUDA_CHECK(cudaMalloc((void **)&g->out_dev, sizeof(float) * (size_t)g->dim * mb));
   CUDA_CHECK(cudaMallocHost((void **)&g->host_out, sizeof(float) * (size_t)g->dim * mb));
+  if (g->max_instance_c > 0)
+    CUDA_CHECK(
+        cudaMalloc((void **)&g->norm_coef, sizeof(float) * 2 * (size_t)g->max_instance_c * mb));
   g->workspace_bytes = WORKSPACE_BYTES;
   CUDA_CHECK(cudaMalloc(&g->workspace, g->workspace_bytes));
   CUDNN_CHECK(cudnnCreateActivationDescriptor(&g->relu));
@@ -453,6 +611,7 @@ static void cuda_engine_free(cuda_engine *g) {
     if (op->bias_desc_f32) cudnnDestroyTensorDescriptor(op->bias_desc_f32);
     if (op->q_scale) cudaFree(op->q_scale);
     if (op->q_wsum) cudaFree(op->q_wsum);
+    if (op->norm) cudaFree(op->norm);
     free(op->w_step);
   }
   for (int k = 0; g->slots && k < g->n_slots; k++)
@@ -466,6 +625,7 @@ static void cuda_engine_free(cuda_engine *g) {
   if (g->host_out) cudaFreeHost(g->host_out);
   if (g->neck_scale) cudaFree(g->neck_scale);
   if (g->workspace) cudaFree(g->workspace);
+  if (g->norm_coef) cudaFree(g->norm_coef);
   if (g->relu) cudnnDestroyActivationDescriptor(g->relu);
   if (g->identity) cudnnDestroyActivationDescriptor(g->identity);
   cudaGetLastError();

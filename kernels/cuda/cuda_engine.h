@@ -16,6 +16,7 @@ enum { ENGINE_FP32 = 0, ENGINE_FP16 = 1, ENGINE_BF16 = 2, ENGINE_INT8 = 3 };
 
 #define ENGINE_INPUT_CHANNELS 8 /* the 3 image channels padded for tensor cores */
 #define ENGINE_MAX_BUCKETS    20
+#define ENGINE_NORM_EPS       1e-5f /* instance norm (InstanceNorm2d's default) */
 
 /* activations of the epilogues and elementwise kernels */
 enum { ENGINE_ACT_NONE = 0, ENGINE_ACT_RELU, ENGINE_ACT_RELU6, ENGINE_ACT_SIGMOID };
@@ -30,6 +31,10 @@ typedef enum eop_kind {
   EOP_ADD,     /* dst = act(src + res) */
   EOP_MUL,     /* dst = act(src * res[n, c]): a channel gate */
   EOP_ACT,     /* dst = act(src) */
+  EOP_NORM,    /* dst[.., dst_c0 + c] = act(src[.., src_c0 + c] k + b [+ res]), c < nc: instance
+                  norm (k, b from each plane's statistics) or a batch norm no convolution took */
+  EOP_COPY,    /* dst[.., dst_c0 + c] = act(src[.., src_c0 + c]), c < nc: a channel slice or
+                  one input of a concatenation */
   EOP_OUTPUT,  /* the embedding: mean over h, w of src (the feature), BNNeck map, float */
 } eop_kind;
 
@@ -57,6 +62,12 @@ typedef struct eop {
   float *w_step;  /* host [c_out]: the weights' per-channel steps, until the scales are set */
   float *q_scale; /* device [c_out]: s_in * s_w[o] */
   float *q_wsum;  /* device [c_out][k * k + 1] (the last: all taps), or NULL when in_zp = 0 */
+  /* NORM, COPY: a channel range of src into a channel range of dst (slices are read and
+   * concatenations written in place, see cuda_engine.c); res (NORM) is laid out as dst */
+  int src_c0, dst_c0, nc;
+  int instance; /* NORM: k, b from the statistics of each (image, channel) plane */
+  float *norm;  /* NORM, device [nc][2]: {gamma, beta} (instance) or the folded batch norm's
+                   {scale, shift} */
 } eop;
 
 typedef struct eact {
@@ -105,6 +116,8 @@ typedef struct cuda_engine {
   void *workspace;                /* one cuDNN workspace for every convolution, fixed size */
   size_t workspace_bytes;
   cudnnActivationDescriptor_t relu, identity;
+  float *norm_coef;   /* device [max_batch, max_instance_c][2]: an instance norm's k, b */
+  int max_instance_c; /* the most channels an instance norm has */
 
   /* int8: the input arrives as float NHWC8 (input_f, what reid_cuda_engine_input hands
    * out) and is quantized into input; each convolution's int32 sums land in acc */
@@ -145,6 +158,28 @@ reid_status engine_eltwise(cuda_state *s, int op, const void *a, const void *b, 
 /* y [n, c] = mean over hw of x [n, hw, c], storage type */
 reid_status engine_gap_store(cuda_state *s, const void *x, void *y, int n, int hw, int c,
                              int dtype);
+/* Instance norm coefficients of channels x_c0 .. x_c0 + nc of x [n, hw, x_c]: per plane (i, ch)
+ * mean m and biased variance v over hw (two passes, double sums, as the CPU engine), then
+ *   coef[i, ch] = {k, b},  k = gamma[ch] / sqrt(v + eps),  b = beta[ch] - m k
+ * (gamma_beta: device [nc][2]; coef: device [n, nc][2]). */
+reid_status engine_instance_coef(cuda_state *s, const void *x, int n, int hw, int x_c, int x_c0,
+                                 int nc, const float *gamma_beta, float eps, float *coef,
+                                 int dtype);
+/* y[i, p, y_c0 + ch] = act(x[i, p, x_c0 + ch] k + b [+ res[i, p, y_c0 + ch]]) for ch < nc, over
+ * n images of hw pixels, x with x_c channels per pixel, y and res with y_c. {k, b}: coef[ch]
+ * (a folded batch norm), coef[i, ch] (per_sample: instance norm) or {1, 0} (coef NULL: a copy,
+ * for channel slices and concatenation). */
+typedef struct engine_channel_map {
+  int n, hw, nc;
+  const void *x;
+  int x_c, x_c0;
+  void *y;
+  int y_c, y_c0;
+  const void *res; /* or NULL */
+  const float *coef;
+  int per_sample, act;
+} engine_channel_map;
+reid_status engine_channels(cuda_state *s, const engine_channel_map *m, int dtype);
 
 /* int8 (engine_kernels.cu, cuda_engine_int8.c) */
 struct reid_net;

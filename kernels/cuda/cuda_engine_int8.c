@@ -26,6 +26,20 @@ static float range_step(const reid_net *net, int a, int zp) {
   return r > 0 ? r / (zp ? 255.0f : 127.0f) : 1.0f;
 }
 
+/* what an op that int8 does not run is, for the refusal */
+static const char *int8_missing(const eop *op) {
+  switch (op->kind) {
+  case EOP_CONV:
+    return op->conv.groups > 1 ? "a grouped convolution"
+                               : "a ReLU6 or sigmoid convolution epilogue";
+  case EOP_AVGPOOL: return "average pooling";
+  case EOP_GAP: return "an inner global pooling";
+  case EOP_NORM: return op->instance ? "instance norm" : "a batch norm outside a convolution";
+  case EOP_COPY: return "a channel slice or concatenation";
+  default: return "an elementwise op outside a convolution";
+  }
+}
+
 reid_status engine_int8_prepare(cuda_engine *g, const reid_net *net) {
   if (!net->act_range)
     return reid_fail(REID_EINVAL, "engine: the model has no int8 activation ranges");
@@ -41,12 +55,7 @@ reid_status engine_int8_prepare(cuda_engine *g, const reid_net *net) {
       return reid_fail(REID_EUNSUPPORTED,
                        "engine: int8 on the CUDA engine runs ResNets; %s has %s, which it does not "
                        "run in int8 yet (device=cpu runs MobileNetV2 in int8)",
-                       reid_arch_name(net->cfg.arch),
-                       op->kind == EOP_CONV && op->conv.groups > 1 ? "a grouped convolution"
-                       : op->kind == EOP_CONV    ? "a ReLU6 or sigmoid convolution epilogue"
-                       : op->kind == EOP_AVGPOOL ? "average pooling"
-                       : op->kind == EOP_GAP     ? "an inner global pooling"
-                                                 : "an elementwise op outside a convolution");
+                       reid_arch_name(net->cfg.arch), int8_missing(op));
   }
   const int n = g->n_acts;
   int *tensor = malloc(sizeof(int) * (size_t)n), *neg = calloc((size_t)n, sizeof(int));

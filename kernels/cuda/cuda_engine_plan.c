@@ -216,6 +216,28 @@ static reid_status enqueue(cuda_engine *g, eplan *p, int probe) {
     case EOP_ACT:
       REID_TRY(engine_eltwise(s, ENGINE_ELT_NONE, x, NULL, y, p->n, hw, in->c, op->act, g->dtype));
       break;
+    case EOP_NORM:
+    case EOP_COPY: {
+      engine_channel_map m = {.n = p->n,
+                              .hw = hw,
+                              .nc = op->nc,
+                              .x = x,
+                              .x_c = in->c,
+                              .x_c0 = op->src_c0,
+                              .y = y,
+                              .y_c = g->acts[op->dst].c,
+                              .y_c0 = op->dst_c0,
+                              .res = b,
+                              .coef = op->norm,
+                              .act = op->act};
+      if (op->instance) { /* this batch's statistics first */
+        REID_TRY(engine_instance_coef(s, x, p->n, hw, in->c, op->src_c0, op->nc, op->norm,
+                                      ENGINE_NORM_EPS, g->norm_coef, g->dtype));
+        m.coef = g->norm_coef, m.per_sample = 1;
+      }
+      REID_TRY(engine_channels(s, &m, g->dtype));
+      break;
+    }
     case EOP_OUTPUT:
       if (g->dtype == ENGINE_INT8)
         REID_TRY(engine_i8_gap(s, x, p->n, hw, in->c, in->step, in->zp, g->neck_scale,

@@ -4,7 +4,10 @@
  * max and average pooling, global average pooling (+ the BNNeck affine map)
  * into float embeddings or into T, the bias + residual + activation epilogue
  * used when cuDNN cannot fuse it into the convolution, and the elementwise
- * ops (add, channel gate, activation) of the graphs that are not ResNets.
+ * ops (add, channel gate, activation) of the graphs that are not ResNets,
+ * instance norm (each plane's statistics, then a per-plane affine map) and
+ * the channel-range map behind standalone batch norm, channel slices and
+ * concatenation.
  * int8 (cuda_engine_int8.c): max pooling on the codes, the input's
  * quantization, the epilogue of the int8 convolutions and the global average
  * pooling of codes. */
@@ -145,6 +148,65 @@ template <typename T> __global__ void k_gap_store(size_t total, int hw, int c, c
   }
 }
 
+/* Instance norm statistics over a channel range (see engine_instance_coef). A block holds 32
+ * adjacent channels (lane) of one image and `rows` rows of pixels, so that a warp reads 32
+ * consecutive channels of a pixel; the rows' partial sums meet in shared memory. Grid: one
+ * block per (image, tile of 32 channels). */
+template <typename T>
+__global__ void k_instance_coef(int hw, int x_c, int x_c0, int nc, const T *x,
+                                const float *gamma_beta, float eps, float *coef) {
+  __shared__ double part[THREADS / 32][32];
+  const int lane = threadIdx.x & 31, row = threadIdx.x >> 5, rows = blockDim.x >> 5;
+  const int tiles = (nc + 31) / 32;
+  const int i = blockIdx.x / tiles, ch = (int)(blockIdx.x % tiles) * 32 + lane;
+  const T *xp = x + (size_t)i * hw * x_c + x_c0 + ch;
+  double s = 0.0;
+  if (ch < nc)
+    for (int j = row; j < hw; j += rows) s += to_f(xp[(size_t)j * x_c]);
+  part[row][lane] = s;
+  __syncthreads();
+  if (row == 0) {
+    for (int r = 1; r < rows; r++) s += part[r][lane];
+    part[0][lane] = s / hw;
+  }
+  __syncthreads();
+  const double mean = part[0][lane];
+  __syncthreads(); /* every row has the mean before part is reused */
+  double q = 0.0;
+  if (ch < nc)
+    for (int j = row; j < hw; j += rows) {
+      const double d = to_f(xp[(size_t)j * x_c]) - mean;
+      q += d * d;
+    }
+  part[row][lane] = q;
+  __syncthreads();
+  if (row == 0 && ch < nc) {
+    for (int r = 1; r < rows; r++) q += part[r][lane];
+    const double k = gamma_beta[2 * ch] / sqrt(q / hw + (double)eps);
+    float *kb = coef + 2 * ((size_t)i * nc + ch);
+    kb[0] = (float)k;
+    kb[1] = (float)(gamma_beta[2 * ch + 1] - mean * k);
+  }
+}
+
+/* One element of engine_channels: o = (image i, pixel p, channel ch < nc) */
+template <typename T> __global__ void k_channels(size_t total, engine_channel_map m) {
+  const T *x = (const T *)m.x, *res = (const T *)m.res;
+  T *y = (T *)m.y;
+  GRID_STRIDE(o, total) {
+    const int ch = (int)(o % m.nc);
+    const size_t pix = o / m.nc; /* i hw + p */
+    float v = to_f(x[pix * m.x_c + m.x_c0 + ch]);
+    if (m.coef) {
+      const float *kb = m.coef + 2 * (m.per_sample ? pix / m.hw * m.nc + ch : (size_t)ch);
+      v = v * kb[0] + kb[1];
+    }
+    const size_t d = pix * m.y_c + m.y_c0 + ch;
+    if (res) v += to_f(res[d]);
+    y[d] = from_f<T>(activate(v, m.act));
+  }
+}
+
 extern "C" reid_status engine_convert_weights(cuda_state *s, const float *src, void *dst, size_t n,
                                               int dtype) {
   const int grid = cuda_grid_for(s, n, THREADS);
@@ -260,6 +322,43 @@ extern "C" reid_status engine_gap_store(cuda_state *s, const void *x, void *y, i
   if (dtype == ENGINE_FP16) return gap_store_t<__half>(s, total, hw, c, x, y);
   if (dtype == ENGINE_BF16) return gap_store_t<__nv_bfloat16>(s, total, hw, c, x, y);
   return gap_store_t<float>(s, total, hw, c, x, y);
+}
+
+template <typename T>
+static reid_status instance_coef_t(cuda_state *s, const void *x, int n, int hw, int x_c, int x_c0,
+                                   int nc, const float *gamma_beta, float eps, float *coef) {
+  const int blocks = n * ((nc + 31) / 32);
+  k_instance_coef<T>
+      <<<blocks, THREADS, 0, s->stream>>>(hw, x_c, x_c0, nc, (const T *)x, gamma_beta, eps, coef);
+  CUDA_LAUNCH_CHECK("k_instance_coef");
+  return REID_OK;
+}
+
+template <typename T> static reid_status channels_t(cuda_state *s, const engine_channel_map *m) {
+  const size_t total = (size_t)m->n * m->hw * m->nc;
+  k_channels<T><<<cuda_grid_for(s, total, THREADS), THREADS, 0, s->stream>>>(total, *m);
+  CUDA_LAUNCH_CHECK("k_channels");
+  return REID_OK;
+}
+
+extern "C" reid_status engine_instance_coef(cuda_state *s, const void *x, int n, int hw, int x_c,
+                                            int x_c0, int nc, const float *gamma_beta, float eps,
+                                            float *coef, int dtype) {
+  if (dtype == ENGINE_FP16)
+    return instance_coef_t<__half>(s, x, n, hw, x_c, x_c0, nc, gamma_beta, eps, coef);
+  if (dtype == ENGINE_BF16)
+    return instance_coef_t<__nv_bfloat16>(s, x, n, hw, x_c, x_c0, nc, gamma_beta, eps, coef);
+  if (dtype == ENGINE_INT8)
+    return reid_fail(REID_EUNSUPPORTED, "engine: int8 instance norm is not implemented");
+  return instance_coef_t<float>(s, x, n, hw, x_c, x_c0, nc, gamma_beta, eps, coef);
+}
+
+extern "C" reid_status engine_channels(cuda_state *s, const engine_channel_map *m, int dtype) {
+  if (dtype == ENGINE_FP16) return channels_t<__half>(s, m);
+  if (dtype == ENGINE_BF16) return channels_t<__nv_bfloat16>(s, m);
+  if (dtype == ENGINE_INT8)
+    return reid_fail(REID_EUNSUPPORTED, "engine: int8 channel maps are not implemented");
+  return channels_t<float>(s, m);
 }
 
 /* ---- int8 ---- */
