@@ -67,7 +67,8 @@ typedef struct fixture {
   reid_net *cnet, *gnet;
   int n, d;
   size_t image;
-  float *x, *ref; /* [n, 3, H, W] input, [n, d] CPU embeddings (graph, eval) */
+  float *x, *ref;    /* [n, 3, H, W] input, [n, d] CPU embeddings (graph, eval) */
+  double row_cosine; /* min cosine of ref's row 0 with the others: how different the images are */
   /* > 0: also check centered_cosine (fp32 / tf32, and fp16 / bf16) */
   double min_centered, min_centered_16;
 } fixture;
@@ -132,6 +133,7 @@ static int fixture_make(fixture *f, reid_model_config cfg, int n, uint64_t seed)
     const double c = test_min_row_cosine(f->ref, f->ref + (size_t)i * f->d, 1, f->d);
     rows = c < rows ? c : rows;
   }
+  f->row_cosine = rows;
   fprintf(stderr, "fixture %s: max |embedding| %.4g, row 0 vs others: min cosine %.6f\n",
           reid_arch_name(cfg.arch), m, rows);
   return 1;

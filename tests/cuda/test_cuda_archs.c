@@ -21,11 +21,9 @@
  * the conditioning, not the device. Frozen BN runs every other backward op
  * (grouped convolutions, ReLU6, sigmoid, gates, pooling, the shared gate
  * weights, the linear layer) on a well-conditioned problem.
- * The instance-norm architectures (osnet_ain_x1_0: IN in the stem and inside
- * residuals; fast-reid's ResNet-50-IBN-a: channel slices, IN/BN halves,
- * concat, the ceil-mode stem pool) run the training graph in eval mode on
- * the CUDA backend (>= 0.9999), and the CUDA engine refuses them naming the
- * layer it does not run yet.
+ * The instance-norm architectures (osnet_ibn_x1_0, osnet_ain_x1_0, fast-reid's
+ * ResNet-50-IBN-a) are checked on the graph and the engine by
+ * test_cuda_engine_norm.c (a test of their own: emulator time).
  * Outputs are poisoned with NaN before every call. */
 #include "cuda_net_fixture.h"
 #include "quantize.h"
@@ -150,33 +148,11 @@ static void test_arch(reid_arch arch, uint64_t seed) {
   test_train(cfg, seed + 1);
 }
 
-/* the training graph on the CUDA backend; the CUDA engine refuses the model by layer name */
-static void test_graph_only(reid_arch arch, uint64_t seed, const char *refused) {
-  fixture f;
-  reid_model_config cfg;
-  reid_model_config_default(&cfg);
-  cfg.arch = arch;
-  cfg.input_height = 64, cfg.input_width = 32;
-  if (fixture_make(&f, cfg, 3, seed)) {
-    f.min_centered = 0.9999, f.min_centered_16 = 0.999;
-    test_graph(&f);
-    reid_engine *e = NULL;
-    CHECK(reid_engine_create(f.gnet, REID_PRECISION_FP32, 4, &e) == REID_EUNSUPPORTED,
-          "%s: the CUDA engine refuses it", reid_arch_name(arch));
-    CHECK(strstr(reid_last_error(), refused) != NULL, "%s: message names the %s: %s",
-          reid_arch_name(arch), refused, reid_last_error());
-    if (e) reid_engine_destroy(e);
-  }
-  fixture_free(&f);
-}
-
 int main(void) {
   const int skip = cuda_test_setup("test_cuda_archs");
   if (skip) return skip;
   test_arch(REID_ARCH_OSNET_X0_25, 21);
   test_arch(REID_ARCH_MOBILENET_V2, 22);
-  test_graph_only(REID_ARCH_OSNET_AIN_X1_0, 23, "instance norm");
-  test_graph_only(REID_ARCH_FASTREID_RESNET50_IBN_A, 24, "channel slice");
   cuda_test_teardown();
   return test_finish("test_cuda_archs");
 }
