@@ -7,6 +7,7 @@
 
 #include "cuda_test.h"
 #include "engine.h"
+#include "quantize.h"
 #include "resnet.h"
 
 /* The last BN of each residual branch of a ResNet (NULL: other architectures) */
@@ -137,6 +138,31 @@ static int fixture_make(fixture *f, reid_model_config cfg, int n, uint64_t seed)
   fprintf(stderr, "fixture %s: max |embedding| %.4g, row 0 vs others: min cosine %.6f\n",
           reid_arch_name(cfg.arch), m, rows);
   return 1;
+}
+
+/* int8 with every range 1: only the refusal, which names the layer */
+static inline void check_int8_refused(reid_net *gnet, const char *layer) {
+  const int n_act = reid_net_activation_count(gnet);
+  float *range = test_alloc((size_t)n_act);
+  for (int i = 0; i < n_act; i++) range[i] = 1.0f;
+  CHECK_OK(reid_net_set_activation_ranges(gnet, range, n_act));
+  reid_engine *e = NULL;
+  const reid_status st = reid_engine_create(gnet, REID_PRECISION_INT8, 4, &e);
+  CHECK(st == REID_EUNSUPPORTED && strstr(reid_last_error(), layer),
+        "%s int8 on CUDA: status %d, %s", reid_arch_name(reid_net_config(gnet)->arch), (int)st,
+        reid_last_error());
+  reid_engine_destroy(e);
+  free(range);
+}
+
+/* fixture_make for `arch` at 64x32 with 3 images: the emulator's convolutions are CPU loops,
+ * and 64x32 keeps every layer (OSNet's last plane is 4x2, MobileNetV2's 2x1) */
+static inline int fixture_make_small(fixture *f, reid_arch arch, uint64_t seed) {
+  reid_model_config cfg;
+  reid_model_config_default(&cfg);
+  cfg.arch = arch;
+  cfg.input_height = 64, cfg.input_width = 32;
+  return fixture_make(f, cfg, 3, seed);
 }
 
 static void fixture_free(fixture *f) {

@@ -26,7 +26,6 @@
  * test_cuda_engine_norm.c (a test of their own: emulator time).
  * Outputs are poisoned with NaN before every call. */
 #include "cuda_net_fixture.h"
-#include "quantize.h"
 
 #define BATCH   4
 #define CLASSES 6
@@ -116,13 +115,7 @@ static void test_train(reid_model_config cfg, uint64_t seed) {
 
 static void test_arch(reid_arch arch, uint64_t seed) {
   fixture f;
-  reid_model_config cfg;
-  reid_model_config_default(&cfg);
-  cfg.arch = arch;
-  /* the emulator's convolutions are CPU loops: 64x32 keeps every layer (OSNet's last plane is
-   * 4x2, MobileNetV2's 2x1) */
-  cfg.input_height = 64, cfg.input_width = 32;
-  if (fixture_make(&f, cfg, 3, seed)) {
+  if (fixture_make_small(&f, arch, seed)) {
     /* random networks give nearly parallel rows: also compare what differs between images.
      * MobileNetV2's rows stay parallel to ~1e-7 even with measured statistics (its random
      * network hardly depends on the image), below what fp32 resolves, so it has the plain
@@ -131,19 +124,9 @@ static void test_arch(reid_arch arch, uint64_t seed) {
     test_graph(&f);
     test_engine(&f, REID_PRECISION_FP32, 0.9999);
     test_engine(&f, REID_PRECISION_FP16, 0.999);
-    /* int8 on CUDA runs ResNets only: a quantized graph of another architecture fails at start
-     * naming what it cannot run (ranges of 1: only the refusal is tested) */
-    const int n_act = reid_net_activation_count(f.gnet);
-    float *range = test_alloc((size_t)n_act);
-    for (int i = 0; i < n_act; i++) range[i] = 1.0f;
-    CHECK_OK(reid_net_set_activation_ranges(f.gnet, range, n_act));
-    reid_engine *e = NULL;
-    const reid_status st = reid_engine_create(f.gnet, REID_PRECISION_INT8, 4, &e);
-    CHECK(st == REID_EUNSUPPORTED && strstr(reid_last_error(), "runs ResNets"),
-          "%s int8 on CUDA: status %d, %s", reid_arch_name(arch), (int)st, reid_last_error());
-    reid_engine_destroy(e);
-    free(range);
+    check_int8_refused(f.gnet, "runs ResNets"); /* int8 on CUDA runs ResNets only */
   }
+  const reid_model_config cfg = f.cfg;
   fixture_free(&f);
   test_train(cfg, seed + 1);
 }

@@ -34,28 +34,9 @@ static void check_rows_differ(const fixture *f) {
         reid_arch_name(f->cfg.arch), f->row_cosine);
 }
 
-/* int8 with every range 1: only the refusal, which names the layer */
-static void check_int8_refused(reid_net *gnet, const char *layer) {
-  const int n_act = reid_net_activation_count(gnet);
-  float *range = test_alloc((size_t)n_act);
-  for (int i = 0; i < n_act; i++) range[i] = 1.0f;
-  CHECK_OK(reid_net_set_activation_ranges(gnet, range, n_act));
-  reid_engine *e = NULL;
-  const reid_status st = reid_engine_create(gnet, REID_PRECISION_INT8, 4, &e);
-  CHECK(st == REID_EUNSUPPORTED && strstr(reid_last_error(), layer),
-        "%s int8 on CUDA: status %d, %s", reid_arch_name(reid_net_config(gnet)->arch), (int)st,
-        reid_last_error());
-  reid_engine_destroy(e);
-  free(range);
-}
-
 static void test_arch(reid_arch arch, uint64_t seed) {
   fixture f;
-  reid_model_config cfg;
-  reid_model_config_default(&cfg);
-  cfg.arch = arch;
-  cfg.input_height = 64, cfg.input_width = 32;
-  if (fixture_make(&f, cfg, 3, seed)) {
+  if (fixture_make_small(&f, arch, seed)) {
     f.min_centered = 0.9999, f.min_centered_16 = 0.999;
     check_rows_differ(&f);
     test_graph(&f);
